@@ -1,0 +1,41 @@
+// DataParallelModule: places batches and model state on a mesh for data-parallel training (the
+// seed's module of that name).
+//
+//   DataParallelModule dp_module;
+//   NamedSharding sharding = dp_module.create_data_parallel_sharding(mesh);
+//   ShardedTree sharded_batch = dp_module.shard_batch(batch, sharding);  // views, no copy
+//   ShardedTree sharded_state = dp_module.shard_model_state(state, mesh);  // replicated copies
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "datarax/mesh.h"
+#include "datarax/named_sharding.h"
+#include "datarax/partition_spec.h"
+#include "datarax/sharded_tree.h"
+#include "datarax/tree.h"
+
+namespace datarax::distributed {
+
+class DataParallelModule {
+ public:
+  // NamedSharding(mesh, PartitionSpec{data_axis}): the leading (batch) axis split over data_axis,
+  // replicated over the mesh's other axes. InvalidArgumentError if the mesh has no such axis.
+  NamedSharding create_data_parallel_sharding(const Mesh& mesh,
+                                              const std::string& data_axis = "data") const;
+
+  // Every leaf of the batch split by `sharding`. For CPU devices and a split along the leading axis
+  // the shards are views of the batch's buffers: no copy. A leaf whose leading dimension does not
+  // divide throws, naming the key path, the size and the axis.
+  ShardedTree shard_batch(const Tree& batch, const NamedSharding& sharding) const;
+  ShardedArray shard_batch(const Array& batch, const NamedSharding& sharding) const;
+
+  // Every leaf of the state placed on the mesh: replicated by default, or by the PartitionSpec
+  // given for its key path. Each device gets its own copy, so it may update it in place. A key in
+  // `specs` that the state does not have throws KeyError naming it.
+  ShardedTree shard_model_state(const Tree& state, const Mesh& mesh,
+                                const std::map<std::string, PartitionSpec>& specs = {}) const;
+};
+
+}  // namespace datarax::distributed

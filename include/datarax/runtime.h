@@ -1,0 +1,43 @@
+// The process's view of the job: which devices exist, which are local, which process this is.
+//
+// initialize() sets this up once per process. Every other call that needs devices initializes with
+// default options on first use, so calling initialize() is only needed to choose options. A second
+// initialize() with the same options is a no-op; with different ones it throws, because devices,
+// meshes and worker threads built from the first set-up would silently disagree with the second.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "datarax/device.h"
+
+namespace datarax {
+
+inline constexpr int kMaxCpuDevices = 1024;
+
+struct InitOptions {
+  // Logical CPU devices in this process: 1..kMaxCpuDevices. Unset: the environment variable
+  // DATARAX_NUM_CPU_DEVICES, else the number of hardware threads.
+  std::optional<int> num_cpu_devices;
+};
+
+// Sets up the devices of this process. Throws InvalidArgumentError for a count out of range or a
+// garbage DATARAX_NUM_CPU_DEVICES, and when already initialized with different options.
+void initialize(const InitOptions& options = {});
+bool is_initialized();
+
+// Every device of the job, in process order (then local order). Global ids are 0..count-1.
+const std::vector<Device>& devices();
+// This process's devices.
+const std::vector<Device>& local_devices();
+int device_count();
+int local_device_count();
+int process_index();
+int process_count();
+
+// Parses a CPU device count as given in DATARAX_NUM_CPU_DEVICES or on a command line: a whole
+// number from 1 to kMaxCpuDevices. `source` names where the text came from, for the error message.
+int parse_num_cpu_devices(std::string_view text, std::string_view source);
+
+}  // namespace datarax

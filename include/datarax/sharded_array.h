@@ -1,0 +1,69 @@
+// ShardedArray: a global array laid out over a mesh by a NamedSharding.
+//
+// It knows the global shape and dtype and holds the shards of this process's devices (one Shard per
+// local device of the mesh, in mesh order). For CPU devices, a shard that is a run of whole rows of
+// the source (a split along the leading axis only) is a view of the source's buffer: no copy, and
+// writes to the source show through. Other shards are copies. Placement::copy copies every shard,
+// giving each device a buffer of its own (how model state is placed, so that devices can update
+// their replica in place without racing).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "datarax/array.h"
+#include "datarax/named_sharding.h"
+
+namespace datarax {
+
+struct Shard {
+  Device device;
+  Array data;                      // the block, on `device`
+  std::vector<IndexRange> index;   // where the block sits in the global array
+};
+
+enum class Placement : unsigned char {
+  view_if_possible,  // leading-axis blocks of CPU arrays are views of the source
+  copy,              // every shard gets its own buffer
+};
+std::string_view to_string(Placement placement);
+
+struct ShardOptions {
+  Placement placement = Placement::view_if_possible;
+  std::string_view op = "shard";   // names the operation in error messages
+  std::string_view key = {};       // names the array (its key path) in error messages
+};
+
+class ShardedArray {
+ public:
+  // Splits a host array by `sharding` onto this process's devices of the mesh.
+  static ShardedArray shard(const Array& global, const NamedSharding& sharding,
+                            const ShardOptions& options = {});
+  // Assembles from shards the caller made: one per local mesh device, each with the block shape the
+  // sharding gives and the array's dtype (InvalidArgumentError otherwise).
+  ShardedArray(Shape global_shape, DType dtype, NamedSharding sharding, std::vector<Shard> shards);
+
+  const Shape& shape() const { return shape_; }
+  DType dtype() const { return dtype_; }
+  const NamedSharding& sharding() const { return sharding_; }
+  const std::vector<Shard>& shards() const { return shards_; }
+  // The block held by `device`; InvalidArgumentError if that device holds none here.
+  const Array& shard_for(const Device& device) const;
+
+  // The global array on one host buffer (on the first mesh device), assembled from the shards.
+  Array gather() const;
+  // The same global array under another sharding (of the same mesh devices or others).
+  ShardedArray reshard(const NamedSharding& sharding,
+                       Placement placement = Placement::view_if_possible) const;
+
+  std::string to_string() const;
+
+ private:
+  Shape shape_;
+  DType dtype_;
+  NamedSharding sharding_;
+  std::vector<Shard> shards_;
+};
+
+}  // namespace datarax

@@ -1,0 +1,108 @@
+#include "datarax/runtime.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "datarax/error.h"
+
+namespace datarax {
+
+namespace {
+
+struct Runtime {
+  bool initialized = false;
+  int num_cpu_devices = 0;
+  int process_index = 0;
+  int process_count = 1;
+  std::vector<Device> devices;
+  std::vector<Device> local_devices;
+};
+
+std::mutex& runtime_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+Runtime& runtime_state() {
+  static Runtime rt;
+  return rt;
+}
+
+int resolve_num_cpu_devices(const InitOptions& options) {
+  if (options.num_cpu_devices) {
+    const int n = *options.num_cpu_devices;
+    if (n < 1 || n > kMaxCpuDevices)
+      throw InvalidArgumentError("initialize: num_cpu_devices = " + std::to_string(n) +
+                                 " is out of range; valid: 1.." + std::to_string(kMaxCpuDevices));
+    return n;
+  }
+  if (const char* env = std::getenv("DATARAX_NUM_CPU_DEVICES"); env != nullptr)
+    return parse_num_cpu_devices(env, "DATARAX_NUM_CPU_DEVICES");
+  const unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(std::min<unsigned>(hw, kMaxCpuDevices));
+}
+
+// Called with the runtime mutex held.
+void set_up(Runtime& rt, int num_cpu_devices) {
+  rt.num_cpu_devices = num_cpu_devices;
+  rt.devices.clear();
+  for (int i = 0; i < num_cpu_devices; ++i) rt.devices.push_back(Device{DeviceKind::cpu, i, 0, i});
+  rt.local_devices = rt.devices;
+  rt.initialized = true;
+}
+
+const Runtime& ensure_initialized() {
+  std::lock_guard lock(runtime_mutex());
+  Runtime& rt = runtime_state();
+  if (!rt.initialized) set_up(rt, resolve_num_cpu_devices({}));
+  return rt;
+}
+
+}  // namespace
+
+int parse_num_cpu_devices(std::string_view text, std::string_view source) {
+  int value = 0;
+  const char* first = text.data();
+  const char* last = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(first, last, value);
+  const std::string valid = "; valid: a whole number from 1 to " + std::to_string(kMaxCpuDevices);
+  if (text.empty() || ec == std::errc::invalid_argument || ptr != last)
+    throw InvalidArgumentError(std::string(source) + ": \"" + std::string(text) +
+                               "\" is not a device count" + valid);
+  if (ec == std::errc::result_out_of_range || value < 1 || value > kMaxCpuDevices)
+    throw InvalidArgumentError(std::string(source) + ": " + std::string(text) +
+                               " devices is out of range" + valid);
+  return value;
+}
+
+void initialize(const InitOptions& options) {
+  const int requested = resolve_num_cpu_devices(options);
+  std::lock_guard lock(runtime_mutex());
+  Runtime& rt = runtime_state();
+  if (!rt.initialized) {
+    set_up(rt, requested);
+  } else if (rt.num_cpu_devices != requested) {
+    throw InvalidArgumentError("initialize: already initialized with " +
+                               std::to_string(rt.num_cpu_devices) + " CPU devices, now asked for " +
+                               std::to_string(requested) +
+                               "; call initialize() once, before anything else uses devices");
+  }
+}
+
+bool is_initialized() {
+  std::lock_guard lock(runtime_mutex());
+  return runtime_state().initialized;
+}
+
+const std::vector<Device>& devices() { return ensure_initialized().devices; }
+const std::vector<Device>& local_devices() { return ensure_initialized().local_devices; }
+int device_count() { return static_cast<int>(devices().size()); }
+int local_device_count() { return static_cast<int>(local_devices().size()); }
+int process_index() { return ensure_initialized().process_index; }
+int process_count() { return ensure_initialized().process_count; }
+
+}  // namespace datarax

@@ -1,0 +1,64 @@
+#include "datarax/sharded_tree.h"
+
+#include "core/strings.h"
+
+namespace datarax {
+
+ShardedTree ShardedTree::shard(const Tree& tree, const NamedSharding& sharding,
+                               const ShardOptions& options) {
+  ShardedTree out;
+  for (const auto& [key, leaf] : tree) {
+    ShardOptions leaf_options = options;
+    leaf_options.key = key;
+    out.leaves_.emplace(key, ShardedArray::shard(leaf, sharding, leaf_options));
+  }
+  return out;
+}
+
+void ShardedTree::set(std::string key, ShardedArray value) {
+  validate_key_path(key, "ShardedTree::set");
+  leaves_.insert_or_assign(std::move(key), std::move(value));
+}
+
+const ShardedArray& ShardedTree::at(std::string_view key) const {
+  auto it = leaves_.find(key);
+  if (it == leaves_.end())
+    throw KeyError("ShardedTree::at: no key " + detail::quoted(key) + "; the tree has " +
+                   (leaves_.empty() ? std::string("(none)") : detail::join(keys(), ", ")));
+  return it->second;
+}
+
+std::vector<std::string> ShardedTree::keys() const {
+  std::vector<std::string> out;
+  for (const auto& [key, leaf] : leaves_) out.push_back(key);
+  return out;
+}
+
+Tree ShardedTree::local_tree(const Device& device) const {
+  Tree out;
+  for (const auto& [key, leaf] : leaves_) out.set(key, leaf.shard_for(device));
+  return out;
+}
+
+Tree ShardedTree::gather() const {
+  Tree out;
+  for (const auto& [key, leaf] : leaves_) out.set(key, leaf.gather());
+  return out;
+}
+
+ShardedTree ShardedTree::reshard(const NamedSharding& sharding, Placement placement) const {
+  ShardedTree out;
+  for (const auto& [key, leaf] : leaves_)
+    out.leaves_.emplace(key, ShardedArray::shard(leaf.gather(), sharding,
+                                                 {.placement = placement, .op = "reshard", .key = key}));
+  return out;
+}
+
+std::string ShardedTree::to_string() const {
+  return "{" +
+         detail::join(leaves_, ", ",
+                      [](const auto& kv) { return kv.first + ": " + kv.second.to_string(); }) +
+         "}";
+}
+
+}  // namespace datarax

@@ -1,0 +1,80 @@
+// datarax-info: prints the devices of this process and, on request, a mesh and its MeshInfo.
+//
+//   datarax-info --devices 8 --hybrid 2x4
+//   datarax-info --mesh data=2,model=2,pipe=2
+//
+// Exit codes: 0 success, 2 bad arguments (including a mesh that needs more devices than exist).
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "cli_parse.h"
+#include "datarax/datarax.h"
+
+namespace {
+
+void print_mesh(const datarax::Mesh& mesh, const datarax::distributed::MeshInfo& info) {
+  std::cout << "mesh: " << mesh << "\n";
+  std::cout << "  total_devices: " << info.total_devices << "\n  axes:";
+  for (const auto& [name, size] : info.axes) std::cout << " " << name << "=" << size;
+  std::cout << "\n  device_kinds:";
+  for (const auto& kind : info.device_kinds) std::cout << " " << kind;
+  std::cout << "\n  process_count: " << info.process_count
+            << "\n  devices_per_process: " << info.devices_per_process << "\n";
+  // The layout, one line per index of the first axis (the last axis varies along a line).
+  const int last = mesh.shape().back();
+  std::cout << "  layout (rows: leading axes, columns: " << mesh.axis_names().back() << "):\n";
+  for (int i = 0; i < mesh.size(); i += last) {
+    std::cout << "   ";
+    for (int j = 0; j < last; ++j) std::cout << " " << mesh.devices()[static_cast<std::size_t>(i + j)];
+    std::cout << "\n";
+  }
+  std::cout << info << "\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"datarax-info: the devices of this process and the meshes they form"};
+  std::string devices_text, mesh_text, hybrid_text;
+  app.add_option("--devices", devices_text, "number of logical CPU devices (1..1024)");
+  auto* mesh_opt = app.add_option("--mesh", mesh_text, "a mesh to describe, e.g. data=2,model=4");
+  app.add_option("--hybrid", hybrid_text, "a hybrid (data x model) mesh, e.g. 2x4")->excludes(mesh_opt);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+
+  try {
+    std::optional<int> num_devices;
+    if (!devices_text.empty()) num_devices = datarax::parse_num_cpu_devices(devices_text, "--devices");
+    datarax::initialize({.num_cpu_devices = num_devices});
+    std::cout << "datarax " << datarax::kVersionString << ": process " << datarax::process_index()
+              << " of " << datarax::process_count() << ", " << datarax::device_count()
+              << " devices (" << datarax::local_device_count() << " local)\n";
+    std::cout << "devices:";
+    for (const auto& d : datarax::devices()) std::cout << " " << d;
+    std::cout << "\n";
+
+    datarax::distributed::DeviceMeshModule mesh_module;
+    std::optional<datarax::Mesh> mesh;
+    if (!hybrid_text.empty()) {
+      auto [dp, mp] = datarax::tools::parse_hybrid(hybrid_text, "--hybrid");
+      mesh = mesh_module.create_hybrid_mesh(dp, mp);
+    } else if (!mesh_text.empty()) {
+      mesh = mesh_module.create_device_mesh(datarax::tools::parse_mesh_axes(mesh_text, "--mesh"));
+    }
+    if (mesh) print_mesh(*mesh, mesh_module.get_mesh_info(*mesh));
+  } catch (const datarax::InvalidArgumentError& e) {
+    std::cerr << "datarax-info: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "datarax-info: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
