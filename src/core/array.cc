@@ -23,8 +23,8 @@ T convert_checked(double value, const char* op) {
     if (!(value >= lo && value <= hi) || std::trunc(value) != value) {
       std::ostringstream msg;
       msg << op << ": value " << value << " is not representable as " << to_string(dtype_v<T>)
-          << " (whole numbers from " << std::numeric_limits<T>::min() << " to "
-          << std::numeric_limits<T>::max() << ")";
+          << " (whole numbers from " << +std::numeric_limits<T>::min() << " to "
+          << +std::numeric_limits<T>::max() << ")";
       throw InvalidArgumentError(msg.str());
     }
     return static_cast<T>(value);
@@ -61,20 +61,24 @@ Array Array::zeros(Shape shape, DType dtype, Device device) {
   return a;
 }
 
+namespace {
+void fill_checked(Array& a, double value, const char* op) {
+  visit_dtype(a.dtype(), [&](auto t) {
+    using T = decltype(t);
+    const T v = convert_checked<T>(value, op);
+    T* p = static_cast<T*>(a.raw());
+    for (std::int64_t i = 0, n = a.numel(); i < n; ++i) p[i] = v;
+  });
+}
+}  // namespace
+
 Array Array::full(Shape shape, double value, DType dtype, Device device) {
   Array a = empty(std::move(shape), dtype, device);
-  a.fill(value);
+  fill_checked(a, value, "Array::full");
   return a;
 }
 
-void Array::fill(double value) {
-  visit_dtype(dtype_, [&](auto t) {
-    using T = decltype(t);
-    const T v = convert_checked<T>(value, "Array::fill");
-    T* p = reinterpret_cast<T*>(data_.get());
-    for (std::int64_t i = 0, n = numel(); i < n; ++i) p[i] = v;
-  });
-}
+void Array::fill(double value) { fill_checked(*this, value, "Array::fill"); }
 
 Array Array::adopt(DType dtype, Shape shape, Device device, std::shared_ptr<void> owner, void* data,
                    std::size_t count, const char* op) {

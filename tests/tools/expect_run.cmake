@@ -1,0 +1,20 @@
+# Runs a command and checks its exit code and output; for testing command-line tools from CTest.
+#   cmake -DCMD="prog;arg;..." -DRC=2 -DEXPECT="regex1;regex2" [-DENV="NAME=value"] -P expect_run.cmake
+# Every regex must match the combined stdout+stderr.
+if(ENV_SET)
+  string(REPLACE "=" ";" kv "${ENV_SET}")
+  list(GET kv 0 name)
+  list(GET kv 1 value)
+  set(ENV{${name}} "${value}")
+endif()
+execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+set(all "${out}${err}")
+message("${all}")
+if(NOT rc STREQUAL RC)
+  message(FATAL_ERROR "exit code ${rc}, expected ${RC}")
+endif()
+foreach(re IN LISTS EXPECT)
+  if(NOT all MATCHES "${re}")
+    message(FATAL_ERROR "output does not match: ${re}")
+  endif()
+endforeach()
