@@ -1,0 +1,144 @@
+// Communicator: one member's handle on a group of devices that run collectives together.
+//
+// A group has ranks 0..size()-1; every member calls the same collectives in the same order with
+// matching arguments (same kind, op, dtype and counts). Calls block until the whole group has
+// taken part; every wait has a deadline (CollectiveOptions::timeout), and a group member that
+// fails aborts the group so that nobody waits for it. Mismatched calls (a different kind, op, dtype
+// or count at the same step) throw CollectiveError on every member, naming both sides.
+//
+// Results are deterministic: reductions combine the members' values in rank order.
+// Buffers: `in` and `out` may be the same span (in place) unless a method says otherwise; the
+// caller keeps ownership, and the buffers must stay valid until the call returns.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "datarax/array.h"
+#include "datarax/device.h"
+#include "datarax/dtype.h"
+#include "datarax/error.h"
+#include "datarax/reduce_op.h"
+
+namespace datarax {
+
+// A collective failed: mismatched calls, or the group was aborted because a member failed.
+class CollectiveError : public Error {
+ public:
+  using Error::Error;
+};
+
+enum class CollectiveKind : unsigned char {
+  all_reduce, all_gather, reduce_scatter, broadcast, all_to_all, permute, barrier
+};
+std::string_view to_string(CollectiveKind kind);
+
+// What one member asks of a collective: the one descriptor every public call fills in and hands to
+// Communicator::run, where it is checked against the other members' descriptors.
+struct CollectiveDesc {
+  CollectiveKind kind = CollectiveKind::barrier;
+  ReduceOp op = ReduceOp::sum;
+  DType dtype = DType::f32;
+  std::int64_t count = 0;       // elements of `in` (per member)
+  const void* in = nullptr;
+  void* out = nullptr;          // elements: count (all_reduce, broadcast, all_to_all, permute),
+                                // count * size (all_gather), count / size (reduce_scatter)
+  int root = 0;                 // broadcast
+  std::vector<int> send_to;     // permute: send_to[r] = rank that rank r sends to, or -1
+  std::string label;            // names the operation for messages ("psum over axis \"data\"")
+
+  std::string to_string() const;  // "all_reduce(sum, f32[1000])"
+};
+
+// Default deadline for every wait in a collective: 300 s, or DATARAX_COLLECTIVE_TIMEOUT_S.
+std::chrono::milliseconds default_collective_timeout();
+
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+
+  virtual int rank() const = 0;
+  virtual int size() const = 0;
+  // The group's devices, by rank.
+  virtual const std::vector<Device>& devices() const = 0;
+
+  template <class T>
+  void all_reduce(std::span<const T> in, std::span<T> out, ReduceOp op, std::string label = {}) {
+    run_checked(make(CollectiveKind::all_reduce, op, in, out, std::move(label)), out.size());
+  }
+  template <class T>
+  void all_reduce(std::span<T> data, ReduceOp op, std::string label = {}) {
+    all_reduce<T>(std::span<const T>(data), data, op, std::move(label));
+  }
+  // out[r * count .. (r+1) * count) = member r's in. `out` must not overlap `in`.
+  template <class T>
+  void all_gather(std::span<const T> in, std::span<T> out, std::string label = {}) {
+    run_checked(make(CollectiveKind::all_gather, ReduceOp::sum, in, out, std::move(label)), out.size());
+  }
+  // out = slice `rank` (count / size elements) of the reduction of every member's in.
+  template <class T>
+  void reduce_scatter(std::span<const T> in, std::span<T> out, ReduceOp op, std::string label = {}) {
+    run_checked(make(CollectiveKind::reduce_scatter, op, in, out, std::move(label)), out.size());
+  }
+  // Every member's data becomes root's.
+  template <class T>
+  void broadcast(std::span<T> data, int root, std::string label = {}) {
+    CollectiveDesc d = make(CollectiveKind::broadcast, ReduceOp::sum, std::span<const T>(data), data,
+                            std::move(label));
+    d.root = root;
+    run_checked(std::move(d), data.size());
+  }
+  // in and out hold `size` blocks of count / size elements: out block j = member j's in block
+  // `rank`. `out` must not overlap `in`.
+  template <class T>
+  void all_to_all(std::span<const T> in, std::span<T> out, std::string label = {}) {
+    run_checked(make(CollectiveKind::all_to_all, ReduceOp::sum, in, out, std::move(label)), out.size());
+  }
+  // Member r's in goes to member send_to[r]'s out; a member nobody sends to gets zeros.
+  // send_to must be the same on every member, with no rank targeted twice.
+  template <class T>
+  void permute(std::span<const T> in, std::span<T> out, const std::vector<int>& send_to,
+               std::string label = {}) {
+    CollectiveDesc d = make(CollectiveKind::permute, ReduceOp::sum, in, out, std::move(label));
+    d.send_to = send_to;
+    run_checked(std::move(d), out.size());
+  }
+  void barrier(std::string label = {}) {
+    CollectiveDesc d;
+    d.label = std::move(label);
+    run_checked(std::move(d), 0);
+  }
+
+  // Arrays: dtype and element counts come from the arrays.
+  void all_reduce(Array& data, ReduceOp op, std::string label = {});
+  void all_gather(const Array& in, Array& out, std::string label = {});
+  void reduce_scatter(const Array& in, Array& out, ReduceOp op, std::string label = {});
+  void broadcast(Array& data, int root, std::string label = {});
+
+  // The one entry point every collective goes through. Checks the descriptor (counts that fit,
+  // root in range) and hands it to the backend.
+  void run_checked(CollectiveDesc desc, std::size_t out_count);
+
+ protected:
+  virtual void run(const CollectiveDesc& desc) = 0;
+
+ private:
+  template <class T>
+  static CollectiveDesc make(CollectiveKind kind, ReduceOp op, std::span<const T> in, std::span<T> out,
+                             std::string label) {
+    CollectiveDesc d;
+    d.kind = kind;
+    d.op = op;
+    d.dtype = dtype_v<T>;
+    d.count = static_cast<std::int64_t>(in.size());
+    d.in = in.data();
+    d.out = out.data();
+    d.label = std::move(label);
+    return d;
+  }
+};
+
+}  // namespace datarax

@@ -1,0 +1,215 @@
+#include "comm/threads/threads_communicator.h"
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "comm/reduce_kernels.h"
+#include "core/strings.h"
+
+namespace datarax::detail {
+
+namespace {
+
+class ThreadsCommunicator final : public Communicator {
+ public:
+  ThreadsCommunicator(ThreadsGroup* group, int rank, std::chrono::milliseconds timeout)
+      : group_(group), rank_(rank), timeout_(timeout) {}
+  int rank() const override { return rank_; }
+  int size() const override { return group_->size(); }
+  const std::vector<Device>& devices() const override { return group_->devices(); }
+
+ protected:
+  void run(const CollectiveDesc& desc) override {
+    group_->run(rank_, ++calls_, desc, Clock::now() + timeout_, timeout_);
+  }
+
+ private:
+  ThreadsGroup* group_;
+  int rank_;
+  std::chrono::milliseconds timeout_;
+  std::uint64_t calls_ = 0;
+};
+
+// [begin, end) of part `part` of `count` elements split into `parts` nearly equal runs, each a
+// multiple of 16 elements except the last (so members do not share cache lines).
+std::pair<std::int64_t, std::int64_t> part_range(std::int64_t count, int parts, int part) {
+  const std::int64_t per = (count + parts - 1) / parts;
+  const std::int64_t aligned = (per + 15) / 16 * 16;
+  const std::int64_t begin = std::min(count, aligned * part);
+  return {begin, std::min(count, begin + aligned)};
+}
+
+std::string seconds(std::chrono::milliseconds t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(t.count()) / 1000.0);
+  return buf;
+}
+
+}  // namespace
+
+ThreadsGroup::ThreadsGroup(std::vector<Device> devices, std::string name)
+    : devices_(std::move(devices)),
+      name_(std::move(name)),
+      slots_(new Slot[devices_.size()]),
+      spin_(static_cast<unsigned>(devices_.size()) <= std::max(1u, std::thread::hardware_concurrency())) {}
+
+std::unique_ptr<Communicator> ThreadsGroup::communicator(int rank, std::chrono::milliseconds timeout) {
+  return std::make_unique<ThreadsCommunicator>(this, rank, timeout);
+}
+
+void ThreadsGroup::abort(const std::string& reason) {
+  {
+    std::lock_guard lock(reason_mu_);
+    if (aborted_.load(std::memory_order_relaxed)) return;
+    reason_ = reason;
+    aborted_.store(true, std::memory_order_release);
+  }
+  generation_.bump();  // wakes every waiter; they see the abort
+}
+
+void ThreadsGroup::reset() {
+  std::lock_guard lock(reason_mu_);
+  aborted_.store(false, std::memory_order_release);
+  reason_.clear();
+  arrived_.store(0, std::memory_order_release);
+  for (int r = 0; r < size(); ++r) {
+    slots_[static_cast<std::size_t>(r)].reached[0].store(0);
+    slots_[static_cast<std::size_t>(r)].reached[1].store(0);
+  }
+}
+
+void ThreadsGroup::throw_aborted(const CollectiveDesc& desc) const {
+  std::lock_guard lock(reason_mu_);
+  throw CollectiveError(desc.label + ": aborted because " + reason_);
+}
+
+void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const CollectiveDesc& desc,
+                           Clock::time_point deadline, std::chrono::milliseconds timeout) {
+  const std::uint32_t gen = generation_.load();
+  if (aborted()) throw_aborted(desc);
+  slots_[static_cast<std::size_t>(rank)].reached[phase].store(call, std::memory_order_release);
+  if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<std::uint32_t>(size())) {
+    arrived_.store(0, std::memory_order_relaxed);
+    generation_.bump();
+    return;
+  }
+  while (generation_.load() == gen) {
+    if (!generation_.wait_while(gen, deadline, spin_)) {
+      // Timed out: name who arrived and who did not, then abort the group so nobody else waits.
+      std::vector<std::string> arrived, missing;
+      for (int r = 0; r < size(); ++r) {
+        const bool here = slots_[static_cast<std::size_t>(r)].reached[phase].load() >= call;
+        (here ? arrived : missing).push_back(devices_[static_cast<std::size_t>(r)].to_string());
+      }
+      const std::string msg = desc.label + ": timed out after " + seconds(timeout) +
+                              " waiting for the group over " + name_ + "; arrived: " +
+                              (arrived.empty() ? "(none)" : join(arrived, ", ")) +
+                              "; missing: " + join(missing, ", ");
+      abort("a collective timed out (" + msg + ")");
+      throw TimeoutError(msg);
+    }
+  }
+  // Woken by completion or by an abort. A barrier everyone reached completed, abort or not.
+  if (aborted()) {
+    for (int r = 0; r < size(); ++r)
+      if (slots_[static_cast<std::size_t>(r)].reached[phase].load(std::memory_order_acquire) < call)
+        throw_aborted(desc);
+  }
+}
+
+void ThreadsGroup::check_matching(const CollectiveDesc& mine) const {
+  const CollectiveDesc& first = *slots_[0].desc;
+  for (int r = 1; r < size(); ++r) {
+    const CollectiveDesc& other = *slots_[static_cast<std::size_t>(r)].desc;
+    const bool same = other.kind == first.kind && other.dtype == first.dtype &&
+                      other.count == first.count &&
+                      (first.kind != CollectiveKind::all_reduce && first.kind != CollectiveKind::reduce_scatter
+                           ? true
+                           : other.op == first.op) &&
+                      other.root == first.root && other.send_to == first.send_to;
+    if (!same)
+      throw CollectiveError(mine.label + ": mismatched collectives in the group over " + name_ + ": " +
+                            devices_[0].to_string() + " called " + first.to_string() + " but " +
+                            devices_[static_cast<std::size_t>(r)].to_string() + " called " +
+                            other.to_string());
+  }
+}
+
+void ThreadsGroup::run(int rank, std::uint64_t call, const CollectiveDesc& desc,
+                       Clock::time_point deadline, std::chrono::milliseconds timeout) {
+  slots_[static_cast<std::size_t>(rank)].desc = &desc;
+  barrier(rank, call, 0, desc, deadline, timeout);
+  // Every member finds the same mismatch, if any, since all read the same descriptors; nobody
+  // leaves (and so frees its descriptor) before everyone has read them.
+  std::string mismatch;
+  try {
+    check_matching(desc);
+    move_data(rank, desc);
+  } catch (const CollectiveError& e) {
+    mismatch = e.what();
+  }
+  barrier(rank, call, 1, desc, deadline, timeout);
+  if (!mismatch.empty()) throw CollectiveError(mismatch);
+}
+
+void ThreadsGroup::move_data(int rank, const CollectiveDesc& desc) const {
+  const int n = size();
+  const std::int64_t count = desc.count;
+  const std::size_t item = byte_size(desc.dtype);
+  auto in_of = [&](int r) { return static_cast<const std::byte*>(slots_[static_cast<std::size_t>(r)].desc->in); };
+  auto out_of = [&](int r) { return static_cast<std::byte*>(slots_[static_cast<std::size_t>(r)].desc->out); };
+
+  switch (desc.kind) {
+    case CollectiveKind::barrier:
+      return;
+    case CollectiveKind::all_reduce:
+    case CollectiveKind::reduce_scatter:
+      visit_dtype(desc.dtype, [&](auto t) {
+        using T = decltype(t);
+        std::vector<const T*> srcs(static_cast<std::size_t>(n));
+        for (int r = 0; r < n; ++r) srcs[static_cast<std::size_t>(r)] = reinterpret_cast<const T*>(in_of(r));
+        if (desc.kind == CollectiveKind::all_reduce) {
+          const auto [begin, end] = part_range(count, n, rank);
+          reduce_range<T>(srcs.data(), n, begin, end, desc.op, [&](std::int64_t off, const auto* acc, std::int64_t len) {
+            for (int r = 0; r < n; ++r) store(reinterpret_cast<T*>(out_of(r)) + off, acc, len);
+          });
+        } else {
+          const std::int64_t per = count / n;
+          T* out = reinterpret_cast<T*>(out_of(rank));
+          reduce_range<T>(srcs.data(), n, per * rank, per * (rank + 1), desc.op,
+                          [&](std::int64_t off, const auto* acc, std::int64_t len) {
+                            store(out + (off - per * rank), acc, len);
+                          });
+        }
+      });
+      return;
+    case CollectiveKind::all_gather:
+      // Member `rank` writes its input into block `rank` of every output.
+      for (int r = 0; r < n; ++r)
+        if (count > 0) std::memcpy(out_of(r) + static_cast<std::size_t>(rank * count) * item, in_of(rank), static_cast<std::size_t>(count) * item);
+      return;
+    case CollectiveKind::broadcast:
+      if (rank != desc.root && count > 0)
+        std::memcpy(out_of(rank), in_of(desc.root), static_cast<std::size_t>(count) * item);
+      return;
+    case CollectiveKind::all_to_all: {
+      const std::size_t block = static_cast<std::size_t>(count / n) * item;
+      for (int j = 0; j < n; ++j)
+        if (block > 0) std::memcpy(out_of(rank) + static_cast<std::size_t>(j) * block, in_of(j) + static_cast<std::size_t>(rank) * block, block);
+      return;
+    }
+    case CollectiveKind::permute: {
+      const std::size_t bytes = static_cast<std::size_t>(count) * item;
+      const auto it = std::find(desc.send_to.begin(), desc.send_to.end(), rank);
+      if (bytes == 0) return;
+      if (it == desc.send_to.end())
+        std::memset(out_of(rank), 0, bytes);
+      else
+        std::memcpy(out_of(rank), in_of(static_cast<int>(it - desc.send_to.begin())), bytes);
+      return;
+    }
+  }
+}
+
+}  // namespace datarax::detail

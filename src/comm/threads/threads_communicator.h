@@ -1,0 +1,71 @@
+// The in-process backend: the devices of one process, each driven by its own thread, share one
+// ThreadsGroup and exchange data through each other's buffers directly (no staging copies).
+//
+// Every collective is two barriers around a data phase. At the first barrier each member has
+// published its descriptor (and so its buffer pointers); members then check that all descriptors
+// match, and each does its share of the data movement reading the others' buffers; the second
+// barrier keeps every buffer alive and unchanged until all members are done with it.
+// All-reduce: member r reduces slice r of all n inputs (in rank order) and writes it into all n
+// outputs, so the group reads n*S and writes n*S bytes in all.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "comm/threads/wait.h"
+#include "datarax/communicator.h"
+
+namespace datarax::detail {
+
+class ThreadsGroup {
+ public:
+  // `name` describes the group in messages, e.g. "axis \"data\"".
+  ThreadsGroup(std::vector<Device> devices, std::string name);
+
+  int size() const { return static_cast<int>(devices_.size()); }
+  const std::vector<Device>& devices() const { return devices_; }
+  const std::string& name() const { return name_; }
+
+  // A communicator for member `rank`; one per member thread.
+  std::unique_ptr<Communicator> communicator(int rank, std::chrono::milliseconds timeout);
+
+  // Makes every pending and future collective of the group throw CollectiveError with `reason`,
+  // until reset(). Safe to call from any thread, any number of times (the first reason is kept).
+  void abort(const std::string& reason);
+  bool aborted() const { return aborted_.load(std::memory_order_acquire); }
+  // Clears an abort and the barrier state. Only while no member is inside a collective.
+  void reset();
+
+  // Runs member `rank`'s part of a collective (its `call`-th on this group).
+  void run(int rank, std::uint64_t call, const CollectiveDesc& desc, Clock::time_point deadline,
+           std::chrono::milliseconds timeout);
+
+ private:
+  struct alignas(64) Slot {
+    std::atomic<std::uint64_t> reached[2] = {0, 0};  // last call that reached barrier 0 / 1
+    const CollectiveDesc* desc = nullptr;
+  };
+
+  void barrier(int rank, std::uint64_t call, int phase, const CollectiveDesc& desc,
+               Clock::time_point deadline, std::chrono::milliseconds timeout);
+  [[noreturn]] void throw_aborted(const CollectiveDesc& desc) const;
+  void check_matching(const CollectiveDesc& mine) const;
+  void move_data(int rank, const CollectiveDesc& desc) const;
+
+  std::vector<Device> devices_;
+  std::string name_;
+  std::unique_ptr<Slot[]> slots_;
+  bool spin_;  // members fit on the cores: spinning helps
+
+  alignas(64) std::atomic<std::uint32_t> arrived_{0};
+  alignas(64) WaitWord generation_;
+  std::atomic<bool> aborted_{false};
+  mutable std::mutex reason_mu_;
+  std::string reason_;
+};
+
+}  // namespace datarax::detail
