@@ -4,9 +4,9 @@
 // by slice(), reshape() or with_device() share it too. copy() makes an independent buffer.
 // Element access is typed and checked: data<float>() on an i32 array throws DTypeError naming both.
 //
-// Buffers come from a process-wide cache of freed blocks: on this hardware first-touching fresh
-// pages costs ~10 us per 4 KiB, so a large buffer freed and allocated again (a step's temporaries)
-// reuses memory that is already mapped instead of paying that again.
+// Buffers come from a process-wide cache of freed blocks: first-touching freshly mapped memory
+// costs microseconds per 4 KiB page (a page fault each), so a large buffer freed and allocated
+// again (a step's temporaries) reuses memory that is already mapped instead of paying that again.
 #pragma once
 
 #include <cstddef>

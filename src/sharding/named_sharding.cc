@@ -42,7 +42,8 @@ NamedSharding::NamedSharding(Mesh mesh, PartitionSpec spec)
 void NamedSharding::validate(const Shape& shape, std::string_view op, std::string_view key) const {
   if (spec_.size() > shape.rank())
     throw InvalidArgumentError(std::string(op) + ": " + spec_.to_string() + " has " +
-                               std::to_string(spec_.size()) + " entries but " +
+                               std::to_string(spec_.size()) +
+                               (spec_.size() == 1 ? " entry but " : " entries but ") +
                                array_phrase(key, shape) + " has rank " +
                                std::to_string(shape.rank()));
   for (int d = 0; d < spec_.size(); ++d) {

@@ -73,6 +73,10 @@ ShardedArray::ShardedArray(Shape global_shape, DType dtype, NamedSharding shardi
       throw InvalidArgumentError("ShardedArray: shard on " + s.device.to_string() +
                                  " is not for a distinct local device of " +
                                  sharding_.mesh().to_string());
+    if (s.data.device() != s.device)
+      throw InvalidArgumentError("ShardedArray: the shard for " + s.device.to_string() +
+                                 " holds an array on " + s.data.device().to_string() +
+                                 "; place it with Array::with_device or copy_to first");
     if (s.data.dtype() != dtype_ || s.data.shape() != expected)
       throw InvalidArgumentError("ShardedArray: shard on " + s.device.to_string() + " is " +
                                  std::string(datarax::to_string(s.data.dtype())) +

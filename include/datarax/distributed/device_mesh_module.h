@@ -21,7 +21,8 @@ namespace datarax::distributed {
 
 class DeviceMeshModule {
  public:
-  // Uses every device of the job (datarax::devices()).
+  // Uses every device of the job (datarax::devices()). Like every first use of devices, this
+  // initializes the runtime with default options if initialize() was not called before.
   DeviceMeshModule();
   // Uses exactly these devices, in this order (at least one; none listed twice).
   explicit DeviceMeshModule(std::vector<Device> devices);
