@@ -11,26 +11,6 @@ namespace datarax::detail {
 
 namespace {
 
-class ThreadsCommunicator final : public Communicator {
- public:
-  ThreadsCommunicator(ThreadsGroup* group, int rank, std::chrono::milliseconds timeout)
-      : group_(group), rank_(rank), timeout_(timeout) {}
-  int rank() const override { return rank_; }
-  int size() const override { return group_->size(); }
-  const std::vector<Device>& devices() const override { return group_->devices(); }
-
- protected:
-  void run(const CollectiveDesc& desc) override {
-    group_->run(rank_, ++calls_, desc, Clock::now() + timeout_, timeout_);
-  }
-
- private:
-  ThreadsGroup* group_;
-  int rank_;
-  std::chrono::milliseconds timeout_;
-  std::uint64_t calls_ = 0;
-};
-
 // [begin, end) of part `part` of `count` elements split into `parts` nearly equal runs, each a
 // multiple of 16 elements except the last (so members do not share cache lines).
 std::pair<std::int64_t, std::int64_t> part_range(std::int64_t count, int parts, int part) {
@@ -76,6 +56,7 @@ void ThreadsGroup::reset() {
   for (int r = 0; r < size(); ++r) {
     slots_[static_cast<std::size_t>(r)].reached[0].store(0);
     slots_[static_cast<std::size_t>(r)].reached[1].store(0);
+    slots_[static_cast<std::size_t>(r)].calls = 0;
   }
 }
 
@@ -136,9 +117,11 @@ void ThreadsGroup::check_matching(const CollectiveDesc& mine) const {
   }
 }
 
-void ThreadsGroup::run(int rank, std::uint64_t call, const CollectiveDesc& desc,
-                       Clock::time_point deadline, std::chrono::milliseconds timeout) {
-  slots_[static_cast<std::size_t>(rank)].desc = &desc;
+void ThreadsGroup::run(int rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout) {
+  Slot& slot = slots_[static_cast<std::size_t>(rank)];
+  const std::uint64_t call = ++slot.calls;
+  const Clock::time_point deadline = Clock::now() + timeout;
+  slot.desc = &desc;
   barrier(rank, call, 0, desc, deadline, timeout);
   // Every member finds the same mismatch, if any, since all read the same descriptors; nobody
   // leaves (and so frees its descriptor) before everyone has read them.

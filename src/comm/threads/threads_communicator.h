@@ -30,7 +30,8 @@ class ThreadsGroup {
   const std::vector<Device>& devices() const { return devices_; }
   const std::string& name() const { return name_; }
 
-  // A communicator for member `rank`; one per member thread.
+  // A communicator for member `rank`; one per member thread. Its waits time out after `timeout`
+  // (changeable later through ThreadsCommunicator::set_timeout).
   std::unique_ptr<Communicator> communicator(int rank, std::chrono::milliseconds timeout);
 
   // Makes every pending and future collective of the group throw CollectiveError with `reason`,
@@ -40,13 +41,13 @@ class ThreadsGroup {
   // Clears an abort and the barrier state. Only while no member is inside a collective.
   void reset();
 
-  // Runs member `rank`'s part of a collective (its `call`-th on this group).
-  void run(int rank, std::uint64_t call, const CollectiveDesc& desc, Clock::time_point deadline,
-           std::chrono::milliseconds timeout);
+  // Runs member `rank`'s part of its next collective on this group.
+  void run(int rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout);
 
  private:
   struct alignas(64) Slot {
     std::atomic<std::uint64_t> reached[2] = {0, 0};  // last call that reached barrier 0 / 1
+    std::uint64_t calls = 0;                         // collectives this member started
     const CollectiveDesc* desc = nullptr;
   };
 
@@ -66,6 +67,25 @@ class ThreadsGroup {
   std::atomic<bool> aborted_{false};
   mutable std::mutex reason_mu_;
   std::string reason_;
+};
+
+class ThreadsCommunicator final : public Communicator {
+ public:
+  ThreadsCommunicator(ThreadsGroup* group, int rank, std::chrono::milliseconds timeout)
+      : group_(group), rank_(rank), timeout_(timeout) {}
+  int rank() const override { return rank_; }
+  int size() const override { return group_->size(); }
+  const std::vector<Device>& devices() const override { return group_->devices(); }
+  void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  ThreadsGroup& group() const { return *group_; }
+
+ protected:
+  void run(const CollectiveDesc& desc) override { group_->run(rank_, desc, timeout_); }
+
+ private:
+  ThreadsGroup* group_;
+  int rank_;
+  std::chrono::milliseconds timeout_;
 };
 
 }  // namespace datarax::detail

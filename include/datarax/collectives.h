@@ -1,0 +1,70 @@
+// Named-axis collectives, called from inside an SPMD function (run_spmd, shard_map, pmap).
+//
+// Each names one mesh axis or several; the collective spans the devices that differ only along
+// those axes (Mesh::groups). Every device of such a group must make the same calls in the same
+// order; mismatches raise CollectiveError on all of them. Results are new arrays (the inputs are
+// untouched) and are identical on every member: reductions combine values in a fixed order.
+//
+//   Array g = pmean(grad, "batch");
+//   Tree total = psum(metrics, {"data", "model"});
+#pragma once
+
+#include <initializer_list>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "datarax/array.h"
+#include "datarax/tree.h"
+
+namespace datarax {
+
+// One mesh axis name or several.
+class AxisNames {
+ public:
+  AxisNames(const char* axis) : names_{axis} {}                       // NOLINT: implicit by design
+  AxisNames(std::string axis) : names_{std::move(axis)} {}            // NOLINT
+  AxisNames(std::initializer_list<std::string> axes) : names_(axes) {}
+  AxisNames(std::vector<std::string> axes) : names_(std::move(axes)) {}  // NOLINT
+  const std::vector<std::string>& names() const { return names_; }
+  // "axis \"data\"" or "axes (data, model)".
+  std::string to_string() const;
+
+ private:
+  std::vector<std::string> names_;
+};
+
+// Sum / mean / max / min over the axes. pmean of an integer array gives f64.
+Array psum(const Array& x, const AxisNames& axes);
+Array pmean(const Array& x, const AxisNames& axes);
+Array pmax(const Array& x, const AxisNames& axes);
+Array pmin(const Array& x, const AxisNames& axes);
+Tree psum(const Tree& x, const AxisNames& axes);
+Tree pmean(const Tree& x, const AxisNames& axes);
+Tree pmax(const Tree& x, const AxisNames& axes);
+Tree pmin(const Tree& x, const AxisNames& axes);
+
+// Every member's x, in group-rank order: stacked along a new leading axis ([n, ...x.shape]) or,
+// with tiled, concatenated along the existing one ([n * x.shape[0], ...]).
+Array all_gather(const Array& x, const AxisNames& axes, bool tiled = false);
+Tree all_gather(const Tree& x, const AxisNames& axes, bool tiled = false);
+
+// The sum over the axes, split along the leading axis: member r gets block r. Without tiled, x's
+// leading extent must equal the group size and the result drops that axis; with tiled, it must be
+// divisible by the group size and the result keeps it ([x.shape[0] / n, ...]).
+Array psum_scatter(const Array& x, const AxisNames& axes, bool tiled = false);
+
+// Sends x along (source rank, destination rank) pairs; a member no pair targets gets zeros.
+Array ppermute(const Array& x, const AxisNames& axes, const std::vector<std::pair<int, int>>& perm);
+
+// Splits x's leading axis into n blocks, sends block j to member j, and concatenates what arrives
+// along the leading axis in sender order (split and concat both on axis 0).
+Array all_to_all(const Array& x, const AxisNames& axes);
+
+// This device's rank in its group over the axes, and the group's size.
+int axis_index(const AxisNames& axes);
+int axis_size(const AxisNames& axes);
+// Waits until every member of the group has arrived.
+void barrier(const AxisNames& axes);
+
+}  // namespace datarax

@@ -1,0 +1,104 @@
+#include "spmd/context.h"
+
+#include <map>
+#include <memory>
+
+#include "core/strings.h"
+#include "datarax/error.h"
+
+namespace datarax::detail {
+
+namespace {
+
+thread_local DeviceContext* t_context = nullptr;
+
+// The groups of one (mesh, axes) pair and one communicator per device.
+struct GroupSet {
+  std::vector<std::unique_ptr<ThreadsGroup>> groups;
+  std::map<Device, std::unique_ptr<ThreadsCommunicator>> comms;
+};
+
+std::mutex g_registry_mu;
+std::map<std::string, GroupSet>& registry() {
+  static auto* r = new std::map<std::string, GroupSet>;  // leaked: outlives static destructors
+  return *r;
+}
+
+std::string axes_label(const std::vector<std::string>& axes) {
+  if (axes.size() == 1) return "axis " + quoted(axes[0]);
+  return "axes (" + join(axes, ", ") + ")";
+}
+
+}  // namespace
+
+void Launch::touch(ThreadsGroup& group, const std::string& label) {
+  std::lock_guard lock(mu_);
+  if (aborted_) throw CollectiveError(label + ": aborted because " + reason_);
+  for (ThreadsGroup* g : touched_)
+    if (g == &group) return;
+  touched_.push_back(&group);
+}
+
+void Launch::abort(const std::string& reason) {
+  std::lock_guard lock(mu_);
+  if (!aborted_) {
+    aborted_ = true;
+    reason_ = reason;
+  }
+  for (ThreadsGroup* g : touched_) g->abort(reason_);
+}
+
+void Launch::finish() {
+  std::lock_guard lock(mu_);
+  for (ThreadsGroup* g : touched_)
+    if (aborted_ || g->aborted()) g->reset();
+}
+
+DeviceContext* current_context() { return t_context; }
+void set_current_context(DeviceContext* context) { t_context = context; }
+
+DeviceContext& require_context(const char* op) {
+  if (t_context == nullptr)
+    throw InvalidArgumentError(std::string(op) +
+                               ": called outside an SPMD function; collectives run inside "
+                               "run_spmd, shard_map or pmap, which give them a device and a mesh");
+  return *t_context;
+}
+
+ThreadsCommunicator& communicator_for(DeviceContext& context, const std::vector<std::string>& axes,
+                                      const char* op) {
+  for (auto& [names, comm] : context.comms)
+    if (names == axes) {
+      comm->set_timeout(context.launch->timeout());
+      return *comm;
+    }
+  const Mesh& mesh = context.launch->mesh();
+  if (axes.empty()) throw InvalidArgumentError(std::string(op) + ": no mesh axis named; name at least one");
+  for (const std::string& a : axes)
+    if (!mesh.has_axis(a))
+      throw InvalidArgumentError(std::string(op) + ": unknown axis " + quoted(a) +
+                                 "; the mesh has axes (" + join(mesh.axis_names(), ", ") + ")");
+  const std::string key = mesh.to_string() + "|" + join(axes, ",");
+  ThreadsCommunicator* comm = nullptr;
+  {
+    std::lock_guard lock(g_registry_mu);
+    GroupSet& set = registry()[key];
+    if (set.groups.empty()) {
+      const std::string name = axes_label(axes);
+      for (auto& devices : mesh.groups(axes)) {
+        auto group = std::make_unique<ThreadsGroup>(devices, name);
+        for (int r = 0; r < group->size(); ++r)
+          set.comms[devices[static_cast<std::size_t>(r)]] = std::unique_ptr<ThreadsCommunicator>(
+              static_cast<ThreadsCommunicator*>(group->communicator(r, context.launch->timeout()).release()));
+        set.groups.push_back(std::move(group));
+      }
+    }
+    comm = set.comms.at(context.device).get();
+  }
+  comm->set_timeout(context.launch->timeout());
+  context.launch->touch(comm->group(), std::string(op) + " over " + axes_label(axes));
+  context.comms.emplace_back(axes, comm);
+  return *comm;
+}
+
+}  // namespace datarax::detail

@@ -1,0 +1,57 @@
+// The state behind an SPMD launch: which mesh, which device the calling worker thread runs, and
+// the cached communicators its collectives use.
+#pragma once
+
+#include <chrono>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "comm/threads/threads_communicator.h"
+#include "datarax/mesh.h"
+
+namespace datarax::detail {
+
+// One run_spmd call.
+class Launch {
+ public:
+  Launch(const Mesh& mesh, std::chrono::milliseconds timeout) : mesh_(mesh), timeout_(timeout) {}
+  const Mesh& mesh() const { return mesh_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+
+  // Registers a group this launch uses, so that abort() reaches it; throws if already aborted.
+  void touch(ThreadsGroup& group, const std::string& label);
+  // Aborts every group the launch touched, and those it touches later.
+  void abort(const std::string& reason);
+  // After every device returned: clears aborted groups for the next launch.
+  void finish();
+
+ private:
+  const Mesh& mesh_;
+  std::chrono::milliseconds timeout_;
+  std::mutex mu_;
+  bool aborted_ = false;
+  std::string reason_;
+  std::vector<ThreadsGroup*> touched_;
+};
+
+struct DeviceContext {
+  Launch* launch = nullptr;
+  Device device;
+  // Communicators this device fetched in this launch, by axis list.
+  std::vector<std::pair<std::vector<std::string>, ThreadsCommunicator*>> comms;
+};
+
+// The calling thread's context; null outside SPMD.
+DeviceContext* current_context();
+void set_current_context(DeviceContext* context);
+
+// The context, or InvalidArgumentError naming `op` when called outside SPMD.
+DeviceContext& require_context(const char* op);
+
+// The communicator of the current device for a collective over `axes` (validated against the mesh,
+// the error naming `op`), created on first use and cached for the process's lifetime.
+ThreadsCommunicator& communicator_for(DeviceContext& context, const std::vector<std::string>& axes,
+                                      const char* op);
+
+}  // namespace datarax::detail

@@ -1,0 +1,125 @@
+#include "datarax/spmd.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include "datarax/collectives.h"
+#include "support/error_of.h"
+#include "support/test_devices.h"
+
+namespace datarax {
+namespace {
+
+using ::testing::HasSubstr;
+using Clock = std::chrono::steady_clock;
+
+TEST(RunSpmd, RunsOncePerDeviceOnItsOwnThreadNotTheCallers) {
+  const Mesh mesh(test::first_devices(8), {{"data", 8}});
+  std::mutex mu;
+  std::set<int> ids;
+  std::set<std::thread::id> threads;
+  const auto caller = std::this_thread::get_id();
+  run_spmd(mesh, [&](const Device& d) {
+    EXPECT_TRUE(in_spmd());
+    EXPECT_EQ(current_device(), d);
+    EXPECT_EQ(current_mesh(), mesh);
+    std::lock_guard lock(mu);
+    ids.insert(d.id);
+    threads.insert(std::this_thread::get_id());
+  });
+  EXPECT_EQ(ids.size(), 8u);
+  EXPECT_EQ(threads.size(), 8u);
+  EXPECT_EQ(threads.count(caller), 0u);
+  EXPECT_FALSE(in_spmd());
+  // Workers persist: a second launch uses the same threads.
+  std::set<std::thread::id> again;
+  run_spmd(mesh, [&](const Device&) {
+    std::lock_guard lock(mu);
+    again.insert(std::this_thread::get_id());
+  });
+  EXPECT_EQ(again, threads);
+}
+
+TEST(RunSpmd, CollectivesOverEachAxisOfA3dMesh) {
+  const Mesh mesh(test::first_devices(8), {{"a", 2}, {"b", 2}, {"c", 2}});
+  std::vector<float> sum_b(8), sum_ac(8);
+  std::vector<int> idx_ac(8), size_ac(8);
+  run_spmd(mesh, [&](const Device& d) {
+    const Array x = Array::full({3}, d.id);
+    sum_b[static_cast<std::size_t>(d.id)] = psum(x, "b").data<float>()[2];
+    sum_ac[static_cast<std::size_t>(d.id)] = psum(x, {"a", "c"}).data<float>()[0];
+    idx_ac[static_cast<std::size_t>(d.id)] = axis_index({"a", "c"});
+    size_ac[static_cast<std::size_t>(d.id)] = axis_size({"a", "c"});
+  });
+  for (int id = 0; id < 8; ++id) {
+    const int a = id / 4, b = (id / 2) % 2, c = id % 2;
+    // Reference from coordinates: the group over b holds ids a*4 + {0,1}*2 + c.
+    EXPECT_EQ(sum_b[static_cast<std::size_t>(id)], static_cast<float>((a * 4 + c) * 2 + 2)) << id;
+    EXPECT_EQ(sum_ac[static_cast<std::size_t>(id)], static_cast<float>(4 * (b * 2) + (0 + 4) * 2 + (0 + 1) * 2)) << id;
+    EXPECT_EQ(idx_ac[static_cast<std::size_t>(id)], a * 2 + c);
+    EXPECT_EQ(size_ac[static_cast<std::size_t>(id)], 4);
+  }
+}
+
+TEST(RunSpmd, ADeviceThatThrowsReleasesTheOthersAndIsNamed) {
+  const Mesh mesh(test::first_devices(4), {{"data", 4}});
+  const auto start = Clock::now();
+  try {
+    run_spmd(mesh, [](const Device& d) {
+      if (d.id == 2) throw std::runtime_error("bad batch");
+      psum(Array::full({4}, 1.0), "data");
+    });
+    FAIL() << "no error";
+  } catch (const DeviceError& e) {
+    EXPECT_EQ(e.device().id, 2);
+    EXPECT_STREQ(e.what(), "device cpu:2: bad batch");
+    EXPECT_THROW(std::rethrow_exception(e.original()), std::runtime_error);
+  }
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+  // The groups are usable again afterwards.
+  std::vector<float> out(4);
+  run_spmd(mesh, [&](const Device& d) { out[static_cast<std::size_t>(d.id)] = psum(Array::full({1}, 1.0), "data").item<float>(); });
+  EXPECT_EQ(out, std::vector<float>(4, 4.0f));
+}
+
+TEST(RunSpmd, TimeoutNamesTheMissingDevice) {
+  const Mesh mesh(test::first_devices(3), {{"data", 3}});
+  const auto start = Clock::now();
+  const std::string msg = test::error_of([&] {
+    run_spmd(mesh, [](const Device& d) {
+      if (d.id == 1) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+        return;
+      }
+      psum(Array::full({4}, 1.0), "data");
+    }, {.timeout = std::chrono::seconds(1)});
+  });
+  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(2000));
+  EXPECT_THAT(msg, HasSubstr("psum over axis \"data\": timed out after 1 s"));
+  EXPECT_THAT(msg, HasSubstr("missing: cpu:1"));
+}
+
+TEST(RunSpmd, MisuseIsReportedClearly) {
+  EXPECT_THAT(test::error_of([] { psum(Array::full({1}, 1.0), "data"); }),
+              HasSubstr("psum: called outside an SPMD function"));
+  EXPECT_THAT(test::error_of([] { current_device(); }), HasSubstr("current_device: called outside"));
+  const Mesh mesh(test::first_devices(2), {{"data", 2}});
+  EXPECT_THAT(test::error_of([&] { run_spmd(mesh, [](const Device&) { psum(Array::full({1}, 1.0), "model"); }); }),
+              HasSubstr("psum: unknown axis \"model\"; the mesh has axes (data)"));
+  EXPECT_THAT(test::error_of([&] { run_spmd(mesh, [&](const Device&) { run_spmd(mesh, [](const Device&) {}); }); }),
+              HasSubstr("SPMD functions do not nest"));
+}
+
+TEST(RunSpmd, MismatchedShapesAcrossDevicesFailEverywhere) {
+  const Mesh mesh(test::first_devices(2), {{"data", 2}});
+  EXPECT_THAT(test::error_of([&] {
+    run_spmd(mesh, [](const Device& d) { psum(Array::full({d.id == 0 ? 3 : 4}, 1.0), "data"); });
+  }), HasSubstr("cpu:0 called all_reduce(sum, f32[3]) but cpu:1 called all_reduce(sum, f32[4])"));
+}
+
+}  // namespace
+}  // namespace datarax
