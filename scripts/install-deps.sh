@@ -8,6 +8,7 @@ packages=(
   g++ cmake make pkg-config
   libgtest-dev libgmock-dev    # unit tests
   libcli11-dev                  # command-line tools
+  openmpi-bin libopenmpi-dev    # MPI: bench/ compares against MPI_Allreduce; the MPI backend
 )
 
 missing=()

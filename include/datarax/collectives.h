@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "datarax/array.h"
+#include "datarax/reduce_op.h"
 #include "datarax/tree.h"
 
 namespace datarax {
@@ -43,6 +44,12 @@ Tree psum(const Tree& x, const AxisNames& axes);
 Tree pmean(const Tree& x, const AxisNames& axes);
 Tree pmax(const Tree& x, const AxisNames& axes);
 Tree pmin(const Tree& x, const AxisNames& axes);
+
+// In place: x (every leaf of x) becomes the reduction over the axes, without allocating. Each
+// member's buffer is read by the others during the call. This is the form for gradients in a
+// training step, where a fresh buffer per step would be wasted memory traffic.
+void all_reduce_in_place(Array& x, ReduceOp op, const AxisNames& axes);
+void all_reduce_in_place(Tree& x, ReduceOp op, const AxisNames& axes);
 
 // Every member's x, in group-rank order: stacked along a new leading axis ([n, ...x.shape]) or,
 // with tiled, concatenated along the existing one ([n * x.shape[0], ...]).

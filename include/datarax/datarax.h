@@ -2,6 +2,8 @@
 #pragma once
 
 #include "datarax/array.h"
+#include "datarax/collectives.h"
+#include "datarax/communicator.h"
 #include "datarax/device.h"
 #include "datarax/dtype.h"
 #include "datarax/error.h"
@@ -9,12 +11,17 @@
 #include "datarax/mesh.h"
 #include "datarax/named_sharding.h"
 #include "datarax/partition_spec.h"
+#include "datarax/pmap.h"
+#include "datarax/reduce_op.h"
 #include "datarax/runtime.h"
 #include "datarax/shape.h"
+#include "datarax/shard_map.h"
 #include "datarax/sharded_array.h"
 #include "datarax/sharded_tree.h"
+#include "datarax/spmd.h"
 #include "datarax/tree.h"
 #include "datarax/version.h"
+#include "datarax/vmap.h"
 
 #include "datarax/distributed/data_parallel_module.h"
 #include "datarax/distributed/device_mesh_module.h"

@@ -47,6 +47,15 @@ Tree pmean(const Tree& x, const AxisNames& axes) { return per_leaf(x, [&](const 
 Tree pmax(const Tree& x, const AxisNames& axes) { return per_leaf(x, [&](const Array& a) { return pmax(a, axes); }); }
 Tree pmin(const Tree& x, const AxisNames& axes) { return per_leaf(x, [&](const Array& a) { return pmin(a, axes); }); }
 
+void all_reduce_in_place(Array& x, ReduceOp op, const AxisNames& axes) {
+  Call c = begin("all_reduce_in_place", axes);
+  c.comm.all_reduce(x, op, std::move(c.label));
+}
+
+void all_reduce_in_place(Tree& x, ReduceOp op, const AxisNames& axes) {
+  for (auto& [key, leaf] : x) all_reduce_in_place(leaf, op, axes);
+}
+
 Array all_gather(const Array& x, const AxisNames& axes, bool tiled) {
   Call c = begin("all_gather", axes);
   const int n = c.comm.size();
