@@ -25,4 +25,5 @@
 
 #include "datarax/distributed/data_parallel_module.h"
 #include "datarax/distributed/device_mesh_module.h"
+#include "datarax/distributed/distributed_metrics_module.h"
 #include "datarax/distributed/mesh_info.h"

@@ -1,7 +1,10 @@
 #include "datarax/distributed/data_parallel_module.h"
 
+#include <cctype>
+
 #include "core/strings.h"
 #include "datarax/error.h"
+#include "distributed/per_device.h"
 
 namespace datarax::distributed {
 
@@ -40,6 +43,45 @@ ShardedTree DataParallelModule::shard_model_state(
                                      {.placement = Placement::copy, .op = "shard_model_state", .key = key}));
   }
   return out;
+}
+
+namespace {
+
+ReduceOp gradient_op(std::string_view reduce_type) {
+  std::string lower(reduce_type);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower == "mean") return ReduceOp::mean;
+  if (lower == "sum") return ReduceOp::sum;
+  throw InvalidArgumentError("Unsupported reduce_type: " + std::string(reduce_type) +
+                             " (expected \"mean\" or \"sum\")");
+}
+
+}  // namespace
+
+Tree DataParallelModule::all_reduce_gradients(const Tree& grads, std::string_view reduce_type,
+                                              const AxisNames& axis_name) const {
+  return all_reduce_gradients(grads, gradient_op(reduce_type), axis_name);
+}
+
+Tree DataParallelModule::all_reduce_gradients(const Tree& grads, ReduceOp reduce_type,
+                                              const AxisNames& axis_name) const {
+  if (reduce_type != ReduceOp::mean && reduce_type != ReduceOp::sum)
+    throw InvalidArgumentError("Unsupported reduce_type: " + std::string(to_string(reduce_type)) +
+                               " (expected \"mean\" or \"sum\")");
+  return reduce_type == ReduceOp::mean ? pmean(grads, axis_name) : psum(grads, axis_name);
+}
+
+ShardedTree DataParallelModule::all_reduce_gradients(const ShardedTree& per_device_grads,
+                                                     std::string_view reduce_type) const {
+  const ReduceOp op = gradient_op(reduce_type);
+  if (per_device_grads.empty()) return {};
+  const Mesh& mesh = per_device_grads.begin()->second.sharding().mesh();
+  const std::vector<Tree> per_device = detail::per_device_trees(per_device_grads);
+  std::map<std::string, ReduceOp> ops;
+  for (const auto& key : per_device_grads.keys()) ops[key] = op;
+  const Tree reduced = detail::reduce_per_device(per_device, ops, "all_reduce_gradients");
+  return ShardedTree::shard(reduced, NamedSharding(mesh, PartitionSpec{}),
+                            {.placement = Placement::copy, .op = "all_reduce_gradients"});
 }
 
 }  // namespace datarax::distributed

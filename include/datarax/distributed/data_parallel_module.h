@@ -10,7 +10,9 @@
 #include <map>
 #include <string>
 
+#include "datarax/collectives.h"
 #include "datarax/mesh.h"
+#include "datarax/reduce_op.h"
 #include "datarax/named_sharding.h"
 #include "datarax/partition_spec.h"
 #include "datarax/sharded_tree.h"
@@ -36,6 +38,17 @@ class DataParallelModule {
   // `specs` that the state does not have throws KeyError naming it.
   ShardedTree shard_model_state(const Tree& state, const Mesh& mesh,
                                 const std::map<std::string, PartitionSpec>& specs = {}) const;
+
+  // Inside SPMD: the gradients averaged ("mean") or summed ("sum") over `axis_name`, the same on
+  // every device of the group. reduce_type is case-insensitive; anything else throws
+  //   Unsupported reduce_type: <value> (expected "mean" or "sum")
+  Tree all_reduce_gradients(const Tree& grads, std::string_view reduce_type = "mean",
+                            const AxisNames& axis_name = "data") const;
+  Tree all_reduce_gradients(const Tree& grads, ReduceOp reduce_type, const AxisNames& axis_name = "data") const;
+  // Outside SPMD, on per-device gradients (e.g. a pmap's stacked output): the reduction over the
+  // devices, placed replicated on the same devices, each with its own copy.
+  ShardedTree all_reduce_gradients(const ShardedTree& per_device_grads,
+                                   std::string_view reduce_type = "mean") const;
 };
 
 }  // namespace datarax::distributed

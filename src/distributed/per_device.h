@@ -1,0 +1,38 @@
+// Host-side work on per-device values: one Tree per device, outside SPMD.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "datarax/reduce_op.h"
+#include "datarax/sharded_tree.h"
+#include "datarax/tree.h"
+
+namespace datarax::detail {
+
+// One Tree per device of the tree's mesh (this process's), in mesh order. A leaf whose leading
+// axis is split into one-element blocks (a stacked pmap output) loses that axis.
+std::vector<Tree> per_device_trees(const ShardedTree& tree);
+
+// Checks that there is at least one device and that every device has the same keys, dtypes and
+// shapes; `op` names the caller in messages.
+void check_per_device(const std::vector<Tree>& per_device, std::string_view op);
+
+// Combines each leaf across devices in device order with the op of its key, using the same
+// arithmetic as the collectives (so results match those computed inside SPMD). Integer means are
+// computed in f64.
+Tree reduce_per_device(const std::vector<Tree>& per_device, const std::map<std::string, ReduceOp>& ops,
+                       std::string_view op);
+
+// Each leaf stacked over devices: [n, ...].
+Tree stack_per_device(const std::vector<Tree>& per_device, std::string_view op);
+
+// Resolves a per-key op map of names ("mean", ...) against the metrics' keys: unlisted keys get
+// `fallback`; unknown ops and keys throw naming them.
+std::map<std::string, ReduceOp> resolve_ops(const std::vector<std::string>& keys,
+                                            const std::map<std::string, std::string>& names,
+                                            ReduceOp fallback, std::string_view op);
+
+}  // namespace datarax::detail
