@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is needed, builds, and runs every test through CTest.
+# The whole test suite: installs what is needed, builds, and runs every test through CTest; then
+# builds the multithreaded runtime's tests with ThreadSanitizer and runs them again under it.
+# DATARAX_SKIP_TSAN=1 skips that second pass (a quicker local loop).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${DATARAX_BUILD_DIR:-$root/build}"
+jobs="$(nproc)"
+
 "$root/scripts/build.sh"
-cd "$build"
-ctest --output-on-failure -j"$(nproc)" --timeout 300
+(cd "$build" && ctest --output-on-failure -j"$jobs" --timeout 300)
+
+if [ "${DATARAX_SKIP_TSAN:-0}" != 1 ]; then
+  tsan="${DATARAX_TSAN_BUILD_DIR:-$root/build-tsan}"
+  echo "== ThreadSanitizer pass over the runtime tests (ctest -L runtime in $tsan)"
+  cmake -S "$root" -B "$tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDATARAX_SANITIZE=thread \
+    -DDATARAX_WERROR=ON -DDATARAX_BUILD_BENCH=OFF >/dev/null
+  cmake --build "$tsan" -j"$jobs" --target runtime_tests 2>&1 |
+    { grep -vE '^\[ *[0-9]+%\]|^(Consolidate|Built target|gmake)' || true; }
+  (cd "$tsan" && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" \
+    ctest --output-on-failure -j"$jobs" --timeout 600 -L runtime)
+fi

@@ -54,6 +54,32 @@ void Launch::finish() {
     if (aborted_ || g->aborted()) g->reset();
 }
 
+DeviceContext* Launch::context_of(const Device& device) const {
+  if (contexts_ == nullptr) return nullptr;
+  for (DeviceContext& c : *contexts_)
+    if (c.device == device) return &c;
+  return nullptr;
+}
+
+void DeviceContext::waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc) {
+  std::lock_guard lock(wait_mu_);
+  waiting_group_ = group;
+  waiting_label_ = desc ? desc->label : std::string();
+}
+
+void DeviceContext::check_missing(const ThreadsGroup& group, const CollectiveDesc& desc,
+                                  const std::vector<Device>& missing) {
+  for (const Device& d : missing) {
+    DeviceContext* other = launch->context_of(d);
+    if (other == nullptr || other == this) continue;
+    std::lock_guard lock(other->wait_mu_);
+    if (other->waiting_group_ != nullptr && other->waiting_group_ != &group)
+      throw CollectiveError(desc.label + ": mismatched collectives: " + device.to_string() + " called " +
+                            desc.label + " but " + d.to_string() + " is waiting in " + other->waiting_label_ +
+                            "; every device of a group must make the same collective calls in the same order");
+  }
+}
+
 DeviceContext* current_context() { return t_context; }
 void set_current_context(DeviceContext* context) { t_context = context; }
 
@@ -68,10 +94,7 @@ DeviceContext& require_context(const char* op) {
 ThreadsCommunicator& communicator_for(DeviceContext& context, const std::vector<std::string>& axes,
                                       const char* op) {
   for (auto& [names, comm] : context.comms)
-    if (names == axes) {
-      comm->set_timeout(context.launch->timeout());
-      return *comm;
-    }
+    if (names == axes) return *comm;
   const Mesh& mesh = context.launch->mesh();
   if (axes.empty()) throw InvalidArgumentError(std::string(op) + ": no mesh axis named; name at least one");
   for (const std::string& a : axes)
@@ -96,6 +119,7 @@ ThreadsCommunicator& communicator_for(DeviceContext& context, const std::vector<
     comm = set.comms.at(context.device).get();
   }
   comm->set_timeout(context.launch->timeout());
+  comm->set_observer(&context);
   context.launch->touch(comm->group(), std::string(op) + " over " + axes_label(axes));
   context.comms.emplace_back(axes, comm);
   return *comm;

@@ -12,6 +12,8 @@
 
 namespace datarax::detail {
 
+struct DeviceContext;
+
 // One run_spmd call.
 class Launch {
  public:
@@ -26,7 +28,12 @@ class Launch {
   // After every device returned: clears aborted groups for the next launch.
   void finish();
 
+  // The contexts of this launch's devices (set once before the devices start).
+  void set_contexts(std::vector<DeviceContext>* contexts) { contexts_ = contexts; }
+  DeviceContext* context_of(const Device& device) const;
+
  private:
+  std::vector<DeviceContext>* contexts_ = nullptr;
   const Mesh& mesh_;
   std::chrono::milliseconds timeout_;
   std::mutex mu_;
@@ -35,11 +42,23 @@ class Launch {
   std::vector<ThreadsGroup*> touched_;
 };
 
-struct DeviceContext {
+// A device's state during a launch. As the WaitObserver of its collectives it publishes where it
+// waits (once a wait is slow) and checks, while waiting, that the devices it waits for are not
+// stuck in a collective of another group: that is a mismatch, reported naming both sides.
+struct DeviceContext final : WaitObserver {
   Launch* launch = nullptr;
   Device device;
   // Communicators this device fetched in this launch, by axis list.
   std::vector<std::pair<std::vector<std::string>, ThreadsCommunicator*>> comms;
+
+  void waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc) override;
+  void check_missing(const ThreadsGroup& group, const CollectiveDesc& desc,
+                     const std::vector<Device>& missing) override;
+
+ private:
+  std::mutex wait_mu_;
+  const ThreadsGroup* waiting_group_ = nullptr;
+  std::string waiting_label_;  // a copy: the descriptor dies with the call
 };
 
 // The calling thread's context; null outside SPMD.

@@ -42,13 +42,16 @@ void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, co
   }
   detail::Launch launch(mesh, options.timeout.value_or(default_collective_timeout()));
   std::vector<detail::DeviceContext> contexts(mine.size());
+  for (std::size_t i = 0; i < mine.size(); ++i) {
+    contexts[i].launch = &launch;
+    contexts[i].device = mine[i];
+  }
+  launch.set_contexts(&contexts);
   // The first device to fail (by time) is the one reported; the others were aborted because of it.
   std::mutex first_mu;
   int first_failed = -1;
   const auto errors = detail::WorkerPool::instance().run(workers, [&](int i) {
     detail::DeviceContext& ctx = contexts[static_cast<std::size_t>(i)];
-    ctx.launch = &launch;
-    ctx.device = mine[static_cast<std::size_t>(i)];
     detail::set_current_context(&ctx);
     try {
       fn(ctx.device);

@@ -121,5 +121,22 @@ TEST(RunSpmd, MismatchedShapesAcrossDevicesFailEverywhere) {
   }), HasSubstr("cpu:0 called all_reduce(sum, f32[3]) but cpu:1 called all_reduce(sum, f32[4])"));
 }
 
+TEST(RunSpmd, MismatchedAxesFailPromptlyNamingBothSides) {
+  // cpu:0 reduces over "data" while cpu:1 reduces over "model": each waits in a group the other
+  // never joins. Without detection this would last until the (here 60 s) timeout.
+  const Mesh mesh(test::first_devices(4), {{"data", 2}, {"model", 2}});
+  const auto start = Clock::now();
+  const std::string msg = test::error_of([&] {
+    run_spmd(mesh, [](const Device& d) {
+      if (d.id == 1) psum(Array::full({4}, 1.0), "model");
+      else psum(Array::full({4}, 1.0), "data");
+    }, {.timeout = std::chrono::seconds(60)});
+  });
+  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
+  EXPECT_THAT(msg, HasSubstr("mismatched collectives"));
+  EXPECT_THAT(msg, HasSubstr("psum over axis \"data\""));
+  EXPECT_THAT(msg, HasSubstr("is waiting in psum over axis \"model\""));
+}
+
 }  // namespace
 }  // namespace datarax

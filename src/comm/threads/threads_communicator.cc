@@ -65,8 +65,17 @@ void ThreadsGroup::throw_aborted(const CollectiveDesc& desc) const {
   throw CollectiveError(desc.label + ": aborted because " + reason_);
 }
 
+std::vector<Device> ThreadsGroup::missing(int phase, std::uint64_t call) const {
+  std::vector<Device> out;
+  for (int r = 0; r < size(); ++r)
+    if (slots_[static_cast<std::size_t>(r)].reached[phase].load(std::memory_order_acquire) < call)
+      out.push_back(devices_[static_cast<std::size_t>(r)]);
+  return out;
+}
+
 void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const CollectiveDesc& desc,
-                           Clock::time_point deadline, std::chrono::milliseconds timeout) {
+                           Clock::time_point deadline, std::chrono::milliseconds timeout,
+                           WaitObserver* observer) {
   const std::uint32_t gen = generation_.load();
   if (aborted()) throw_aborted(desc);
   slots_[static_cast<std::size_t>(rank)].reached[phase].store(call, std::memory_order_release);
@@ -75,28 +84,40 @@ void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const Collec
     generation_.bump();
     return;
   }
-  while (generation_.load() == gen) {
-    if (!generation_.wait_while(gen, deadline, spin_)) {
-      // Timed out: name who arrived and who did not, then abort the group so nobody else waits.
-      std::vector<std::string> arrived, missing;
-      for (int r = 0; r < size(); ++r) {
-        const bool here = slots_[static_cast<std::size_t>(r)].reached[phase].load() >= call;
-        (here ? arrived : missing).push_back(devices_[static_cast<std::size_t>(r)].to_string());
-      }
-      const std::string msg = desc.label + ": timed out after " + seconds(timeout) +
-                              " waiting for the group over " + name_ + "; arrived: " +
-                              (arrived.empty() ? "(none)" : join(arrived, ", ")) +
-                              "; missing: " + join(missing, ", ");
-      abort("a collective timed out (" + msg + ")");
-      throw TimeoutError(msg);
+  // Wait in slices. A wait that outlasts the first slice is slow enough to be worth reporting to
+  // the observer, which may then spot a missing member stuck in another group (a mismatch).
+  constexpr auto kSlice = std::chrono::milliseconds(20);
+  struct Registration {
+    WaitObserver* observer = nullptr;
+    ~Registration() {
+      if (observer) observer->waiting_in(nullptr, nullptr);
     }
+  } registration;
+  while (generation_.load() == gen) {
+    const auto until = observer ? std::min(deadline, Clock::now() + kSlice) : deadline;
+    if (generation_.wait_while(gen, until, spin_)) continue;
+    if (observer && Clock::now() < deadline) {
+      if (!registration.observer) {
+        observer->waiting_in(this, &desc);
+        registration.observer = observer;
+      }
+      observer->check_missing(*this, desc, missing(phase, call));
+      continue;
+    }
+    // Timed out: name who arrived and who did not, then abort the group so nobody else waits.
+    const std::vector<Device> absent = missing(phase, call);
+    std::vector<std::string> arrived, missing_names;
+    for (const Device& d : devices_)
+      (std::find(absent.begin(), absent.end(), d) == absent.end() ? arrived : missing_names).push_back(d.to_string());
+    const std::string msg = desc.label + ": timed out after " + seconds(timeout) +
+                            " waiting for the group over " + name_ + "; arrived: " +
+                            (arrived.empty() ? "(none)" : join(arrived, ", ")) +
+                            "; missing: " + join(missing_names, ", ");
+    abort("a collective timed out (" + msg + ")");
+    throw TimeoutError(msg);
   }
   // Woken by completion or by an abort. A barrier everyone reached completed, abort or not.
-  if (aborted()) {
-    for (int r = 0; r < size(); ++r)
-      if (slots_[static_cast<std::size_t>(r)].reached[phase].load(std::memory_order_acquire) < call)
-        throw_aborted(desc);
-  }
+  if (aborted() && !missing(phase, call).empty()) throw_aborted(desc);
 }
 
 void ThreadsGroup::check_matching(const CollectiveDesc& mine) const {
@@ -117,12 +138,13 @@ void ThreadsGroup::check_matching(const CollectiveDesc& mine) const {
   }
 }
 
-void ThreadsGroup::run(int rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout) {
+void ThreadsGroup::run(int rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
+                       WaitObserver* observer) {
   Slot& slot = slots_[static_cast<std::size_t>(rank)];
   const std::uint64_t call = ++slot.calls;
   const Clock::time_point deadline = Clock::now() + timeout;
   slot.desc = &desc;
-  barrier(rank, call, 0, desc, deadline, timeout);
+  barrier(rank, call, 0, desc, deadline, timeout, observer);
   // Every member finds the same mismatch, if any, since all read the same descriptors; nobody
   // leaves (and so frees its descriptor) before everyone has read them.
   std::string mismatch;
@@ -132,7 +154,7 @@ void ThreadsGroup::run(int rank, const CollectiveDesc& desc, std::chrono::millis
   } catch (const CollectiveError& e) {
     mismatch = e.what();
   }
-  barrier(rank, call, 1, desc, deadline, timeout);
+  barrier(rank, call, 1, desc, deadline, timeout, observer);
   if (!mismatch.empty()) throw CollectiveError(mismatch);
 }
 

@@ -21,6 +21,22 @@
 
 namespace datarax::detail {
 
+class ThreadsGroup;
+
+// Told when a member starts and stops waiting, and asked, while it waits, whether the members that
+// have not arrived are stuck elsewhere — in a collective of another group, which can never complete
+// this one. The SPMD runtime implements it to turn such a mismatch (devices calling collectives
+// over different axes at the same step) into a prompt error instead of a timeout.
+class WaitObserver {
+ public:
+  virtual ~WaitObserver() = default;
+  // `group` null: no longer waiting.
+  virtual void waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc) = 0;
+  // May throw CollectiveError to stop waiting.
+  virtual void check_missing(const ThreadsGroup& group, const CollectiveDesc& desc,
+                             const std::vector<Device>& missing) = 0;
+};
+
 class ThreadsGroup {
  public:
   // `name` describes the group in messages, e.g. "axis \"data\"".
@@ -41,8 +57,9 @@ class ThreadsGroup {
   // Clears an abort and the barrier state. Only while no member is inside a collective.
   void reset();
 
-  // Runs member `rank`'s part of its next collective on this group.
-  void run(int rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout);
+  // Runs member `rank`'s part of its next collective on this group. `observer` may be null.
+  void run(int rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
+           WaitObserver* observer = nullptr);
 
  private:
   struct alignas(64) Slot {
@@ -52,7 +69,8 @@ class ThreadsGroup {
   };
 
   void barrier(int rank, std::uint64_t call, int phase, const CollectiveDesc& desc,
-               Clock::time_point deadline, std::chrono::milliseconds timeout);
+               Clock::time_point deadline, std::chrono::milliseconds timeout, WaitObserver* observer);
+  std::vector<Device> missing(int phase, std::uint64_t call) const;
   [[noreturn]] void throw_aborted(const CollectiveDesc& desc) const;
   void check_matching(const CollectiveDesc& mine) const;
   void move_data(int rank, const CollectiveDesc& desc) const;
@@ -77,15 +95,17 @@ class ThreadsCommunicator final : public Communicator {
   int size() const override { return group_->size(); }
   const std::vector<Device>& devices() const override { return group_->devices(); }
   void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
+  void set_observer(WaitObserver* observer) { observer_ = observer; }
   ThreadsGroup& group() const { return *group_; }
 
  protected:
-  void run(const CollectiveDesc& desc) override { group_->run(rank_, desc, timeout_); }
+  void run(const CollectiveDesc& desc) override { group_->run(rank_, desc, timeout_, observer_); }
 
  private:
   ThreadsGroup* group_;
   int rank_;
   std::chrono::milliseconds timeout_;
+  WaitObserver* observer_ = nullptr;
 };
 
 }  // namespace datarax::detail
