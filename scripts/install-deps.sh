@@ -9,6 +9,10 @@ packages=(
   libgtest-dev libgmock-dev    # unit tests
   libcli11-dev                  # command-line tools
   openmpi-bin libopenmpi-dev    # MPI: bench/ compares against MPI_Allreduce; the MPI backend
+  libopenblas-dev               # matrix products (CBLAS)
+  zlib1g-dev                    # gzip'd IDX data files
+  nlohmann-json3-dev            # safetensors headers, metrics
+  dataset-fashion-mnist         # the default training data: /usr/share/datasets/fashion-mnist
 )
 
 missing=()
