@@ -1,9 +1,10 @@
 // The process's view of the job: which devices exist, which are local, which process this is.
 //
 // initialize() sets this up once per process. Every other call that needs devices initializes with
-// default options on first use, so calling initialize() is only needed to choose options. A second
-// initialize() with the same options is a no-op; with different ones it throws, because devices,
-// meshes and worker threads built from the first set-up would silently disagree with the second.
+// default options on first use, so calling initialize() is only needed to choose options. Once set
+// up, initialize() without a device count, or with the count in force, is a no-op; with another
+// count it throws, because devices, meshes and worker threads built from the first set-up would
+// silently disagree with the second.
 #pragma once
 
 #include <optional>

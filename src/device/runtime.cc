@@ -85,7 +85,7 @@ void initialize(const InitOptions& options) {
   Runtime& rt = runtime_state();
   if (!rt.initialized) {
     set_up(rt, requested);
-  } else if (rt.num_cpu_devices != requested) {
+  } else if (options.num_cpu_devices && rt.num_cpu_devices != requested) {
     throw InvalidArgumentError("initialize: already initialized with " +
                                std::to_string(rt.num_cpu_devices) + " CPU devices, now asked for " +
                                std::to_string(requested) +

@@ -61,9 +61,12 @@ DeviceContext* Launch::context_of(const Device& device) const {
   return nullptr;
 }
 
-void DeviceContext::waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc) {
+void DeviceContext::waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc, int phase,
+                               std::uint64_t call) {
   std::lock_guard lock(wait_mu_);
   waiting_group_ = group;
+  waiting_phase_ = phase;
+  waiting_call_ = call;
   waiting_label_ = desc ? desc->label : std::string();
 }
 
@@ -73,7 +76,16 @@ void DeviceContext::check_missing(const ThreadsGroup& group, const CollectiveDes
     DeviceContext* other = launch->context_of(d);
     if (other == nullptr || other == this) continue;
     std::lock_guard lock(other->wait_mu_);
-    if (other->waiting_group_ != nullptr && other->waiting_group_ != &group)
+    if (other->waiting_group_ == nullptr || other->waiting_group_ == &group) continue;
+    // `d` waits in another group. Stuck for good only if its barrier lacks this device or one
+    // that has finished; read from the barrier itself, so a stale registration (its wait just
+    // ended) finds nobody missing.
+    bool stuck = false;
+    for (const Device& w : other->waiting_group_->missing(other->waiting_phase_, other->waiting_call_)) {
+      const DeviceContext* wc = launch->context_of(w);
+      stuck = stuck || w == device || (wc != nullptr && wc->finished.load(std::memory_order_acquire));
+    }
+    if (stuck)
       throw CollectiveError(desc.label + ": mismatched collectives: " + device.to_string() + " called " +
                             desc.label + " but " + d.to_string() + " is waiting in " + other->waiting_label_ +
                             "; every device of a group must make the same collective calls in the same order");

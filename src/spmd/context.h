@@ -2,6 +2,7 @@
 // the cached communicators its collectives use.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <string>
@@ -44,20 +45,29 @@ class Launch {
 
 // A device's state during a launch. As the WaitObserver of its collectives it publishes where it
 // waits (once a wait is slow) and checks, while waiting, that the devices it waits for are not
-// stuck in a collective of another group: that is a mismatch, reported naming both sides.
+// stuck for good in a collective of another group: that is a mismatch, reported naming both sides.
+// A device merely waiting elsewhere is not enough — it may be one collective behind, over another
+// axis, and come soon; it is stuck for good when the barrier it waits at lacks the checking device
+// itself (a cycle) or a device that has finished its function (which will never arrive).
 struct DeviceContext final : WaitObserver {
   Launch* launch = nullptr;
   Device device;
   // Communicators this device fetched in this launch, by axis list.
   std::vector<std::pair<std::vector<std::string>, ThreadsCommunicator*>> comms;
 
-  void waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc) override;
+  // Set once the device's function has returned or thrown: it will join no collective again.
+  std::atomic<bool> finished{false};
+
+  void waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc, int phase,
+                  std::uint64_t call) override;
   void check_missing(const ThreadsGroup& group, const CollectiveDesc& desc,
                      const std::vector<Device>& missing) override;
 
  private:
   std::mutex wait_mu_;
   const ThreadsGroup* waiting_group_ = nullptr;
+  int waiting_phase_ = 0;
+  std::uint64_t waiting_call_ = 0;
   std::string waiting_label_;  // a copy: the descriptor dies with the call
 };
 

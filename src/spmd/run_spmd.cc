@@ -56,6 +56,7 @@ void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, co
     try {
       fn(ctx.device);
     } catch (...) {
+      ctx.finished.store(true, std::memory_order_release);
       detail::set_current_context(nullptr);
       {
         std::lock_guard lock(first_mu);
@@ -64,6 +65,7 @@ void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, co
       launch.abort("device " + ctx.device.to_string() + " failed: " + describe(std::current_exception()));
       throw;
     }
+    ctx.finished.store(true, std::memory_order_release);
     detail::set_current_context(nullptr);
   });
   launch.finish();

@@ -58,7 +58,7 @@ foreach(file IN LISTS installed)
   elseif(file MATCHES "^lib(64)?/cmake/datarax/dataraxConfig\\.cmake$")
     set(found_config TRUE)
   elseif(file MATCHES "^lib(64)?/cmake/datarax/[A-Za-z-]+\\.cmake$")
-  elseif(file STREQUAL "bin/datarax-info")
+  elseif(file MATCHES "^bin/datarax-(info|train)$")
   else()
     list(APPEND unexpected ${file})
   endif()
@@ -66,8 +66,8 @@ endforeach()
 if(unexpected)
   string(REPLACE ";" "\n  " unexpected "${unexpected}")
   message(FATAL_ERROR "consumer_find_package: step 'install' installed files that are not part of "
-                      "the package (only the library, include/datarax, lib/cmake/datarax and "
-                      "bin/datarax-info belong there):\n  ${unexpected}")
+                      "the package (only the library, include/datarax, lib/cmake/datarax and the "
+                      "datarax-* tools in bin belong there):\n  ${unexpected}")
 endif()
 if(NOT found_library OR NOT found_config OR NOT found_header)
   message(FATAL_ERROR "consumer_find_package: step 'install' did not install the library "

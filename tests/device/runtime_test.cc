@@ -7,6 +7,11 @@
 
 #include "datarax/error.h"
 
+// These set the process's device count: each needs a process of its own, which CTest gives every
+// test; run in one process with the others, they skip.
+#define DATARAX_NEEDS_FRESH_PROCESS() \
+  if (is_initialized()) GTEST_SKIP() << "needs its own process (ctest runs each test alone)"
+
 namespace datarax {
 namespace {
 
@@ -34,6 +39,7 @@ TEST(Runtime, ParseNumCpuDevicesAcceptsOneTo1024) {
 }
 
 TEST(Runtime, InitializeRejectsOutOfRangeCounts) {
+  DATARAX_NEEDS_FRESH_PROCESS();
   EXPECT_THAT(error_of([] { initialize({.num_cpu_devices = 0}); }),
               HasSubstr("num_cpu_devices = 0 is out of range; valid: 1..1024"));
   EXPECT_THAT(error_of([] { initialize({.num_cpu_devices = 1025}); }), HasSubstr("1025"));
@@ -41,6 +47,7 @@ TEST(Runtime, InitializeRejectsOutOfRangeCounts) {
 }
 
 TEST(Runtime, InitializeSetsUpLogicalCpuDevices) {
+  DATARAX_NEEDS_FRESH_PROCESS();
   initialize({.num_cpu_devices = 5});
   ASSERT_TRUE(is_initialized());
   EXPECT_EQ(device_count(), 5);
@@ -52,18 +59,21 @@ TEST(Runtime, InitializeSetsUpLogicalCpuDevices) {
     EXPECT_EQ(d, (Device{DeviceKind::cpu, i, 0, i}));
   }
   EXPECT_EQ(devices(), local_devices());
-  initialize({.num_cpu_devices = 5});  // same options: no-op
+  initialize({.num_cpu_devices = 5});  // same count: no-op
+  initialize();                        // no count: keeps the one in force
   EXPECT_THAT(error_of([] { initialize({.num_cpu_devices = 4}); }),
               HasSubstr("already initialized with 5 CPU devices, now asked for 4"));
 }
 
 TEST(Runtime, ManyDevicesOnFewCores) {
+  DATARAX_NEEDS_FRESH_PROCESS();
   initialize({.num_cpu_devices = 1024});
   EXPECT_EQ(device_count(), 1024);
   EXPECT_EQ(devices().back().to_string(), "cpu:1023");
 }
 
 TEST(Runtime, FirstUseInitializesWithDefaults) {
+  DATARAX_NEEDS_FRESH_PROCESS();
   // DATARAX_NUM_CPU_DEVICES is not set by CTest, so the default is the hardware thread count.
   if (std::getenv("DATARAX_NUM_CPU_DEVICES") != nullptr) GTEST_SKIP() << "environment overrides";
   EXPECT_GE(device_count(), 1);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
 #include <thread>
 
 #include "comm/reduce_kernels.h"
@@ -73,51 +74,85 @@ std::vector<Device> ThreadsGroup::missing(int phase, std::uint64_t call) const {
   return out;
 }
 
+bool ThreadsGroup::retract(std::uint64_t epoch) {
+  std::uint64_t word = arrived_.load(std::memory_order_acquire);
+  while (word >> 32 == epoch && (word & 0xffffffffu) < static_cast<std::uint64_t>(size()))
+    if (arrived_.compare_exchange_weak(word, word - 1, std::memory_order_acq_rel)) return true;
+  return false;
+}
+
 void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const CollectiveDesc& desc,
                            Clock::time_point deadline, std::chrono::milliseconds timeout,
                            WaitObserver* observer) {
-  const std::uint32_t gen = generation_.load();
-  if (aborted()) throw_aborted(desc);
-  slots_[static_cast<std::size_t>(rank)].reached[phase].store(call, std::memory_order_release);
-  if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == static_cast<std::uint32_t>(size())) {
-    arrived_.store(0, std::memory_order_relaxed);
+  // Past the data phase (phase 1) aborts and deadlines do not apply: see the file comment.
+  const bool may_leave = phase == 0;
+  if (may_leave && aborted()) throw_aborted(desc);
+  Slot& slot = slots_[static_cast<std::size_t>(rank)];
+  slot.reached[phase].store(call, std::memory_order_release);
+  const std::uint64_t word = arrived_.fetch_add(1, std::memory_order_acq_rel);
+  const std::uint64_t epoch = word >> 32;
+  if ((word & 0xffffffffu) + 1 == static_cast<std::uint64_t>(size())) {
+    arrived_.store((epoch + 1) << 32, std::memory_order_release);
     generation_.bump();
     return;
   }
+  auto completed = [&] { return arrived_.load(std::memory_order_acquire) >> 32 != epoch; };
+  // Leaves the incomplete barrier by throwing `error`; returns instead if it completed meanwhile.
+  auto leave = [&](const auto& error) {
+    if (!retract(epoch)) return;
+    slot.reached[phase].store(call - 1, std::memory_order_release);
+    throw error;
+  };
   // Wait in slices. A wait that outlasts the first slice is slow enough to be worth reporting to
-  // the observer, which may then spot a missing member stuck in another group (a mismatch).
+  // the observer, which may then spot a missing member that can never come (a mismatch).
   constexpr auto kSlice = std::chrono::milliseconds(20);
   struct Registration {
     WaitObserver* observer = nullptr;
     ~Registration() {
-      if (observer) observer->waiting_in(nullptr, nullptr);
+      if (observer) observer->waiting_in(nullptr, nullptr, 0, 0);
     }
   } registration;
-  while (generation_.load() == gen) {
-    const auto until = observer ? std::min(deadline, Clock::now() + kSlice) : deadline;
+  while (true) {
+    const std::uint32_t gen = generation_.load();
+    if (completed()) return;
+    if (may_leave && aborted()) {
+      std::string reason;
+      {
+        std::lock_guard lock(reason_mu_);
+        reason = reason_;
+      }
+      return leave(CollectiveError(desc.label + ": aborted because " + reason));
+    }
+    const auto now = Clock::now();
+    if (may_leave && now >= deadline) {
+      // Timed out: name who arrived and who did not, then abort the group so nobody else waits.
+      const std::vector<Device> absent = missing(phase, call);
+      std::vector<std::string> arrived, missing_names;
+      for (const Device& d : devices_)
+        (std::find(absent.begin(), absent.end(), d) == absent.end() ? arrived : missing_names).push_back(d.to_string());
+      const std::string msg = desc.label + ": timed out after " + seconds(timeout) +
+                              " waiting for the group over " + name_ + "; arrived: " +
+                              (arrived.empty() ? "(none)" : join(arrived, ", ")) +
+                              "; missing: " + join(missing_names, ", ");
+      if (!retract(epoch)) return;
+      slot.reached[phase].store(call - 1, std::memory_order_release);
+      abort("a collective timed out (" + msg + ")");
+      throw TimeoutError(msg);
+    }
+    const auto until = !may_leave ? now + kSlice : observer ? std::min(deadline, now + kSlice) : deadline;
     if (generation_.wait_while(gen, until, spin_)) continue;
-    if (observer && Clock::now() < deadline) {
+    if (may_leave && observer && Clock::now() < deadline) {
       if (!registration.observer) {
-        observer->waiting_in(this, &desc);
+        observer->waiting_in(this, &desc, phase, call);
         registration.observer = observer;
       }
-      observer->check_missing(*this, desc, missing(phase, call));
-      continue;
+      try {
+        observer->check_missing(*this, desc, missing(phase, call));
+      } catch (const CollectiveError& e) {
+        return leave(e);
+      }
     }
-    // Timed out: name who arrived and who did not, then abort the group so nobody else waits.
-    const std::vector<Device> absent = missing(phase, call);
-    std::vector<std::string> arrived, missing_names;
-    for (const Device& d : devices_)
-      (std::find(absent.begin(), absent.end(), d) == absent.end() ? arrived : missing_names).push_back(d.to_string());
-    const std::string msg = desc.label + ": timed out after " + seconds(timeout) +
-                            " waiting for the group over " + name_ + "; arrived: " +
-                            (arrived.empty() ? "(none)" : join(arrived, ", ")) +
-                            "; missing: " + join(missing_names, ", ");
-    abort("a collective timed out (" + msg + ")");
-    throw TimeoutError(msg);
   }
-  // Woken by completion or by an abort. A barrier everyone reached completed, abort or not.
-  if (aborted() && !missing(phase, call).empty()) throw_aborted(desc);
 }
 
 void ThreadsGroup::check_matching(const CollectiveDesc& mine) const {
@@ -146,16 +181,17 @@ void ThreadsGroup::run(int rank, const CollectiveDesc& desc, std::chrono::millis
   slot.desc = &desc;
   barrier(rank, call, 0, desc, deadline, timeout, observer);
   // Every member finds the same mismatch, if any, since all read the same descriptors; nobody
-  // leaves (and so frees its descriptor) before everyone has read them.
-  std::string mismatch;
+  // leaves (and so frees its descriptor or buffers) before everyone is done with them, whatever
+  // happens in between.
+  std::exception_ptr failure;
   try {
     check_matching(desc);
     move_data(rank, desc);
-  } catch (const CollectiveError& e) {
-    mismatch = e.what();
+  } catch (...) {
+    failure = std::current_exception();
   }
   barrier(rank, call, 1, desc, deadline, timeout, observer);
-  if (!mismatch.empty()) throw CollectiveError(mismatch);
+  if (failure) std::rethrow_exception(failure);
 }
 
 void ThreadsGroup::move_data(int rank, const CollectiveDesc& desc) const {

@@ -5,6 +5,10 @@
 // published its descriptor (and so its buffer pointers); members then check that all descriptors
 // match, and each does its share of the data movement reading the others' buffers; the second
 // barrier keeps every buffer alive and unchanged until all members are done with it.
+// Aborts and timeouts: a member may leave the first barrier (and throw) only while it is
+// incomplete, and then nobody gets past it; once it completed, everyone moves data and waits at
+// the second barrier for everyone, abort or not (the data phase never blocks, so that wait is
+// short), because leaving early would free a buffer that others are still reading or writing.
 // All-reduce: member r reduces slice r of all n inputs (in rank order) and writes it into all n
 // outputs, so the group reads n*S and writes n*S bytes in all.
 #pragma once
@@ -30,8 +34,10 @@ class ThreadsGroup;
 class WaitObserver {
  public:
   virtual ~WaitObserver() = default;
-  // `group` null: no longer waiting.
-  virtual void waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc) = 0;
+  // `group` null: no longer waiting. Otherwise the member waits at barrier `phase` of its call
+  // number `call` on `group` (what ThreadsGroup::missing takes).
+  virtual void waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc, int phase,
+                          std::uint64_t call) = 0;
   // May throw CollectiveError to stop waiting.
   virtual void check_missing(const ThreadsGroup& group, const CollectiveDesc& desc,
                              const std::vector<Device>& missing) = 0;
@@ -61,6 +67,10 @@ class ThreadsGroup {
   void run(int rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
            WaitObserver* observer = nullptr);
 
+  // The members that have not reached barrier `phase` (0: before the data phase, 1: after it) of
+  // their call number `call`. Thread-safe.
+  std::vector<Device> missing(int phase, std::uint64_t call) const;
+
  private:
   struct alignas(64) Slot {
     std::atomic<std::uint64_t> reached[2] = {0, 0};  // last call that reached barrier 0 / 1
@@ -70,7 +80,9 @@ class ThreadsGroup {
 
   void barrier(int rank, std::uint64_t call, int phase, const CollectiveDesc& desc,
                Clock::time_point deadline, std::chrono::milliseconds timeout, WaitObserver* observer);
-  std::vector<Device> missing(int phase, std::uint64_t call) const;
+  // Takes back this member's arrival at the barrier numbered `epoch`, unless that barrier has
+  // completed (then false: the member must stay, as everyone else goes on).
+  bool retract(std::uint64_t epoch);
   [[noreturn]] void throw_aborted(const CollectiveDesc& desc) const;
   void check_matching(const CollectiveDesc& mine) const;
   void move_data(int rank, const CollectiveDesc& desc) const;
@@ -80,7 +92,9 @@ class ThreadsGroup {
   std::unique_ptr<Slot[]> slots_;
   bool spin_;  // members fit on the cores: spinning helps
 
-  alignas(64) std::atomic<std::uint32_t> arrived_{0};
+  // (barriers completed << 32) | members arrived at the current barrier. One word, so that the
+  // arrival that completes a barrier and a member leaving it (retract) cannot both succeed.
+  alignas(64) std::atomic<std::uint64_t> arrived_{0};
   alignas(64) WaitWord generation_;
   std::atomic<bool> aborted_{false};
   mutable std::mutex reason_mu_;

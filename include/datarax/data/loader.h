@@ -1,0 +1,76 @@
+// Loader: the batches of a data set for one process of a data-parallel job, epoch by epoch.
+//
+// Every process builds a Loader over the same data set with the same options except
+// process_index. For each step the job agrees on one GLOBAL batch of global_batch examples —
+// consecutive positions of the epoch's order (epoch_permutation(N, seed, epoch) when shuffling,
+// the data set's order otherwise) — and process p takes rows [p*B/P, (p+1)*B/P) of it
+// (B = global_batch, P = process_count). The processes' slices partition the global batch, and
+// the order depends only on (seed, epoch), so no process needs to talk to another.
+//
+// A batch is a Tree with four leaves, b = B/P rows each:
+//   "inputs"  [b, ...]  the rows of dataset.images (its dtype and row shape; MNIST: f32 [b, 784])
+//   "labels"  [b, ...]  the rows of dataset.labels (MNIST: i32 [b])
+//   "mask"    f32 [b]   1 for a real example, 0 for padding
+//   "count"   f32 []    the number of real examples in the whole GLOBAL batch
+// With drop_last (the default) an epoch has floor(N/B) full batches. Without it, it has
+// ceil(N/B), and the last is padded to full size with zero rows (inputs 0, label 0, mask 0): the
+// shapes never change, and sum(loss * mask) / count, summed over processes, is the exact mean over
+// real examples.
+//
+// Memory: the loader shares the data set's buffers (no copy). next() writes into the arrays
+// already in `batch` when their dtype, shape and device kind (cpu) fit, and allocates only when
+// they do not (the first call): a step in steady state allocates nothing. So keep a copy() of a
+// batch that must outlive the next call. A Loader is not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "datarax/data/mnist.h"
+#include "datarax/tree.h"
+
+namespace datarax {
+
+struct LoaderOptions {
+  std::int64_t global_batch = 0;  // B: examples per step across all processes; > 0
+  std::uint64_t seed = 0;
+  bool shuffle = true;
+  bool drop_last = true;
+  int process_index = 0;  // p in 0..P-1
+  int process_count = 1;  // P; must divide global_batch
+};
+
+class Loader {
+ public:
+  // Checks the options and the data set (images and labels with the same leading size N, on cpu)
+  // and starts epoch 0. Errors name Loader, the bad value and the valid range.
+  Loader(const Dataset& dataset, LoaderOptions options);
+
+  // Steps in every epoch: N / B rounded down with drop_last, up without.
+  std::int64_t steps_per_epoch() const;
+  // Examples per process per step: B / P.
+  std::int64_t local_batch() const { return local_batch_; }
+  std::int64_t epoch() const { return epoch_; }
+  // Steps already taken in this epoch.
+  std::int64_t step() const { return step_; }
+
+  // Starts epoch `epoch` (>= 0) from its first step; epochs may come in any order.
+  void start_epoch(std::int64_t epoch);
+
+  // Fills `batch` with this process's part of the next global batch and returns true; returns
+  // false, leaving `batch` as it was, when the epoch has no more steps.
+  bool next(Tree& batch);
+
+ private:
+  Array& leaf(Tree& batch, const char* key, const Shape& shape, DType dtype);
+
+  Dataset dataset_;
+  LoaderOptions options_;
+  std::int64_t size_ = 0;  // N
+  std::int64_t local_batch_ = 0;
+  std::int64_t epoch_ = 0;
+  std::int64_t step_ = 0;
+  std::vector<std::int64_t> order_;  // the epoch's permutation; empty without shuffle
+};
+
+}  // namespace datarax

@@ -1,0 +1,29 @@
+// How many threads the BLAS (OpenBLAS) uses inside one matrix product.
+//
+// datarax runs one worker thread per device, and every worker calls BLAS on its own shard at the
+// same time. If each of those calls also spread over every core, N devices would start N × cores
+// threads that fight for the cores (and OpenBLAS's one thread pool would serialize them). So the
+// parallelism comes from the devices and each BLAS call runs on its caller's thread alone:
+// constructing the first nn::Mlp sets OpenBLAS to 1 thread, once per process (overriding
+// OPENBLAS_NUM_THREADS from the environment).
+//
+// The setting is process-wide: OpenBLAS 0.3.21 (Debian 12) has no per-thread count, so a
+// thread-local guard is not possible. An explicit set_blas_num_threads() wins over that default,
+// whether called before or after the first Mlp (a single device evaluating alone may want more).
+// Calls with 1 thread from many threads at once are safe in OpenBLAS's pthreads build.
+#pragma once
+
+namespace datarax::nn {
+
+// The number of threads OpenBLAS uses for one call now.
+int blas_num_threads();
+
+// Sets it for the whole process (n >= 1, InvalidArgumentError otherwise). Do not call while other
+// threads are inside BLAS.
+void set_blas_num_threads(int n);
+
+// Sets 1 thread unless set_blas_num_threads() was ever called; does it at most once per process.
+// Mlp's constructor calls this; layer functions (linear_forward, ...) never change the setting.
+void use_single_threaded_blas_by_default();
+
+}  // namespace datarax::nn

@@ -1,0 +1,98 @@
+#include "datarax/optim/adam.h"
+
+#include <cmath>
+#include <string>
+
+#include "optim/leaves.h"
+
+namespace datarax::optim {
+
+namespace {
+
+void check_range(const char* field, double value, bool ok, const char* range) {
+  if (!ok)
+    throw InvalidArgumentError(std::string("adam: ") + field + " = " + detail::number(value) +
+                               " is out of range " + range);
+}
+
+}  // namespace
+
+Adam::Adam(AdamOptions options) : options_(std::move(options)) {
+  const AdamOptions& o = options_;
+  check_range("b1", o.b1, o.b1 >= 0 && o.b1 < 1, "[0, 1)");
+  check_range("b2", o.b2, o.b2 >= 0 && o.b2 < 1, "[0, 1)");
+  check_range("eps", o.eps, o.eps >= 0, "[0, inf)");
+  check_range("eps_root", o.eps_root, o.eps_root >= 0, "[0, inf)");
+  check_range("weight_decay", o.weight_decay, o.weight_decay >= 0, "[0, inf)");
+}
+
+std::string_view Adam::name() const { return options_.weight_decay > 0 ? "adamw" : "adam"; }
+
+Tree Adam::init(const Tree& params) const {
+  return detail::zero_state(params, {"mu", "nu"}, "adam.init");
+}
+
+void Adam::update(Tree& grads, Tree& state, const Tree& params) const {
+  constexpr std::string_view op = "adam.update";
+  const AdamOptions& o = options_;
+  std::int64_t& count = detail::count_of(state, op);
+  const double lr = o.learning_rate(count);
+  // Bias corrections for update number t = count + 1, in double.
+  const double t = static_cast<double>(count + 1);
+  const double bc1 = 1.0 - std::pow(o.b1, t);
+  const double bc2 = 1.0 - std::pow(o.b2, t);
+  const bool decay = o.weight_decay > 0;
+  if (decay) check_same_keys(grads, params, "adamw.update (gradients vs parameters)");
+
+  detail::Walker<Tree> mus(state, "state", "mu", op);
+  detail::Walker<Tree> nus(state, "state", "nu", op);
+  auto p_it = params.begin();
+  for (auto& [key, g] : grads) {
+    const Array* p = nullptr;
+    if (decay) {
+      p = &(p_it++)->second;
+      detail::check_like(op, "parameter", key, *p, g);
+    }
+    const bool decays = decay && (!o.weight_decay_mask || o.weight_decay_mask(key));
+    detail::visit_float(g, op, "gradient", key, [&](auto tag) {
+      using T = decltype(tag);
+      std::span<T> gv = g.template data<T>();
+      std::span<T> mu = mus.next(key, g).template data<T>();
+      std::span<T> nu = nus.next(key, g).template data<T>();
+      std::span<const T> pv = p ? p->template data<T>() : std::span<const T>();
+      // 1 − b in double first (as optax does with Python floats): 1 − 0.999f is off by 1e-5.
+      const T b1 = static_cast<T>(o.b1), b2 = static_cast<T>(o.b2);
+      const T one_minus_b1 = static_cast<T>(1.0 - o.b1), one_minus_b2 = static_cast<T>(1.0 - o.b2);
+      const T inv_bc1 = static_cast<T>(1.0 / bc1), inv_bc2 = static_cast<T>(1.0 / bc2);
+      const T eps = static_cast<T>(o.eps), eps_root = static_cast<T>(o.eps_root);
+      const T wd = static_cast<T>(o.weight_decay), neg_lr = static_cast<T>(-lr);
+      for (std::size_t i = 0; i < gv.size(); ++i) {
+        const T gi = gv[i];
+        mu[i] = one_minus_b1 * gi + b1 * mu[i];
+        nu[i] = one_minus_b2 * gi * gi + b2 * nu[i];
+        T u = (mu[i] * inv_bc1) / (std::sqrt(nu[i] * inv_bc2 + eps_root) + eps);
+        if (decays) u += wd * pv[i];
+        gv[i] = neg_lr * u;
+      }
+    });
+  }
+  mus.finish();
+  nus.finish();
+  ++count;
+}
+
+std::unique_ptr<Optimizer> adam(Schedule learning_rate, double b1, double b2, double eps) {
+  return std::make_unique<Adam>(
+      AdamOptions{.learning_rate = std::move(learning_rate), .b1 = b1, .b2 = b2, .eps = eps});
+}
+
+std::unique_ptr<Optimizer> adamw(Schedule learning_rate, double b1, double b2, double eps,
+                                 double weight_decay) {
+  return std::make_unique<Adam>(AdamOptions{.learning_rate = std::move(learning_rate),
+                                            .b1 = b1,
+                                            .b2 = b2,
+                                            .eps = eps,
+                                            .weight_decay = weight_decay});
+}
+
+}  // namespace datarax::optim

@@ -1,0 +1,66 @@
+// What datarax-train shows and writes while training: the console (header, a live progress bar
+// per epoch or plain lines when stdout is not a terminal, a table row per epoch, a summary), the
+// metrics file (JSON lines) and the plot (PNG through gnuplot).
+#pragma once
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "datarax/train/trainer.h"
+
+namespace datarax::tools {
+
+class ConsoleOutput final : public train::TrainObserver {
+ public:
+  ConsoleOutput(const train::TrainConfig& config, std::FILE* out);
+  void on_start(const train::TrainInfo& info) override;
+  void on_step(const train::StepMetrics& m, int epoch, std::int64_t in_epoch) override;
+  void on_epoch(const train::EpochMetrics& m) override;
+  void on_finish(const train::TrainReport& report) override;
+
+ private:
+  const train::TrainConfig& config_;
+  std::FILE* out_;
+  bool tty_;
+  train::TrainInfo info_;
+  std::chrono::steady_clock::time_point epoch_start_, last_draw_;
+  bool table_header_done_ = false;
+};
+
+// Metrics as JSON lines: per logged step {"step","loss","accuracy","samples_per_s"} and per epoch
+// {"epoch","train_loss","train_accuracy","test_loss","test_accuracy","samples_per_s"}. Lines go to
+// PATH.partial as they come (flushed each time, so a crash loses nothing already logged), which
+// is renamed to PATH when training finishes.
+class MetricsFile final : public train::TrainObserver {
+ public:
+  MetricsFile(std::string path, std::int64_t log_every);
+  void on_step(const train::StepMetrics& m, int epoch, std::int64_t in_epoch) override;
+  void on_epoch(const train::EpochMetrics& m) override;
+  void on_finish(const train::TrainReport& report) override;
+
+ private:
+  std::string path_, partial_;
+  std::int64_t log_every_;
+  std::ofstream file_;
+};
+
+// Several observers in one.
+class Observers final : public train::TrainObserver {
+ public:
+  void add(train::TrainObserver* o) { all_.push_back(o); }
+  void on_start(const train::TrainInfo& i) override { for (auto* o : all_) o->on_start(i); }
+  void on_step(const train::StepMetrics& m, int e, std::int64_t s) override { for (auto* o : all_) o->on_step(m, e, s); }
+  void on_epoch(const train::EpochMetrics& m) override { for (auto* o : all_) o->on_epoch(m); }
+  void on_finish(const train::TrainReport& r) override { for (auto* o : all_) o->on_finish(r); }
+
+ private:
+  std::vector<train::TrainObserver*> all_;
+};
+
+// Writes a PNG of the loss and accuracy curves with gnuplot (atomically: a temporary file renamed
+// into place). Throws datarax::Error when gnuplot is missing or fails.
+void write_plot(const train::TrainReport& report, const std::string& path);
+
+}  // namespace datarax::tools
