@@ -13,6 +13,7 @@ packages=(
   zlib1g-dev                    # gzip'd IDX data files
   nlohmann-json3-dev            # safetensors headers, metrics
   dataset-fashion-mnist         # the default training data: /usr/share/datasets/fashion-mnist
+  gnuplot-nox                   # datarax-train --plot
 )
 
 missing=()

@@ -97,6 +97,7 @@ int main(int argc, char** argv) {
     config.shuffle = !no_shuffle;
     config.drop_last = !keep_last;
     config.validate();
+    if (!config.plot_path.empty()) datarax::tools::check_plot_available(config.plot_path);
 
     datarax::tools::ConsoleOutput console(config, stdout);
     datarax::tools::Observers observers;

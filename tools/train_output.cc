@@ -113,6 +113,13 @@ void MetricsFile::on_finish(const train::TrainReport&) {
   std::filesystem::rename(partial_, path_);
 }
 
+void check_plot_available(const std::string& path) {
+  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
+    throw InvalidArgumentError("--plot " + path +
+                               ": gnuplot is not installed; it comes from Debian's gnuplot-nox package "
+                               "(scripts/install-deps.sh installs it)");
+}
+
 void write_plot(const train::TrainReport& report, const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path dir = fs::temp_directory_path() / ("datarax-plot-" + std::to_string(::getpid()));

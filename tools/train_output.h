@@ -59,6 +59,10 @@ class Observers final : public train::TrainObserver {
   std::vector<train::TrainObserver*> all_;
 };
 
+// Throws InvalidArgumentError (naming --plot) when gnuplot is not installed: checked before
+// training, so that a long run does not end without its plot.
+void check_plot_available(const std::string& path);
+
 // Writes a PNG of the loss and accuracy curves with gnuplot (atomically: a temporary file renamed
 // into place). Throws datarax::Error when gnuplot is missing or fails.
 void write_plot(const train::TrainReport& report, const std::string& path);

@@ -1,6 +1,7 @@
 # Runs a command and checks its exit code and output; for testing command-line tools from CTest.
 #   cmake -DCMD="prog;arg;..." -DRC=2 -DEXPECT="regex1;regex2" [-DENV="NAME=value"] -P expect_run.cmake
-# Every regex must match the combined stdout+stderr.
+# Every regex must match the combined stdout+stderr; every file in FILES (optional) must exist
+# afterwards.
 if(ENV_SET)
   string(REPLACE "=" ";" kv "${ENV_SET}")
   list(GET kv 0 name)
@@ -16,5 +17,10 @@ endif()
 foreach(re IN LISTS EXPECT)
   if(NOT all MATCHES "${re}")
     message(FATAL_ERROR "output does not match: ${re}")
+  endif()
+endforeach()
+foreach(f IN LISTS FILES)
+  if(NOT EXISTS "${f}")
+    message(FATAL_ERROR "the command did not write ${f}")
   endif()
 endforeach()
