@@ -1,5 +1,6 @@
 // TrainConfig: everything a data-parallel training run is configured by (what datarax-train's
-// flags set). Defaults train the README's model: MLP 784-512-512-10, Adam 1e-3, global batch 256,
+// flags set). Defaults train the README's model: MLP 784-512-512-10, Adam at a peak learning rate
+// of 1e-3 (100 warmup steps, then a cosine decay to 0 over the run), global batch 256,
 // data-parallel over every local device, 10 epochs of Fashion-MNIST.
 #pragma once
 
@@ -24,8 +25,8 @@ struct TrainConfig {
   std::optional<double> momentum;          // sgd only; plain SGD has none
   bool nesterov = false;
   double weight_decay = 1e-4;              // adamw only
-  std::string schedule = "constant";       // constant | warmup_cosine
-  std::int64_t warmup_steps = 0;
+  std::string schedule = "warmup_cosine";  // constant | warmup_cosine
+  std::int64_t warmup_steps = 100;
   std::optional<double> clip_norm;         // clip gradients by global norm
   std::vector<int> hidden = {512, 512};
   std::string activation = "relu";         // relu | gelu
