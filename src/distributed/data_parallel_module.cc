@@ -71,6 +71,11 @@ Tree DataParallelModule::all_reduce_gradients(const Tree& grads, ReduceOp reduce
   return reduce_type == ReduceOp::mean ? pmean(grads, axis_name) : psum(grads, axis_name);
 }
 
+void DataParallelModule::all_reduce_gradients_in_place(Tree& grads, std::string_view reduce_type,
+                                                       const AxisNames& axis_name) const {
+  all_reduce_in_place(grads, gradient_op(reduce_type), axis_name);
+}
+
 ShardedTree DataParallelModule::all_reduce_gradients(const ShardedTree& per_device_grads,
                                                      std::string_view reduce_type) const {
   const ReduceOp op = gradient_op(reduce_type);

@@ -32,6 +32,39 @@ Tree Adam::init(const Tree& params) const {
   return detail::zero_state(params, {"mu", "nu"}, "adam.init");
 }
 
+namespace {
+
+template <class T>
+struct AdamConstants {
+  T b1, b2, one_minus_b1, one_minus_b2, inv_bc1, inv_bc2, eps, eps_root, wd, neg_lr;
+};
+
+// The element-wise Adam(W) step over one leaf. Separate pointers that do not alias (restrict) and
+// no branch in the loop let the compiler vectorize it; target_clones compiles it for AVX-512 and
+// AVX2 as well as the baseline, and the loader picks the best the CPU has.
+template <class T>
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void adam_loop(T* __restrict g, T* __restrict mu, T* __restrict nu, const T* __restrict p, std::size_t n,
+               AdamConstants<T> c) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const T gi = g[i];
+    const T m = c.one_minus_b1 * gi + c.b1 * mu[i];
+    const T v = c.one_minus_b2 * gi * gi + c.b2 * nu[i];
+    mu[i] = m;
+    nu[i] = v;
+    T u = (m * c.inv_bc1) / (std::sqrt(v * c.inv_bc2 + c.eps_root) + c.eps);
+    if (p != nullptr) u += c.wd * p[i];  // loop-invariant: the compiler unswitches it
+    g[i] = c.neg_lr * u;
+  }
+}
+
+template <class T>
+void adam_kernel(T* g, T* mu, T* nu, const T* p, std::size_t n, AdamConstants<T> c) {
+  adam_loop<T>(g, mu, nu, p, n, c);
+}
+
+}  // namespace
+
 void Adam::update(Tree& grads, Tree& state, const Tree& params) const {
   constexpr std::string_view op = "adam.update";
   const AdamOptions& o = options_;
@@ -66,14 +99,8 @@ void Adam::update(Tree& grads, Tree& state, const Tree& params) const {
       const T inv_bc1 = static_cast<T>(1.0 / bc1), inv_bc2 = static_cast<T>(1.0 / bc2);
       const T eps = static_cast<T>(o.eps), eps_root = static_cast<T>(o.eps_root);
       const T wd = static_cast<T>(o.weight_decay), neg_lr = static_cast<T>(-lr);
-      for (std::size_t i = 0; i < gv.size(); ++i) {
-        const T gi = gv[i];
-        mu[i] = one_minus_b1 * gi + b1 * mu[i];
-        nu[i] = one_minus_b2 * gi * gi + b2 * nu[i];
-        T u = (mu[i] * inv_bc1) / (std::sqrt(nu[i] * inv_bc2 + eps_root) + eps);
-        if (decays) u += wd * pv[i];
-        gv[i] = neg_lr * u;
-      }
+      adam_kernel<T>(gv.data(), mu.data(), nu.data(), decays ? pv.data() : nullptr, gv.size(),
+                     {b1, b2, one_minus_b1, one_minus_b2, inv_bc1, inv_bc2, eps, eps_root, wd, neg_lr});
     });
   }
   mus.finish();

@@ -185,7 +185,7 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
         // over the global batch's real examples (exact also when the last batch is padded).
         const double loss = d.mlp->loss_and_grad(d.params, local.at("inputs"), local.at("labels"),
                                                  local.at("mask"), count / n, d.grads, &correct);
-        d.grads = dp_module.all_reduce_gradients(d.grads, "mean", "data");
+        dp_module.all_reduce_gradients_in_place(d.grads, "mean", "data");
         if (config.clip_norm) optim::clip_by_global_norm(d.grads, *config.clip_norm);
         optimizer->update(d.grads, d.opt_state, d.params);
         optim::apply_updates(d.params, d.grads);

@@ -168,6 +168,11 @@ TEST(AllReduceGradients, InsideSpmdMeanAndSumOverTheDataAxis) {
     Tree g{{"dense_0/kernel", Array::full({2, 3}, data_index + 1)}, {"dense_0/bias", Array::full({3}, 2.0 * data_index)}};
     mean[static_cast<std::size_t>(d.id)] = dp.all_reduce_gradients(g);  // "mean" over "data"
     sum[static_cast<std::size_t>(d.id)] = dp.all_reduce_gradients(g, "SUM", "data");
+    Tree in_place{{"dense_0/kernel", g.at("dense_0/kernel").copy()}, {"dense_0/bias", g.at("dense_0/bias").copy()}};
+    const void* buffer = in_place.at("dense_0/kernel").raw();
+    dp.all_reduce_gradients_in_place(in_place, "mean", "data");
+    EXPECT_EQ(in_place.at("dense_0/kernel").raw(), buffer);  // the same buffer, reduced
+    EXPECT_TRUE(bitwise_equal(in_place, mean[static_cast<std::size_t>(d.id)]));
   });
   // mean of (i + 1) for i in 0..3 = 2.5; of 2i = 3; sums 10 and 12.
   for (int id = 0; id < 8; ++id) {

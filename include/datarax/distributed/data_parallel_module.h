@@ -45,6 +45,10 @@ class DataParallelModule {
   Tree all_reduce_gradients(const Tree& grads, std::string_view reduce_type = "mean",
                             const AxisNames& axis_name = "data") const;
   Tree all_reduce_gradients(const Tree& grads, ReduceOp reduce_type, const AxisNames& axis_name = "data") const;
+  // The same, in place: each leaf of grads becomes the reduction, without new buffers (a training
+  // loop's form: no copy of the gradients per step). The leaves must be floating point for mean.
+  void all_reduce_gradients_in_place(Tree& grads, std::string_view reduce_type = "mean",
+                                     const AxisNames& axis_name = "data") const;
   // Outside SPMD, on per-device gradients (e.g. a pmap's stacked output): the reduction over the
   // devices, placed replicated on the same devices, each with its own copy.
   ShardedTree all_reduce_gradients(const ShardedTree& per_device_grads,
