@@ -1,5 +1,6 @@
 #include "datarax/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 
@@ -142,8 +143,10 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
     d.opt_state = local.subtree("opt_state");
     d.mlp = std::make_unique<nn::Mlp>(model, std::max<std::int64_t>(local_batch, 1));
   }
+  // A device's position on the (one-axis) data mesh, without allocating.
   auto device_index = [&](const Device& dev) {
-    return static_cast<std::size_t>(mesh.rank_in_group(dev, {"data"}));
+    return static_cast<std::size_t>(std::find(mesh.devices().begin(), mesh.devices().end(), dev) -
+                                    mesh.devices().begin());
   };
 
   TrainReport report;
@@ -159,6 +162,8 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
 
   const Clock::time_point start = Clock::now();
   Tree batch;
+  std::vector<Tree> local_batches(static_cast<std::size_t>(n));  // each device's views of `batch`
+  const void* sharded_from = nullptr;
   std::vector<Tree> step_metrics(static_cast<std::size_t>(n));
   std::int64_t step = 0;
   Clock::time_point log_start = Clock::now();
@@ -173,13 +178,20 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
       ++step;
       ++in_epoch;
       const double count = batch.at("count").item<float>();  // real examples in the global batch
-      Tree per_example = batch;
-      per_example.erase("count");
-      const ShardedTree sharded_batch = dp_module.shard_batch(per_example, sharding);
+      // The loader refills the same buffers every step, and shard_batch's shards are views of
+      // them: the batch is sharded once, and again only if the loader ever replaced a buffer.
+      if (batch.at("inputs").raw() != sharded_from) {
+        Tree per_example = batch;
+        per_example.erase("count");
+        const ShardedTree sharded_batch = dp_module.shard_batch(per_example, sharding);
+        for (int i = 0; i < n; ++i)
+          local_batches[static_cast<std::size_t>(i)] = sharded_batch.local_tree(mesh.devices()[static_cast<std::size_t>(i)]);
+        sharded_from = batch.at("inputs").raw();
+      }
       // The data-parallel step, on every device at once.
       run_spmd(mesh, [&](const Device& dev) {
         DeviceState& d = devices[device_index(dev)];
-        const Tree local = sharded_batch.local_tree(dev);
+        const Tree& local = local_batches[device_index(dev)];
         std::int64_t correct = 0;
         // Each device's loss is divided by count / n, so that the mean over devices is the mean
         // over the global batch's real examples (exact also when the last batch is padded).
