@@ -62,6 +62,8 @@ int main(int argc, char** argv) {
   app.add_option("--schedule", config.schedule, "constant or warmup_cosine")->capture_default_str();
   app.add_option("--warmup-steps", config.warmup_steps, "warmup steps of warmup_cosine")->capture_default_str();
   app.add_option("--clip-norm", clip_norm, "clip gradients to this global norm");
+  app.add_flag("--shard-optimizer-state", config.shard_optimizer_state,
+               "ZeRO-1: reduce-scatter gradients, update 1/n of the parameters per device, all-gather");
   app.add_option("--hidden", hidden_text, "hidden layer widths, e.g. 512,512")->capture_default_str();
   app.add_option("--activation", config.activation, "relu or gelu")->capture_default_str();
   app.add_option("--seed", config.seed, "seed of the initialisation and the shuffle")->capture_default_str();

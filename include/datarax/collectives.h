@@ -51,6 +51,14 @@ Tree pmin(const Tree& x, const AxisNames& axes);
 void all_reduce_in_place(Array& x, ReduceOp op, const AxisNames& axes);
 void all_reduce_in_place(Tree& x, ReduceOp op, const AxisNames& axes);
 
+// Without allocating, into a buffer the caller owns (for training loops):
+//  - reduce_scatter_into: out (x.numel() / n elements) = block r of the reduction of every member's
+//    x, flattened, for member r of n. x and out must not overlap.
+//  - all_gather_into: block r of every member's out (n · x.numel() elements) = member r's x. x may be
+//    this member's own block of out (in place).
+void reduce_scatter_into(const Array& x, Array& out, ReduceOp op, const AxisNames& axes);
+void all_gather_into(const Array& x, Array& out, const AxisNames& axes);
+
 // Every member's x, in group-rank order: stacked along a new leading axis ([n, ...x.shape]) or,
 // with tiled, concatenated along the existing one ([n * x.shape[0], ...]).
 Array all_gather(const Array& x, const AxisNames& axes, bool tiled = false);

@@ -73,7 +73,8 @@ class Communicator {
   void all_reduce(std::span<T> data, ReduceOp op, std::string label = {}) {
     all_reduce<T>(std::span<const T>(data), data, op, std::move(label));
   }
-  // out[r * count .. (r+1) * count) = member r's in. `out` must not overlap `in`.
+  // out[r * count .. (r+1) * count) = member r's in. `in` may be this member's own block of `out`
+  // (in place); otherwise they must not overlap.
   template <class T>
   void all_gather(std::span<const T> in, std::span<T> out, std::string label = {}) {
     run_checked(make(CollectiveKind::all_gather, ReduceOp::sum, in, out, std::move(label)), out.size());

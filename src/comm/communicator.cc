@@ -97,7 +97,11 @@ void Communicator::run_checked(CollectiveDesc desc, std::size_t out_count) {
         fail("output has " + std::to_string(out_count) + " elements; all_gather of " +
              std::to_string(count) + " over " + std::to_string(n) + " members needs " +
              std::to_string(count * n));
-      if (overlaps(in_bytes, out_count * item)) fail("output overlaps input; use separate buffers");
+      // In place is allowed: the input may be exactly this member's block of the output.
+      if (overlaps(in_bytes, out_count * item) &&
+          static_cast<const std::byte*>(desc.in) !=
+              static_cast<const std::byte*>(desc.out) + static_cast<std::size_t>(rank()) * in_bytes)
+        fail("output overlaps input other than as this member's block (in place); use separate buffers");
       break;
     case CollectiveKind::reduce_scatter:
     case CollectiveKind::all_to_all: {

@@ -56,6 +56,16 @@ void all_reduce_in_place(Tree& x, ReduceOp op, const AxisNames& axes) {
   for (auto& [key, leaf] : x) all_reduce_in_place(leaf, op, axes);
 }
 
+void reduce_scatter_into(const Array& x, Array& out, ReduceOp op, const AxisNames& axes) {
+  Call c = begin("reduce_scatter_into", axes);
+  c.comm.reduce_scatter(x, out, op, std::move(c.label));
+}
+
+void all_gather_into(const Array& x, Array& out, const AxisNames& axes) {
+  Call c = begin("all_gather_into", axes);
+  c.comm.all_gather(x, out, std::move(c.label));
+}
+
 Array all_gather(const Array& x, const AxisNames& axes, bool tiled) {
   Call c = begin("all_gather", axes);
   const int n = c.comm.size();

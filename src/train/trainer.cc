@@ -19,6 +19,7 @@
 #include "datarax/optim/schedule.h"
 #include "datarax/runtime.h"
 #include "datarax/spmd.h"
+#include "train/sharded_optimizer_step.h"
 
 namespace datarax::train {
 
@@ -41,7 +42,7 @@ nn::MlpConfig model_config(const TrainConfig& c, std::int64_t features, int clas
 }
 
 std::string model_name(const nn::MlpConfig& m) {
-  return "MLP " + detail::join(m.sizes, "-", [](int s) { return std::to_string(s); }) + " (" +
+  return "MLP " + datarax::detail::join(m.sizes, "-", [](int s) { return std::to_string(s); }) + " (" +
          std::string(nn::to_string(m.activation)) + ")";
 }
 
@@ -52,19 +53,19 @@ Tree initial_params(const TrainConfig& c, const nn::MlpConfig& model) {
   Tree loaded = load_safetensors(c.init_path);
   for (const auto& [key, leaf] : fresh) {
     if (!loaded.contains(key))
-      throw InvalidArgumentError("--init " + c.init_path + ": no tensor " + detail::quoted(key) +
-                                 "; the model " + model_name(model) + " needs " + detail::join(fresh.keys(), ", "));
+      throw InvalidArgumentError("--init " + c.init_path + ": no tensor " + datarax::detail::quoted(key) +
+                                 "; the model " + model_name(model) + " needs " + datarax::detail::join(fresh.keys(), ", "));
     const Array& got = loaded.at(key);
     if (got.dtype() != leaf.dtype() || got.shape() != leaf.shape())
-      throw InvalidArgumentError("--init " + c.init_path + ": tensor " + detail::quoted(key) + " is " +
+      throw InvalidArgumentError("--init " + c.init_path + ": tensor " + datarax::detail::quoted(key) + " is " +
                                  std::string(to_string(got.dtype())) + got.shape().to_string() + "; the model needs " +
                                  std::string(to_string(leaf.dtype())) + leaf.shape().to_string());
   }
   for (const auto& [key, leaf] : loaded)
     if (!fresh.contains(key))
-      throw InvalidArgumentError("--init " + c.init_path + ": tensor " + detail::quoted(key) +
+      throw InvalidArgumentError("--init " + c.init_path + ": tensor " + datarax::detail::quoted(key) +
                                  " is not a parameter of " + model_name(model) + "; expected " +
-                                 detail::join(fresh.keys(), ", "));
+                                 datarax::detail::join(fresh.keys(), ", "));
   return loaded;
 }
 
@@ -83,9 +84,10 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int6
 // gradient buffers and the model's workspace.
 struct DeviceState {
   Tree params;
-  Tree opt_state;
+  Tree opt_state;  // replicated mode: the whole optimizer state
   Tree grads;
   std::unique_ptr<nn::Mlp> mlp;
+  std::unique_ptr<detail::ShardedOptimizerStep> sharded;  // --shard-optimizer-state
 };
 
 }  // namespace
@@ -142,6 +144,10 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
     d.params = local.subtree("params");
     d.opt_state = local.subtree("opt_state");
     d.mlp = std::make_unique<nn::Mlp>(model, std::max<std::int64_t>(local_batch, 1));
+    if (config.shard_optimizer_state) {
+      d.sharded = std::make_unique<detail::ShardedOptimizerStep>(*optimizer, d.params, d.grads, i, n);
+      d.opt_state = Tree();  // each device keeps only its slice's state, inside `sharded`
+    }
   }
   // A device's position on the (one-axis) data mesh, without allocating.
   auto device_index = [&](const Device& dev) {
@@ -197,10 +203,14 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
         // over the global batch's real examples (exact also when the last batch is padded).
         const double loss = d.mlp->loss_and_grad(d.params, local.at("inputs"), local.at("labels"),
                                                  local.at("mask"), count / n, d.grads, &correct);
-        dp_module.all_reduce_gradients_in_place(d.grads, "mean", "data");
-        if (config.clip_norm) optim::clip_by_global_norm(d.grads, *config.clip_norm);
-        optimizer->update(d.grads, d.opt_state, d.params);
-        optim::apply_updates(d.params, d.grads);
+        if (d.sharded) {
+          d.sharded->step(config.clip_norm, "data");
+        } else {
+          dp_module.all_reduce_gradients_in_place(d.grads, "mean", "data");
+          if (config.clip_norm) optim::clip_by_global_norm(d.grads, *config.clip_norm);
+          optimizer->update(d.grads, d.opt_state, d.params);
+          optim::apply_updates(d.params, d.grads);
+        }
         const Tree metrics{{"loss", Array::scalar<double>(loss)},
                            {"correct", Array::scalar<std::int64_t>(correct)},
                            {"step", Array::scalar<std::int64_t>(step)}};

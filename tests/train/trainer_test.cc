@@ -54,6 +54,24 @@ TEST(Trainer, SameLossesOnOneTwoFourAndEightDevices) {
   }
 }
 
+// ZeRO-1 (sharded optimizer state) does element for element the arithmetic of the replicated step:
+// the losses and final parameters are bitwise identical, with clipping and AdamW's decay too.
+TEST(Trainer, ShardedOptimizerStateIsBitwiseTheReplicatedStep) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  initialize({.num_cpu_devices = 8});
+  for (int n : {2, 3}) {
+    TrainConfig c = small_run(n, 20);
+    c.batch_size = 6 * 40;
+    c.optimizer = "adamw";
+    c.clip_norm = 0.5;
+    const TrainReport replicated = train(c);
+    c.shard_optimizer_state = true;
+    const TrainReport sharded = train(c);
+    for (std::size_t s = 0; s < 20; ++s) EXPECT_EQ(sharded.steps[s].loss, replicated.steps[s].loss) << n << " " << s;
+    EXPECT_TRUE(bitwise_equal(sharded.params, replicated.params)) << n;
+  }
+}
+
 TEST(Trainer, PaddedLastBatchGivesExactMeansAndEpochRows) {
   if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed";
   initialize({.num_cpu_devices = 8});

@@ -28,6 +28,7 @@ struct TrainConfig {
   std::string schedule = "warmup_cosine";  // constant | warmup_cosine
   std::int64_t warmup_steps = 100;
   std::optional<double> clip_norm;         // clip gradients by global norm
+  bool shard_optimizer_state = false;      // ZeRO-1: each device updates 1/n of the parameters
   std::vector<int> hidden = {512, 512};
   std::string activation = "relu";         // relu | gelu
   std::uint64_t seed = 0;

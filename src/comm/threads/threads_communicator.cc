@@ -227,8 +227,10 @@ void ThreadsGroup::move_data(int rank, const CollectiveDesc& desc) const {
       return;
     case CollectiveKind::all_gather:
       // Member `rank` writes its input into block `rank` of every output.
-      for (int r = 0; r < n; ++r)
-        if (count > 0) std::memcpy(out_of(r) + static_cast<std::size_t>(rank * count) * item, in_of(rank), static_cast<std::size_t>(count) * item);
+      for (int r = 0; r < n; ++r) {
+        std::byte* dst = out_of(r) + static_cast<std::size_t>(rank * count) * item;
+        if (count > 0 && dst != in_of(rank)) std::memcpy(dst, in_of(rank), static_cast<std::size_t>(count) * item);
+      }
       return;
     case CollectiveKind::broadcast:
       if (rank != desc.root && count > 0)
