@@ -9,7 +9,10 @@
 //   Tree total = psum(metrics, {"data", "model"});
 #pragma once
 
+#include <array>
 #include <initializer_list>
+#include <span>
+#include <string_view>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,19 +23,30 @@
 
 namespace datarax {
 
-// One mesh axis name or several.
+// One mesh axis name or several: a view of the names for the duration of a call (it does not own
+// them, and does not allocate), as a parameter type. Up to kMaxAxes names.
 class AxisNames {
  public:
-  AxisNames(const char* axis) : names_{axis} {}                       // NOLINT: implicit by design
-  AxisNames(std::string axis) : names_{std::move(axis)} {}            // NOLINT
-  AxisNames(std::initializer_list<std::string> axes) : names_(axes) {}
-  AxisNames(std::vector<std::string> axes) : names_(std::move(axes)) {}  // NOLINT
-  const std::vector<std::string>& names() const { return names_; }
+  static constexpr int kMaxAxes = 8;
+
+  AxisNames(const char* axis) : AxisNames(std::string_view(axis)) {}  // NOLINT: implicit by design
+  AxisNames(const std::string& axis) : AxisNames(std::string_view(axis)) {}  // NOLINT
+  AxisNames(std::string_view axis) : size_(1) { names_[0] = axis; }     // NOLINT
+  AxisNames(std::initializer_list<std::string_view> axes) { assign(axes.begin(), axes.end()); }
+  AxisNames(const std::vector<std::string>& axes) { assign(axes.begin(), axes.end()); }  // NOLINT
+
+  std::span<const std::string_view> names() const { return {names_.data(), static_cast<std::size_t>(size_)}; }
+  // The names as strings (allocates): for the Mesh functions that take them.
+  std::vector<std::string> to_vector() const { return {names_.begin(), names_.begin() + size_}; }
   // "axis \"data\"" or "axes (data, model)".
   std::string to_string() const;
 
  private:
-  std::vector<std::string> names_;
+  template <class It>
+  void assign(It first, It last);
+
+  std::array<std::string_view, kMaxAxes> names_{};
+  int size_ = 0;
 };
 
 // Sum / mean / max / min over the axes. pmean of an integer array gives f64.
@@ -81,5 +95,14 @@ int axis_index(const AxisNames& axes);
 int axis_size(const AxisNames& axes);
 // Waits until every member of the group has arrived.
 void barrier(const AxisNames& axes);
+
+template <class It>
+void AxisNames::assign(It first, It last) {
+  for (; first != last; ++first) {
+    if (size_ == kMaxAxes)
+      throw InvalidArgumentError("AxisNames: more than " + std::to_string(kMaxAxes) + " axis names");
+    names_[static_cast<std::size_t>(size_++)] = std::string_view(*first);
+  }
+}
 
 }  // namespace datarax

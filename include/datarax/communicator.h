@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "datarax/array.h"
@@ -48,7 +49,8 @@ struct CollectiveDesc {
                                 // count * size (all_gather), count / size (reduce_scatter)
   int root = 0;                 // broadcast
   std::vector<int> send_to;     // permute: send_to[r] = rank that rank r sends to, or -1
-  std::string label;            // names the operation for messages ("psum over axis \"data\"")
+  std::string_view label;       // names the operation for messages ("psum over axis \"data\""); the
+                                // text must outlive the call
 
   std::string to_string() const;  // "all_reduce(sum, f32[1000])"
 };
@@ -66,58 +68,58 @@ class Communicator {
   virtual const std::vector<Device>& devices() const = 0;
 
   template <class T>
-  void all_reduce(std::span<const T> in, std::span<T> out, ReduceOp op, std::string label = {}) {
-    run_checked(make(CollectiveKind::all_reduce, op, in, out, std::move(label)), out.size());
+  void all_reduce(std::span<const T> in, std::span<T> out, ReduceOp op, std::string_view label = {}) {
+    run_checked(make(CollectiveKind::all_reduce, op, in, out, label), out.size());
   }
   template <class T>
-  void all_reduce(std::span<T> data, ReduceOp op, std::string label = {}) {
-    all_reduce<T>(std::span<const T>(data), data, op, std::move(label));
+  void all_reduce(std::span<T> data, ReduceOp op, std::string_view label = {}) {
+    all_reduce<T>(std::span<const T>(data), data, op, label);
   }
   // out[r * count .. (r+1) * count) = member r's in. `in` may be this member's own block of `out`
   // (in place); otherwise they must not overlap.
   template <class T>
-  void all_gather(std::span<const T> in, std::span<T> out, std::string label = {}) {
-    run_checked(make(CollectiveKind::all_gather, ReduceOp::sum, in, out, std::move(label)), out.size());
+  void all_gather(std::span<const T> in, std::span<T> out, std::string_view label = {}) {
+    run_checked(make(CollectiveKind::all_gather, ReduceOp::sum, in, out, label), out.size());
   }
   // out = slice `rank` (count / size elements) of the reduction of every member's in.
   template <class T>
-  void reduce_scatter(std::span<const T> in, std::span<T> out, ReduceOp op, std::string label = {}) {
-    run_checked(make(CollectiveKind::reduce_scatter, op, in, out, std::move(label)), out.size());
+  void reduce_scatter(std::span<const T> in, std::span<T> out, ReduceOp op, std::string_view label = {}) {
+    run_checked(make(CollectiveKind::reduce_scatter, op, in, out, label), out.size());
   }
   // Every member's data becomes root's.
   template <class T>
-  void broadcast(std::span<T> data, int root, std::string label = {}) {
+  void broadcast(std::span<T> data, int root, std::string_view label = {}) {
     CollectiveDesc d = make(CollectiveKind::broadcast, ReduceOp::sum, std::span<const T>(data), data,
-                            std::move(label));
+                            label);
     d.root = root;
     run_checked(std::move(d), data.size());
   }
   // in and out hold `size` blocks of count / size elements: out block j = member j's in block
   // `rank`. `out` must not overlap `in`.
   template <class T>
-  void all_to_all(std::span<const T> in, std::span<T> out, std::string label = {}) {
-    run_checked(make(CollectiveKind::all_to_all, ReduceOp::sum, in, out, std::move(label)), out.size());
+  void all_to_all(std::span<const T> in, std::span<T> out, std::string_view label = {}) {
+    run_checked(make(CollectiveKind::all_to_all, ReduceOp::sum, in, out, label), out.size());
   }
   // Member r's in goes to member send_to[r]'s out; a member nobody sends to gets zeros.
   // send_to must be the same on every member, with no rank targeted twice.
   template <class T>
   void permute(std::span<const T> in, std::span<T> out, const std::vector<int>& send_to,
-               std::string label = {}) {
-    CollectiveDesc d = make(CollectiveKind::permute, ReduceOp::sum, in, out, std::move(label));
+               std::string_view label = {}) {
+    CollectiveDesc d = make(CollectiveKind::permute, ReduceOp::sum, in, out, label);
     d.send_to = send_to;
     run_checked(std::move(d), out.size());
   }
-  void barrier(std::string label = {}) {
+  void barrier(std::string_view label = {}) {
     CollectiveDesc d;
-    d.label = std::move(label);
+    d.label = label;
     run_checked(std::move(d), 0);
   }
 
   // Arrays: dtype and element counts come from the arrays.
-  void all_reduce(Array& data, ReduceOp op, std::string label = {});
-  void all_gather(const Array& in, Array& out, std::string label = {});
-  void reduce_scatter(const Array& in, Array& out, ReduceOp op, std::string label = {});
-  void broadcast(Array& data, int root, std::string label = {});
+  void all_reduce(Array& data, ReduceOp op, std::string_view label = {});
+  void all_gather(const Array& in, Array& out, std::string_view label = {});
+  void reduce_scatter(const Array& in, Array& out, ReduceOp op, std::string_view label = {});
+  void broadcast(Array& data, int root, std::string_view label = {});
 
   // The one entry point every collective goes through. Checks the descriptor (counts that fit,
   // root in range) and hands it to the backend.
@@ -129,7 +131,7 @@ class Communicator {
  private:
   template <class T>
   static CollectiveDesc make(CollectiveKind kind, ReduceOp op, std::span<const T> in, std::span<T> out,
-                             std::string label) {
+                             std::string_view label) {
     CollectiveDesc d;
     d.kind = kind;
     d.op = op;
@@ -137,7 +139,7 @@ class Communicator {
     d.count = static_cast<std::int64_t>(in.size());
     d.in = in.data();
     d.out = out.data();
-    d.label = std::move(label);
+    d.label = label;
     return d;
   }
 };

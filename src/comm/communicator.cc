@@ -67,10 +67,10 @@ std::chrono::milliseconds default_collective_timeout() {
 }
 
 void Communicator::run_checked(CollectiveDesc desc, std::size_t out_count) {
-  if (desc.label.empty()) desc.label = std::string(datarax::to_string(desc.kind));
+  if (desc.label.empty()) desc.label = datarax::to_string(desc.kind);
   const int n = size();
   const auto count = desc.count;
-  auto fail = [&](const std::string& what) { throw InvalidArgumentError(desc.label + ": " + what); };
+  auto fail = [&](const std::string& what) { throw InvalidArgumentError(std::string(desc.label) + ": " + what); };
   if (desc.op == ReduceOp::mean && !is_floating(desc.dtype) &&
       (desc.kind == CollectiveKind::all_reduce || desc.kind == CollectiveKind::reduce_scatter))
     fail("mean of " + std::string(datarax::to_string(desc.dtype)) +
@@ -145,26 +145,26 @@ void with_type(const Array& a, Fn&& fn) {
 }
 }  // namespace
 
-void Communicator::all_reduce(Array& data, ReduceOp op, std::string label) {
-  with_type(data, [&](auto t) { all_reduce(data.data<decltype(t)>(), op, std::move(label)); });
+void Communicator::all_reduce(Array& data, ReduceOp op, std::string_view label) {
+  with_type(data, [&](auto t) { all_reduce(data.data<decltype(t)>(), op, label); });
 }
 
-void Communicator::all_gather(const Array& in, Array& out, std::string label) {
+void Communicator::all_gather(const Array& in, Array& out, std::string_view label) {
   with_type(in, [&](auto t) {
     using T = decltype(t);
-    all_gather<T>(in.data<T>(), out.data<T>(), std::move(label));
+    all_gather<T>(in.data<T>(), out.data<T>(), label);
   });
 }
 
-void Communicator::reduce_scatter(const Array& in, Array& out, ReduceOp op, std::string label) {
+void Communicator::reduce_scatter(const Array& in, Array& out, ReduceOp op, std::string_view label) {
   with_type(in, [&](auto t) {
     using T = decltype(t);
-    reduce_scatter<T>(in.data<T>(), out.data<T>(), op, std::move(label));
+    reduce_scatter<T>(in.data<T>(), out.data<T>(), op, label);
   });
 }
 
-void Communicator::broadcast(Array& data, int root, std::string label) {
-  with_type(data, [&](auto t) { broadcast(data.data<decltype(t)>(), root, std::move(label)); });
+void Communicator::broadcast(Array& data, int root, std::string_view label) {
+  with_type(data, [&](auto t) { broadcast(data.data<decltype(t)>(), root, label); });
 }
 
 }  // namespace datarax

@@ -67,7 +67,7 @@ void DeviceContext::waiting_in(const ThreadsGroup* group, const CollectiveDesc* 
   waiting_group_ = group;
   waiting_phase_ = phase;
   waiting_call_ = call;
-  waiting_label_ = desc ? desc->label : std::string();
+  waiting_label_ = desc ? std::string(desc->label) : std::string();
 }
 
 void DeviceContext::check_missing(const ThreadsGroup& group, const CollectiveDesc& desc,
@@ -86,8 +86,8 @@ void DeviceContext::check_missing(const ThreadsGroup& group, const CollectiveDes
       stuck = stuck || w == device || (wc != nullptr && wc->finished.load(std::memory_order_acquire));
     }
     if (stuck)
-      throw CollectiveError(desc.label + ": mismatched collectives: " + device.to_string() + " called " +
-                            desc.label + " but " + d.to_string() + " is waiting in " + other->waiting_label_ +
+      throw CollectiveError(std::string(desc.label) + ": mismatched collectives: " + device.to_string() +
+                            " called " + std::string(desc.label) + " but " + d.to_string() + " is waiting in " + other->waiting_label_ +
                             "; every device of a group must make the same collective calls in the same order");
   }
 }
@@ -103,24 +103,32 @@ DeviceContext& require_context(const char* op) {
   return *t_context;
 }
 
-ThreadsCommunicator& communicator_for(DeviceContext& context, const std::vector<std::string>& axes,
-                                      const char* op) {
-  for (auto& [names, comm] : context.comms)
-    if (names == axes) return *comm;
+const std::string& DeviceContext::CommEntry::label(const char* op) {
+  for (const auto& [name, text] : labels)
+    if (name == op) return text;
+  labels.emplace_back(op, std::string(op) + " over " + axes_label(axes));
+  return labels.back().second;
+}
+
+DeviceContext::CommEntry& communicator_for(DeviceContext& context, std::span<const std::string_view> axes,
+                                           const char* op) {
+  for (auto& entry : context.comms)
+    if (std::equal(entry.axes.begin(), entry.axes.end(), axes.begin(), axes.end())) return entry;
   const Mesh& mesh = context.launch->mesh();
   if (axes.empty()) throw InvalidArgumentError(std::string(op) + ": no mesh axis named; name at least one");
-  for (const std::string& a : axes)
+  const std::vector<std::string> names(axes.begin(), axes.end());
+  for (const std::string& a : names)
     if (!mesh.has_axis(a))
       throw InvalidArgumentError(std::string(op) + ": unknown axis " + quoted(a) +
                                  "; the mesh has axes (" + join(mesh.axis_names(), ", ") + ")");
-  const std::string key = mesh.to_string() + "|" + join(axes, ",");
+  const std::string key = mesh.to_string() + "|" + join(names, ",");
   ThreadsCommunicator* comm = nullptr;
   {
     std::lock_guard lock(g_registry_mu);
     GroupSet& set = registry()[key];
     if (set.groups.empty()) {
-      const std::string name = axes_label(axes);
-      for (auto& devices : mesh.groups(axes)) {
+      const std::string name = axes_label(names);
+      for (auto& devices : mesh.groups(names)) {
         auto group = std::make_unique<ThreadsGroup>(devices, name);
         for (int r = 0; r < group->size(); ++r)
           set.comms[devices[static_cast<std::size_t>(r)]] = std::unique_ptr<ThreadsCommunicator>(
@@ -132,9 +140,9 @@ ThreadsCommunicator& communicator_for(DeviceContext& context, const std::vector<
   }
   comm->set_timeout(context.launch->timeout());
   comm->set_observer(&context);
-  context.launch->touch(comm->group(), std::string(op) + " over " + axes_label(axes));
-  context.comms.emplace_back(axes, comm);
-  return *comm;
+  context.launch->touch(comm->group(), std::string(op) + " over " + axes_label(names));
+  context.comms.push_back({names, comm, {}});
+  return context.comms.back();
 }
 
 }  // namespace datarax::detail

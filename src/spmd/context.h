@@ -5,6 +5,8 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <span>
+#include <string_view>
 #include <string>
 #include <vector>
 
@@ -52,8 +54,16 @@ class Launch {
 struct DeviceContext final : WaitObserver {
   Launch* launch = nullptr;
   Device device;
-  // Communicators this device fetched in this launch, by axis list.
-  std::vector<std::pair<std::vector<std::string>, ThreadsCommunicator*>> comms;
+  // A communicator this device fetched in this launch, with the labels its collectives use in
+  // messages ("psum over axis \"data\""), made once per operation name: collectives on the hot
+  // path allocate nothing.
+  struct CommEntry {
+    std::vector<std::string> axes;
+    ThreadsCommunicator* comm = nullptr;
+    std::vector<std::pair<const char*, std::string>> labels;  // by the operation's name literal
+    const std::string& label(const char* op);
+  };
+  std::vector<CommEntry> comms;
 
   // Set once the device's function has returned or thrown: it will join no collective again.
   std::atomic<bool> finished{false};
@@ -80,7 +90,7 @@ DeviceContext& require_context(const char* op);
 
 // The communicator of the current device for a collective over `axes` (validated against the mesh,
 // the error naming `op`), created on first use and cached for the process's lifetime.
-ThreadsCommunicator& communicator_for(DeviceContext& context, const std::vector<std::string>& axes,
-                                      const char* op);
+DeviceContext::CommEntry& communicator_for(DeviceContext& context, std::span<const std::string_view> axes,
+                                           const char* op);
 
 }  // namespace datarax::detail

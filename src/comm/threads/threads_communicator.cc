@@ -63,7 +63,7 @@ void ThreadsGroup::reset() {
 
 void ThreadsGroup::throw_aborted(const CollectiveDesc& desc) const {
   std::lock_guard lock(reason_mu_);
-  throw CollectiveError(desc.label + ": aborted because " + reason_);
+  throw CollectiveError(std::string(desc.label) + ": aborted because " + reason_);
 }
 
 std::vector<Device> ThreadsGroup::missing(int phase, std::uint64_t call) const {
@@ -121,7 +121,7 @@ void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const Collec
         std::lock_guard lock(reason_mu_);
         reason = reason_;
       }
-      return leave(CollectiveError(desc.label + ": aborted because " + reason));
+      return leave(CollectiveError(std::string(desc.label) + ": aborted because " + reason));
     }
     const auto now = Clock::now();
     if (may_leave && now >= deadline) {
@@ -130,7 +130,7 @@ void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const Collec
       std::vector<std::string> arrived, missing_names;
       for (const Device& d : devices_)
         (std::find(absent.begin(), absent.end(), d) == absent.end() ? arrived : missing_names).push_back(d.to_string());
-      const std::string msg = desc.label + ": timed out after " + seconds(timeout) +
+      const std::string msg = std::string(desc.label) + ": timed out after " + seconds(timeout) +
                               " waiting for the group over " + name_ + "; arrived: " +
                               (arrived.empty() ? "(none)" : join(arrived, ", ")) +
                               "; missing: " + join(missing_names, ", ");
@@ -166,7 +166,7 @@ void ThreadsGroup::check_matching(const CollectiveDesc& mine) const {
                            : other.op == first.op) &&
                       other.root == first.root && other.send_to == first.send_to;
     if (!same)
-      throw CollectiveError(mine.label + ": mismatched collectives in the group over " + name_ + ": " +
+      throw CollectiveError(std::string(mine.label) + ": mismatched collectives in the group over " + name_ + ": " +
                             devices_[0].to_string() + " called " + first.to_string() + " but " +
                             devices_[static_cast<std::size_t>(r)].to_string() + " called " +
                             other.to_string());
