@@ -83,10 +83,16 @@ bool Loader::next(Tree& batch) {
   const std::int64_t b = local_batch_;
   const Array& images = dataset_.images;
   const Array& labels = dataset_.labels;
-  Array& inputs = leaf(batch, "inputs", images.shape().with_leading(b), images.dtype());
-  Array& out_labels = leaf(batch, "labels", labels.shape().with_leading(b), labels.dtype());
-  auto mask = leaf(batch, "mask", Shape{b}, DType::f32).data<float>();
-  Array& count = leaf(batch, "count", Shape{}, DType::f32);
+  // The shapes are made once (on the first step): a step allocates nothing.
+  if (inputs_shape_.rank() == 0) {
+    inputs_shape_ = images.shape().with_leading(b);
+    labels_shape_ = labels.shape().with_leading(b);
+    mask_shape_ = Shape{b};
+  }
+  Array& inputs = leaf(batch, "inputs", inputs_shape_, images.dtype());
+  Array& out_labels = leaf(batch, "labels", labels_shape_, labels.dtype());
+  auto mask = leaf(batch, "mask", mask_shape_, DType::f32).data<float>();
+  Array& count = leaf(batch, "count", scalar_shape_, DType::f32);
 
   // Row sizes from the dims after the first: row_numel divides by dim 0, which may be 0 here.
   const std::size_t image_row = static_cast<std::size_t>(inputs.shape().row_numel()) * images.itemsize();

@@ -88,6 +88,7 @@ struct DeviceState {
   Tree grads;
   std::unique_ptr<nn::Mlp> mlp;
   std::unique_ptr<detail::ShardedOptimizerStep> sharded;  // --shard-optimizer-state
+  Array metrics = Array::zeros({2}, DType::f64);          // the step's loss and correct count
 };
 
 }  // namespace
@@ -170,37 +171,53 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
   Tree batch;
   std::vector<Tree> local_batches(static_cast<std::size_t>(n));  // each device's views of `batch`
   const void* sharded_from = nullptr;
-  std::vector<Tree> step_metrics(static_cast<std::size_t>(n));
   std::int64_t step = 0;
   Clock::time_point log_start = Clock::now();
   std::int64_t log_samples = 0;
+  report.steps.reserve(static_cast<std::size_t>(total_steps));
 
   for (int epoch = 1; epoch <= config.epochs && step < total_steps; ++epoch) {
     const Clock::time_point epoch_start = Clock::now();
     loader.start_epoch(epoch - 1);
     double loss_sum = 0, correct_sum = 0, count_sum = 0;
     std::int64_t in_epoch = 0;
-    while (step < total_steps && loader.next(batch)) {
-      ++step;
-      ++in_epoch;
-      const double count = batch.at("count").item<float>();  // real examples in the global batch
-      // The loader refills the same buffers every step, and shard_batch's shards are views of
-      // them: the batch is sharded once, and again only if the loader ever replaced a buffer.
-      if (batch.at("inputs").raw() != sharded_from) {
-        Tree per_example = batch;
-        per_example.erase("count");
-        const ShardedTree sharded_batch = dp_module.shard_batch(per_example, sharding);
-        for (int i = 0; i < n; ++i)
-          local_batches[static_cast<std::size_t>(i)] = sharded_batch.local_tree(mesh.devices()[static_cast<std::size_t>(i)]);
-        sharded_from = batch.at("inputs").raw();
-      }
-      // The data-parallel step, on every device at once.
-      run_spmd(mesh, [&](const Device& dev) {
-        DeviceState& d = devices[device_index(dev)];
-        const Tree& local = local_batches[device_index(dev)];
+    // Written by the first device between barriers, read by all after them.
+    bool have_batch = false;
+    double count = 0;
+    // One SPMD launch per epoch: the devices run every step of it in a loop, and the first device
+    // also does the host's part (the next batch, the metrics record, the observer) while the
+    // others wait at the barrier. Nothing in the loop allocates once the buffers exist.
+    run_spmd(mesh, [&](const Device& dev) {
+      const std::size_t i = device_index(dev);
+      DeviceState& d = devices[i];
+      while (true) {
+        if (i == 0) {
+          have_batch = step < total_steps && loader.next(batch);
+          if (have_batch) {
+            ++step;
+            ++in_epoch;
+            count = batch.at("count").item<float>();  // real examples in the global batch
+            // The loader refills the same buffers every step and shard_batch's shards are views of
+            // them: the batch is sharded once, and again only if the loader replaced a buffer.
+            if (batch.at("inputs").raw() != sharded_from) {
+              Tree per_example = batch;
+              per_example.erase("count");
+              const ShardedTree sharded_batch = dp_module.shard_batch(per_example, sharding);
+              for (int k = 0; k < n; ++k)
+                local_batches[static_cast<std::size_t>(k)] =
+                    sharded_batch.local_tree(mesh.devices()[static_cast<std::size_t>(k)]);
+              sharded_from = batch.at("inputs").raw();
+            }
+          }
+        }
+        barrier("data");  // the batch is ready, or the epoch is over
+        if (!have_batch) break;
+
+        // The data-parallel step. Each device's loss is divided by count / n, so that the mean
+        // over devices is the mean over the global batch's real examples (exact also when the
+        // last batch is padded).
+        const Tree& local = local_batches[i];
         std::int64_t correct = 0;
-        // Each device's loss is divided by count / n, so that the mean over devices is the mean
-        // over the global batch's real examples (exact also when the last batch is padded).
         const double loss = d.mlp->loss_and_grad(d.params, local.at("inputs"), local.at("labels"),
                                                  local.at("mask"), count / n, d.grads, &correct);
         if (d.sharded) {
@@ -211,30 +228,32 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
           optimizer->update(d.grads, d.opt_state, d.params);
           optim::apply_updates(d.params, d.grads);
         }
-        const Tree metrics{{"loss", Array::scalar<double>(loss)},
-                           {"correct", Array::scalar<std::int64_t>(correct)},
-                           {"step", Array::scalar<std::int64_t>(step)}};
-        step_metrics[device_index(dev)] =
-            metrics_module.reduce_custom(metrics, {{"loss", "mean"}, {"correct", "sum"}, {"step", "max"}}, "data");
-      });
-      const Tree& m = step_metrics[0];
-      StepMetrics sm;
-      sm.step = step;
-      sm.loss = m.at("loss").item<double>();
-      sm.accuracy = static_cast<double>(m.at("correct").item<std::int64_t>()) / count;
-      log_samples += static_cast<std::int64_t>(count);
-      const double dt = seconds_since(log_start);
-      sm.samples_per_s = dt > 0 ? static_cast<double>(log_samples) / dt : 0;
-      if (step == 1 || step % config.log_every == 0) {
-        log_start = Clock::now();
-        log_samples = 0;
+        // The step's metrics: mean loss and total correct over the devices, in a fixed buffer.
+        // Every device has finished with the batch once this returns.
+        std::span<double> m = d.metrics.data<double>();
+        m[0] = loss;
+        m[1] = static_cast<double>(correct);
+        all_reduce_in_place(d.metrics, ReduceOp::sum, "data");
+        if (i != 0) continue;
+
+        StepMetrics sm;
+        sm.step = step;
+        sm.loss = m[0] / n;
+        sm.accuracy = m[1] / count;
+        log_samples += static_cast<std::int64_t>(count);
+        const double dt = seconds_since(log_start);
+        sm.samples_per_s = dt > 0 ? static_cast<double>(log_samples) / dt : 0;
+        if (step == 1 || step % config.log_every == 0) {
+          log_start = Clock::now();
+          log_samples = 0;
+        }
+        loss_sum += sm.loss * count;
+        correct_sum += sm.accuracy * count;
+        count_sum += count;
+        report.steps.push_back(sm);
+        out.on_step(sm, epoch, in_epoch);
       }
-      loss_sum += sm.loss * count;
-      correct_sum += sm.accuracy * count;
-      count_sum += count;
-      report.steps.push_back(sm);
-      out.on_step(sm, epoch, in_epoch);
-    }
+    });
     if (in_epoch < steps_per_epoch) break;  // stopped by --steps inside the epoch: no epoch row
 
     const double train_seconds = seconds_since(epoch_start);
@@ -247,10 +266,10 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
       const std::int64_t hi = n_test * static_cast<std::int64_t>(i + 1) / n;
       const nn::EvalResult r = devices[i].mlp->evaluate(devices[i].params, test_set.images.slice(lo, hi),
                                                         test_set.labels.slice(lo, hi));
-      totals[i] = metrics_module.reduce_sum(Tree{{"loss_sum", Array::scalar<double>(r.loss_sum)},
-                                                 {"correct", Array::scalar<std::int64_t>(r.correct)},
-                                                 {"count", Array::scalar<std::int64_t>(r.count)}},
-                                            "data");
+      totals[i] = metrics_module.reduce_custom(Tree{{"loss_sum", Array::scalar<double>(r.loss_sum)},
+                                                    {"correct", Array::scalar<std::int64_t>(r.correct)},
+                                                    {"count", Array::scalar<std::int64_t>(r.count)}},
+                                               {{"loss_sum", "sum"}, {"correct", "sum"}, {"count", "sum"}}, "data");
     });
     EpochMetrics em;
     em.epoch = epoch;

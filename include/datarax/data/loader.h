@@ -71,6 +71,7 @@ class Loader {
   std::int64_t epoch_ = 0;
   std::int64_t step_ = 0;
   std::vector<std::int64_t> order_;  // the epoch's permutation; empty without shuffle
+  Shape inputs_shape_, labels_shape_, mask_shape_, scalar_shape_;  // the batch's, made once
 };
 
 }  // namespace datarax

@@ -2,8 +2,10 @@
 //
 // Each step, as in the seed's example: the global batch is sharded over the "data" axis (views, no
 // copy); every device runs forward and backward on its shard; DataParallelModule averages the
-// gradients across devices; every device applies the same optimizer update to its own replica;
-// DistributedMetricsModule::reduce_custom combines the per-device loss and accuracy.
+// gradients across devices; every device applies the same optimizer update to its own replica (or,
+// with shard_optimizer_state, to its slice: ZeRO-1). The step's loss and accuracy are combined in
+// place in a fixed buffer, so that steps allocate nothing; the epoch's test metrics go through
+// DistributedMetricsModule::reduce_custom. All steps of an epoch run in one SPMD launch.
 #pragma once
 
 #include <cstdint>
@@ -48,7 +50,9 @@ struct TrainReport {
   double seconds = 0;
 };
 
-// Receives progress as training goes; every method is called on the caller's thread.
+// Receives progress as training goes. Calls come one at a time, in order, but on_step is called
+// from the first device's worker thread (inside the SPMD launch that runs the epoch's steps); the
+// others come from the caller's thread.
 class TrainObserver {
  public:
   virtual ~TrainObserver() = default;

@@ -208,17 +208,20 @@ void ThreadsGroup::move_data(int rank, const CollectiveDesc& desc) const {
     case CollectiveKind::reduce_scatter:
       visit_dtype(desc.dtype, [&](auto t) {
         using T = decltype(t);
-        std::vector<const T*> srcs(static_cast<std::size_t>(n));
-        for (int r = 0; r < n; ++r) srcs[static_cast<std::size_t>(r)] = reinterpret_cast<const T*>(in_of(r));
+        // The members' inputs; on the stack for groups of up to 64, so a collective allocates nothing.
+        const T* on_stack[64];
+        std::vector<const T*> on_heap(n > 64 ? static_cast<std::size_t>(n) : 0);
+        const T** srcs = n > 64 ? on_heap.data() : on_stack;
+        for (int r = 0; r < n; ++r) srcs[r] = reinterpret_cast<const T*>(in_of(r));
         if (desc.kind == CollectiveKind::all_reduce) {
           const auto [begin, end] = part_range(count, n, rank);
-          reduce_range<T>(srcs.data(), n, begin, end, desc.op, [&](std::int64_t off, const auto* acc, std::int64_t len) {
+          reduce_range<T>(srcs, n, begin, end, desc.op, [&](std::int64_t off, const auto* acc, std::int64_t len) {
             for (int r = 0; r < n; ++r) store(reinterpret_cast<T*>(out_of(r)) + off, acc, len);
           });
         } else {
           const std::int64_t per = count / n;
           T* out = reinterpret_cast<T*>(out_of(rank));
-          reduce_range<T>(srcs.data(), n, per * rank, per * (rank + 1), desc.op,
+          reduce_range<T>(srcs, n, per * rank, per * (rank + 1), desc.op,
                           [&](std::int64_t off, const auto* acc, std::int64_t len) {
                             store(out + (off - per * rank), acc, len);
                           });
