@@ -82,13 +82,16 @@ Tree all_gather(const Tree& x, const AxisNames& axes, bool tiled = false);
 // leading extent must equal the group size and the result drops that axis; with tiled, it must be
 // divisible by the group size and the result keeps it ([x.shape[0] / n, ...]).
 Array psum_scatter(const Array& x, const AxisNames& axes, bool tiled = false);
+Tree psum_scatter(const Tree& x, const AxisNames& axes, bool tiled = false);
 
 // Sends x along (source rank, destination rank) pairs; a member no pair targets gets zeros.
 Array ppermute(const Array& x, const AxisNames& axes, const std::vector<std::pair<int, int>>& perm);
+Tree ppermute(const Tree& x, const AxisNames& axes, const std::vector<std::pair<int, int>>& perm);
 
 // Splits x's leading axis into n blocks, sends block j to member j, and concatenates what arrives
 // along the leading axis in sender order (split and concat both on axis 0).
 Array all_to_all(const Array& x, const AxisNames& axes);
+Tree all_to_all(const Tree& x, const AxisNames& axes);
 
 // This device's rank in its group over the axes, and the group's size.
 int axis_index(const AxisNames& axes);

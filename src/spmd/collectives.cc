@@ -135,6 +135,16 @@ Array all_to_all(const Array& x, const AxisNames& axes) {
   return out;
 }
 
+Tree psum_scatter(const Tree& x, const AxisNames& axes, bool tiled) {
+  return per_leaf(x, [&](const Array& a) { return psum_scatter(a, axes, tiled); });
+}
+Tree ppermute(const Tree& x, const AxisNames& axes, const std::vector<std::pair<int, int>>& perm) {
+  return per_leaf(x, [&](const Array& a) { return ppermute(a, axes, perm); });
+}
+Tree all_to_all(const Tree& x, const AxisNames& axes) {
+  return per_leaf(x, [&](const Array& a) { return all_to_all(a, axes); });
+}
+
 int axis_index(const AxisNames& axes) { return begin("axis_index", axes).comm.rank(); }
 int axis_size(const AxisNames& axes) { return begin("axis_size", axes).comm.size(); }
 

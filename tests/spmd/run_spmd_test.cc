@@ -121,6 +121,50 @@ TEST(RunSpmd, MismatchedShapesAcrossDevicesFailEverywhere) {
   }), HasSubstr("cpu:0 called all_reduce(sum, f32[3]) but cpu:1 called all_reduce(sum, f32[4])"));
 }
 
+// The Tree forms apply the Array forms leaf by leaf; the *_into forms write into caller buffers.
+TEST(RunSpmd, TreeAndIntoFormsOfTheCollectives) {
+  const Mesh mesh(test::first_devices(3), {{"data", 3}});
+  std::vector<std::string> failures;
+  std::mutex mu;
+  run_spmd(mesh, [&](const Device& d) {
+    const int r = d.id;
+    // Leaf a: [3, 2] with a[i][j] = 10r + 2i + j; leaf b: [6] with b[k] = r * k.
+    Array a = Array::empty({3, 2});
+    for (int i = 0; i < 6; ++i) a.data<float>()[static_cast<std::size_t>(i)] = static_cast<float>(10 * r + i);
+    Array b = Array::empty({6}, DType::i32);
+    for (int k = 0; k < 6; ++k) b.data<std::int32_t>()[static_cast<std::size_t>(k)] = r * k;
+    const Tree t{{"a", a}, {"b", b}};
+    auto check = [&](bool ok, const std::string& what) {
+      if (ok) return;
+      std::lock_guard lock(mu);
+      failures.push_back(d.to_string() + ": " + what);
+    };
+    const Tree scattered = psum_scatter(t, "data", true);
+    check(bitwise_equal(scattered.at("a"), psum_scatter(a, "data", true)), "psum_scatter(Tree) leaf a");
+    check(bitwise_equal(scattered.at("b"), psum_scatter(b, "data", true)), "psum_scatter(Tree) leaf b");
+    const std::vector<std::pair<int, int>> ring{{0, 1}, {1, 2}, {2, 0}};
+    const Tree permuted = ppermute(t, "data", ring);
+    check(bitwise_equal(permuted.at("a"), ppermute(a, "data", ring)), "ppermute(Tree)");
+    const Tree exchanged = all_to_all(t, "data");
+    check(bitwise_equal(exchanged.at("b"), all_to_all(b, "data")), "all_to_all(Tree)");
+    // reduce_scatter_into: block r of the sum of b over the 3 devices, b[k] summed = 3k.
+    Array slice = Array::empty({2}, DType::i32);
+    reduce_scatter_into(b, slice, ReduceOp::sum, "data");
+    check(slice.data<std::int32_t>()[0] == 3 * (2 * r) && slice.data<std::int32_t>()[1] == 3 * (2 * r + 1),
+          "reduce_scatter_into");
+    // all_gather_into, in place: each device's block r of `whole` is its own input.
+    Array whole = Array::full({6}, -1, DType::i32);
+    whole.data<std::int32_t>()[static_cast<std::size_t>(2 * r)] = 100 + r;
+    whole.data<std::int32_t>()[static_cast<std::size_t>(2 * r + 1)] = 200 + r;
+    all_gather_into(whole.slice(2 * r, 2 * r + 2), whole, "data");
+    for (int k = 0; k < 3; ++k)
+      check(whole.data<std::int32_t>()[static_cast<std::size_t>(2 * k)] == 100 + k &&
+                whole.data<std::int32_t>()[static_cast<std::size_t>(2 * k + 1)] == 200 + k,
+            "all_gather_into in place, block " + std::to_string(k));
+  });
+  EXPECT_TRUE(failures.empty()) << testing::PrintToString(failures);
+}
+
 TEST(RunSpmd, MismatchedAxesFailPromptlyNamingBothSides) {
   // cpu:0 reduces over "data" while cpu:1 reduces over "model": each waits in a group the other
   // never joins. Without detection this would last until the (here 60 s) timeout.
