@@ -1,6 +1,7 @@
 #include "cli_parse.h"
 
 #include <charconv>
+#include <iostream>
 
 #include "datarax/error.h"
 
@@ -18,6 +19,31 @@ int parse_size(std::string_view text, const std::string& flag, const std::string
 }
 
 }  // namespace
+
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  return std::nullopt;
+}
+
+int run_tool(const char* name, const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const InvalidArgumentError& e) {
+    std::cerr << name << ": " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << name << ": " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
 
 std::vector<MeshAxis> parse_mesh_axes(const std::string& text, const std::string& flag) {
   const std::string usage = "; expected NAME=SIZE[,NAME=SIZE...], e.g. data=2,model=4";

@@ -2,13 +2,25 @@
 // Errors are datarax::InvalidArgumentError with a message that says what is valid.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "datarax/mesh.h"
 
 namespace datarax::tools {
+
+// Parses argv into `app`. Returns the code to exit with when the tool should stop here (0 after
+// --help, 2 for bad arguments, CLI11's message printed), or nothing to go on.
+std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv);
+
+// Runs a tool's body and turns its errors into exit codes: datarax::InvalidArgumentError (bad
+// input) prints "name: message" and gives 2; any other exception gives 1; success 0.
+int run_tool(const char* name, const std::function<void()>& body);
 
 // "data=2,model=4" -> {{"data", 2}, {"model", 4}}.
 std::vector<MeshAxis> parse_mesh_axes(const std::string& text, const std::string& flag);

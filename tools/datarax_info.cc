@@ -40,16 +40,9 @@ int main(int argc, char** argv) {
   app.add_option("--devices", devices_text, "number of logical CPU devices (1..1024)");
   auto* mesh_opt = app.add_option("--mesh", mesh_text, "a mesh to describe, e.g. data=2,model=4");
   app.add_option("--hybrid", hybrid_text, "a hybrid (data x model) mesh, e.g. 2x4")->excludes(mesh_opt);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
+  if (auto code = datarax::tools::parse_command_line(app, argc, argv)) return *code;
 
-  try {
+  return datarax::tools::run_tool("datarax-info", [&] {
     std::optional<int> num_devices;
     if (!devices_text.empty()) num_devices = datarax::parse_num_cpu_devices(devices_text, "--devices");
     datarax::initialize({.num_cpu_devices = num_devices});
@@ -69,12 +62,5 @@ int main(int argc, char** argv) {
       mesh = mesh_module.create_device_mesh(datarax::tools::parse_mesh_axes(mesh_text, "--mesh"));
     }
     if (mesh) print_mesh(*mesh, mesh_module.get_mesh_info(*mesh));
-  } catch (const datarax::InvalidArgumentError& e) {
-    std::cerr << "datarax-info: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "datarax-info: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -74,16 +74,9 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-out", config.metrics_out, "write metrics as JSON lines");
   app.add_option("--plot", config.plot_path, "write a PNG of the loss and accuracy curves");
   app.add_option("--log-every", config.log_every, "log (and write metrics) every N steps")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return 2;
-  }
+  if (auto code = datarax::tools::parse_command_line(app, argc, argv)) return *code;
 
-  try {
+  return datarax::tools::run_tool("datarax-train", [&] {
     if (!devices_text.empty()) config.devices = datarax::parse_num_cpu_devices(devices_text, "--devices");
     if (!mesh_text.empty()) {
       const auto axes = datarax::tools::parse_mesh_axes(mesh_text, "--mesh");
@@ -112,12 +105,5 @@ int main(int argc, char** argv) {
       std::cout << "plot: " << config.plot_path << "\n";
     }
     if (!config.save_path.empty()) std::cout << "saved: " << config.save_path << "\n";
-  } catch (const datarax::InvalidArgumentError& e) {
-    std::cerr << "datarax-train: " << e.what() << "\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "datarax-train: " << e.what() << "\n";
-    return 1;
-  }
-  return 0;
+  });
 }
