@@ -18,7 +18,7 @@ namespace datarax::detail {
 
 namespace {
 
-constexpr int kSpinIterations = 4000;  // a few microseconds
+constexpr int kSpinIterations = 4000;  // ~100 us on the EPYC we measure on (pause ~24 ns); see docs/performance.md
 constexpr auto kMaxSleep = std::chrono::milliseconds(50);  // re-check the clock at least this often
 
 void futex_wait(const std::atomic<std::uint32_t>* word, std::uint32_t seen, std::chrono::nanoseconds d) {

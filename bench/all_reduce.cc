@@ -1,0 +1,261 @@
+// all_reduce: what the threads backend's in-place f32 sum all-reduce costs, against the memory bound.
+//
+// The threads backend reduces in shared memory: each of n members reduces its 1/n slice of all n
+// inputs and writes the result into all n outputs, so one call reads n*S and writes n*S bytes
+// (S = bytes per device). In place, the written lines were read a moment earlier and are still
+// cached, so there is no extra write-allocate read: 2*n*S bytes of memory traffic in all. The
+// bound that matters for large sizes is therefore t_bound = 2*n*S / B, with B the STREAM triad
+// bandwidth this program measures itself (as many threads as cores, a[i] = b[i] + s*c[i] over
+// 3 x 128 MiB of doubles, counting 3 arrays per iteration as STREAM does, i.e. NOT counting the
+// write-allocate read of a). B is measured once up front (the header's figure) and again right
+// before every row, and each row's bound uses its own B: on a shared machine (a VM) the memory
+// bandwidth drifts by tens of percent within minutes, and a ratio against a B from another minute
+// would measure the drift. ratio = t_bound / t: 1.0 means the all-reduce moves its bytes as fast
+// as the triad appears to. Since the triad's plain stores do read each line of a before writing
+// it, the memory really moves 4 arrays per triad iteration, so B understates what the memory can
+// do by up to 4/3 and ratio can exceed 1; ratio_wa = 0.75 * ratio is the same comparison with the
+// write-allocate counted (B' = 4/3 B), the stricter of the two. For small sizes the limit is
+// latency (two barriers and a few cache-line transfers between cores); compare with MPI's own
+// in-place MPI_Allreduce on the same machine (mpi_all_reduce.cc, run_all_reduce.sh).
+//
+//   ./build/bench/all_reduce [--devices N] [--min-kib 4] [--max-mib 256] [--factor 4]
+//                            [--reps 0] [--warmup 5]
+//
+// --devices N runs a mesh of N devices (default: 2, 4 and 8, one table each); --reps 0 picks the
+// repetitions per size so that each size moves about 8 GiB (at least 21, at most 2001 calls).
+//
+// Method. All calls for one (n, size) run inside ONE run_spmd launch, so dispatching work to the
+// device threads is never timed. Each device allocates and first-touches its own array, checks one
+// all-reduce against the formula (device r holds (i % 251) + r at element i; the sum is exactly
+// n * (i % 251) + n(n-1)/2 in f32), refills it with zeros (so the values stay finite however many
+// calls follow), warms up, then per iteration: datarax::barrier("data"), read the clock, call
+// all_reduce_in_place, read the clock. The sample of an iteration is the largest of the n devices'
+// times: a collective is done when its last member is done, and the barrier before it lines the
+// devices up to within a wake-up, so no device's time includes the previous iteration.
+// (Timing on rank 0 between two barriers would also count a second barrier every iteration.)
+#include <algorithm>
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench_util.h"
+#include "datarax/datarax.h"
+
+namespace {
+
+namespace bench = datarax::bench;
+
+constexpr long long kKiB = 1024;
+constexpr long long kMiB = 1024 * 1024;
+constexpr double kTrafficPerSize = 8.0 * 1024 * 1024 * 1024;  // bytes moved per size (--reps 0)
+constexpr const char* kUsage =
+    "all_reduce [--devices N] [--min-kib N] [--max-mib N] [--factor N] [--reps N] [--warmup N]";
+
+struct Triad {
+  double best_gbs;    // 3 arrays counted (STREAM convention): the B of the bound
+  double median_gbs;  // likewise, median over repetitions
+  int threads;
+};
+
+// STREAM triad over 3 x 128 MiB of f64, one thread per hardware thread. The arrays live as long
+// as the object, so later measurements pay no page faults.
+class StreamTriad {
+ public:
+  StreamTriad();
+  Triad measure(int reps);
+
+ private:
+  static constexpr std::size_t kElements = 128 * kMiB / sizeof(double);
+  std::unique_ptr<double[]> a_, b_, c_;
+  int threads_;
+};
+
+bench::Samples time_all_reduce(int n, long long bytes, int reps, int warmup);
+std::string size_name(long long bytes);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench::reject_unknown_flags(
+      argc, argv, {"--devices", "--min-kib", "--max-mib", "--factor", "--reps", "--warmup"}, kUsage);
+  const auto only = static_cast<int>(bench::int_flag(argc, argv, "--devices", 0, 1, kUsage));
+  const long long min_kib = bench::int_flag(argc, argv, "--min-kib", 4, 1, kUsage);
+  const long long max_mib = bench::int_flag(argc, argv, "--max-mib", 256, 1, kUsage);
+  const long long factor = bench::int_flag(argc, argv, "--factor", 4, 2, kUsage);
+  const auto fixed_reps = static_cast<int>(bench::int_flag(argc, argv, "--reps", 0, 0, kUsage));
+  const auto warmup = static_cast<int>(bench::int_flag(argc, argv, "--warmup", 5, 0, kUsage));
+  if (only > 8) {
+    std::fprintf(stderr, "--devices must be 1..8\nusage: %s\n", kUsage);
+    return 2;
+  }
+  const std::vector<int> counts = only > 0 ? std::vector<int>{only} : std::vector<int>{2, 4, 8};
+
+  datarax::initialize({.num_cpu_devices = 8});
+  StreamTriad stream;
+  const Triad triad = stream.measure(15);
+
+  std::printf("# all_reduce_in_place(x, sum, \"data\"): f32, threads backend (build %s)\n",
+              DATARAX_BENCH_BUILD_TYPE);
+  std::printf("# reproduce: %s%s%s --min-kib %lld --max-mib %lld --factor %lld --reps %d --warmup %d\n",
+              argv[0], only > 0 ? " --devices " : "", only > 0 ? std::to_string(only).c_str() : "",
+              min_kib, max_mib, factor, fixed_reps, warmup);
+  std::printf("# STREAM triad, %d threads, 3 x 128 MiB f64: best %.2f GB/s, median %.2f GB/s "
+              "(3 arrays counted, write-allocate not; counting it: best %.2f GB/s)\n",
+              triad.threads, triad.best_gbs, triad.median_gbs, triad.best_gbs * 4.0 / 3.0);
+  std::printf("# per call: median, p10, p90 of the slowest device's time (us); algbw = S/t, "
+              "busbw = algbw*2(n-1)/n; triad = B measured just before the row (best of 5); "
+              "bound = 2*n*S/B; ratio = bound/median; ratio_wa = 0.75*ratio (B counting "
+              "write-allocate)\n");
+
+  for (const int n : counts) {
+    std::printf("## n=%d\n", n);
+    std::printf("%10s %8s | %10s %9s %9s | %10s %10s | %10s %10s %6s %8s | %5s\n", "bytes",
+                "size", "median_us", "p10_us", "p90_us", "algbw_GB/s", "busbw_GB/s", "triad_GB/s",
+                "bound_us", "ratio", "ratio_wa", "reps");
+    for (long long bytes = min_kib * kKiB; bytes <= max_mib * kMiB; bytes *= factor) {
+      const double traffic = 2.0 * n * static_cast<double>(bytes);
+      const int reps = fixed_reps > 0
+                           ? fixed_reps
+                           : static_cast<int>(std::clamp(kTrafficPerSize / traffic, 21.0, 2001.0));
+      const double b_gbs = stream.measure(5).best_gbs;
+      const bench::Samples s = time_all_reduce(n, bytes, reps, warmup);
+      const double algbw = bench::gb_per_s(static_cast<double>(bytes), s.median());
+      const double bound_us = traffic / (b_gbs * 1e3);
+      std::printf("%10lld %8s | %10.2f %9.2f %9.2f | %10.2f %10.2f | %10.2f %10.2f %6.3f %8.3f | %5d\n",
+                  bytes, size_name(bytes).c_str(), s.median(), s.percentile(10), s.percentile(90),
+                  algbw, algbw * 2.0 * (n - 1) / n, b_gbs, bound_us, bound_us / s.median(),
+                  0.75 * bound_us / s.median(), reps);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+namespace {
+
+// Times `reps` in-place all-reduces of `bytes` per device over the first n devices (see the file
+// comment for the method). Exits with a message if the verification call gives a wrong value.
+bench::Samples time_all_reduce(int n, long long bytes, int reps, int warmup) {
+  const std::vector<datarax::Device>& all = datarax::devices();
+  const datarax::Mesh mesh(std::vector<datarax::Device>(all.begin(), all.begin() + n), {{"data", n}});
+  const std::int64_t count = bytes / 4;
+  std::vector<std::vector<double>> us(static_cast<std::size_t>(n),
+                                      std::vector<double>(static_cast<std::size_t>(reps)));
+  std::mutex failure_mu;
+  std::string failure;
+
+  datarax::run_spmd(mesh, [&](const datarax::Device& device) {
+    const int rank = datarax::axis_index("data");
+    datarax::Array x = datarax::Array::empty(datarax::Shape{count}, datarax::DType::f32, device);
+    std::span<float> v = x.data<float>();
+    for (std::int64_t i = 0; i < count; ++i) v[static_cast<std::size_t>(i)] = static_cast<float>(i % 251 + rank);
+
+    datarax::all_reduce_in_place(x, datarax::ReduceOp::sum, "data");
+    const float offset = static_cast<float>(n * (n - 1) / 2);
+    for (std::int64_t i = 0; i < count; ++i) {
+      const float want = static_cast<float>(n) * static_cast<float>(i % 251) + offset;
+      if (v[static_cast<std::size_t>(i)] != want) {
+        std::lock_guard lock(failure_mu);
+        failure = "n=" + std::to_string(n) + ", " + size_name(bytes) + ": " + device.to_string() +
+                  " element " + std::to_string(i) + " is " + std::to_string(v[static_cast<std::size_t>(i)]) +
+                  ", expected " + std::to_string(want);
+        break;
+      }
+    }
+    x.fill(0.0);
+
+    for (int i = 0; i < warmup; ++i) {
+      datarax::barrier("data");
+      datarax::all_reduce_in_place(x, datarax::ReduceOp::sum, "data");
+    }
+    std::vector<double>& mine = us[static_cast<std::size_t>(rank)];
+    for (int i = 0; i < reps; ++i) {
+      datarax::barrier("data");
+      mine[static_cast<std::size_t>(i)] =
+          bench::time_us([&] { datarax::all_reduce_in_place(x, datarax::ReduceOp::sum, "data"); });
+    }
+  });
+  bench::verify(failure.empty(), failure);
+
+  std::vector<double> slowest(static_cast<std::size_t>(reps), 0.0);
+  for (const auto& device_us : us)
+    for (std::size_t i = 0; i < slowest.size(); ++i) slowest[i] = std::max(slowest[i], device_us[i]);
+  return bench::Samples(std::move(slowest));
+}
+
+StreamTriad::StreamTriad()
+    : a_(new double[kElements]),  // not initialized here: each thread first-touches its own part
+      b_(new double[kElements]),
+      c_(new double[kElements]),
+      threads_(static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))) {}
+
+// a[i] = b[i] + 3 * c[i], each thread on its own contiguous part (which it also initializes,
+// untimed), all released together by a barrier. A repetition lasts from the first thread's start
+// to the last one's end; bandwidth counts 24 bytes per element (read b, read c, write a).
+Triad StreamTriad::measure(int reps) {
+  using Clock = std::chrono::steady_clock;
+  const auto nreps = static_cast<std::size_t>(reps);
+  std::vector<std::vector<Clock::time_point>> start(static_cast<std::size_t>(threads_),
+                                                    std::vector<Clock::time_point>(nreps)),
+      stop = start;
+  std::barrier sync(threads_);
+  std::atomic<bool> wrong{false};
+
+  auto work = [&](int t) {
+    const auto part = [&](int k) {
+      return kElements * static_cast<std::size_t>(k) / static_cast<std::size_t>(threads_);
+    };
+    const std::size_t begin = part(t), end = part(t + 1);
+    double* __restrict a = a_.get();
+    const double* __restrict b = b_.get();
+    const double* __restrict c = c_.get();
+    for (std::size_t i = begin; i < end; ++i) {
+      a_[i] = 0.0;
+      b_[i] = 1.0;
+      c_[i] = 2.0;
+    }
+    for (std::size_t r = 0; r < nreps; ++r) {
+      sync.arrive_and_wait();
+      start[static_cast<std::size_t>(t)][r] = Clock::now();
+      for (std::size_t i = begin; i < end; ++i) a[i] = b[i] + 3.0 * c[i];
+      bench::clobber_memory();
+      stop[static_cast<std::size_t>(t)][r] = Clock::now();
+    }
+    for (std::size_t i = begin; i < end; ++i)
+      if (a[i] != 7.0) wrong = true;
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads_; ++t) pool.emplace_back(work, t);
+  work(0);
+  for (std::thread& t : pool) t.join();
+  bench::verify(!wrong, "STREAM triad: a[i] == b[i] + 3 * c[i]");
+
+  std::vector<double> span_us(nreps);
+  for (std::size_t r = 0; r < nreps; ++r) {
+    Clock::time_point first = start[0][r], last = stop[0][r];
+    for (std::size_t t = 1; t < start.size(); ++t) {
+      first = std::min(first, start[t][r]);
+      last = std::max(last, stop[t][r]);
+    }
+    span_us[r] = std::chrono::duration<double, std::micro>(last - first).count();
+  }
+  const bench::Samples s(std::move(span_us));
+  const double bytes = 3.0 * static_cast<double>(kElements * sizeof(double));
+  return {bench::gb_per_s(bytes, s.min()), bench::gb_per_s(bytes, s.median()), threads_};
+}
+
+// "4KiB", "16MiB".
+std::string size_name(long long bytes) {
+  if (bytes >= kMiB && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + "MiB";
+  if (bytes >= kKiB && bytes % kKiB == 0) return std::to_string(bytes / kKiB) + "KiB";
+  return std::to_string(bytes) + "B";
+}
+
+}  // namespace

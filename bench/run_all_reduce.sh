@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Runs the threads backend's all-reduce benchmark (all_reduce) and MPI's own in-place
+# MPI_Allreduce (mpi_all_reduce, under mpirun) for 2, 4 and 8 devices / processes, prints both
+# full tables, then one comparison table per n. Builds nothing: build the targets first.
+#
+#   cmake --build build --target bench_all_reduce bench_mpi_all_reduce
+#   bench/run_all_reduce.sh [--quick] [--devices N] [BUILD_DIR]   # BUILD_DIR defaults to build/
+#
+# --quick: a smoke run (4 KiB .. 1 MiB, 51 calls per size, 2 warm-up calls), seconds instead of
+# about two minutes. --devices N: only n = N (2, 4 or 8 by default), e.g. to re-run one table that
+# a busy machine spoiled. Without mpi_all_reduce (MPI not found at configure time) or mpirun, the
+# MPI columns read "-".
+set -euo pipefail
+
+usage="usage: $0 [--quick] [--devices N] [BUILD_DIR]"
+quick=0
+build=build
+counts=(2 4 8)
+while (( $# )); do
+  case "$1" in
+    --quick) quick=1 ;;
+    --devices)
+      if [[ $# -lt 2 || ! $2 =~ ^[1-8]$ ]]; then echo "--devices needs a count 1..8; $usage" >&2; exit 2; fi
+      counts=("$2"); shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -*) echo "unknown option $1; $usage" >&2; exit 2 ;;
+    *) build=$1 ;;
+  esac
+  shift
+done
+
+bench_dir=$build/bench
+if [[ ! -x $bench_dir/all_reduce ]]; then
+  echo "$bench_dir/all_reduce not found; build it first:" >&2
+  echo "  cmake --build $build --target bench_all_reduce bench_mpi_all_reduce" >&2
+  exit 1
+fi
+flags=()
+if (( quick )); then flags=(--max-mib 1 --reps 51 --warmup 2); fi
+
+mpi=()
+if [[ -x $bench_dir/mpi_all_reduce ]] && command -v mpirun > /dev/null; then
+  mpi=(mpirun --oversubscribe)
+  if [[ $(id -u) == 0 ]]; then mpi+=(--allow-run-as-root); fi
+else
+  echo "# mpi_all_reduce or mpirun missing: MPI columns left empty" >&2
+fi
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+
+echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), load average$(uptime | sed 's/.*load average//')"
+for n in "${counts[@]}"; do
+  echo "# \$ $bench_dir/all_reduce --devices $n ${flags[*]}"
+  "$bench_dir/all_reduce" --devices "$n" "${flags[@]}" | tee "$out/datarax_$n"
+  if (( ${#mpi[@]} )); then
+    echo "# \$ ${mpi[*]} -np $n $bench_dir/mpi_all_reduce ${flags[*]}"
+    "${mpi[@]}" -np "$n" "$bench_dir/mpi_all_reduce" "${flags[@]}" | tee "$out/mpi_$n"
+  else
+    : > "$out/mpi_$n"
+  fi
+done
+echo "# load average after the runs$(uptime | sed 's/.*load average//')"
+
+# Table rows start with the byte count; columns are found by their names in the header line.
+for n in "${counts[@]}"; do
+  echo
+  echo "## all-reduce, n=$n: datarax (threads) vs MPI_Allreduce (in place), median us per call"
+  awk '
+    { file = FILENAME == ARGV[1] ? 1 : 2 }  # an empty MPI file has no first line to count
+    $1 == "bytes" { for (i = 1; i <= NF; i++) col[file, $i] = i; next }
+    $1 !~ /^[0-9]+$/ { next }
+    file == 1 { mpi[$1] = $col[1, "median_us"]; next }
+    {
+      t = $col[2, "median_us"]
+      m = ($1 in mpi) ? sprintf("%12.2f", mpi[$1]) : sprintf("%12s", "-")
+      s = ($1 in mpi) ? sprintf("%10.2fx", mpi[$1] / t) : sprintf("%11s", "-")
+      printf "%8s | %12.2f | %s | %s | %8.3f %8.3f\n", $2, t, m, s, $col[2, "ratio"], $col[2, "ratio_wa"]
+    }
+    BEGIN { printf "%8s | %12s | %12s | %11s | %8s %8s\n", "size", "datarax_us", "mpi_us", "mpi/datarax", "ratio", "ratio_wa" }
+  ' "$out/mpi_$n" "$out/datarax_$n"
+done
