@@ -1,6 +1,7 @@
 // Internal string helpers for error messages and to_string().
 #pragma once
 
+#include <charconv>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -25,5 +26,11 @@ inline std::string join(const std::vector<std::string>& items, std::string_view 
 }
 
 inline std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// The shortest text that reads back as x ("0.5", "1e-08").
+inline std::string number(double x) {
+  char buf[32];
+  return std::string(buf, std::to_chars(buf, buf + sizeof buf, x).ptr);
+}
 
 }  // namespace datarax::detail

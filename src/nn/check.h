@@ -9,15 +9,12 @@
 #include <string>
 #include <string_view>
 
+#include "core/strings.h"
 #include "datarax/error.h"
 
 namespace datarax::nn::detail {
 
-// The shortest text that reads back as x ("0.5", "1e-08").
-inline std::string number(double x) {
-  char buf[32];
-  return std::string(buf, std::to_chars(buf, buf + sizeof buf, x).ptr);
-}
+using datarax::detail::number;  // core/strings.h
 
 [[noreturn]] void throw_bad_span(std::string_view op, std::string_view arg, std::size_t size,
                                  std::string_view shape_names,

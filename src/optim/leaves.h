@@ -9,16 +9,13 @@
 #include <string_view>
 #include <utility>
 
+#include "core/strings.h"
 #include "datarax/error.h"
 #include "datarax/tree.h"
 
 namespace datarax::optim::detail {
 
-// The shortest text that reads back as x ("0.5", "1e-08").
-inline std::string number(double x) {
-  char buf[32];
-  return std::string(buf, std::to_chars(buf, buf + sizeof buf, x).ptr);
-}
+using datarax::detail::number;  // core/strings.h
 
 [[noreturn]] void throw_bad_dtype(std::string_view op, std::string_view what, std::string_view key,
                                   DType dtype);

@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "io/test_files.h"
+#include "data/idx_bytes.h"
 #include "support/error_of.h"
 
 namespace datarax {
@@ -18,14 +19,8 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using test::error_of;
 using test::TempDir;
+using test::idx_bytes;
 
-std::string idx_bytes(std::uint8_t type, const std::vector<std::uint32_t>& dims,
-                      const std::string& payload) {
-  std::string out{'\0', '\0', static_cast<char>(type), static_cast<char>(dims.size())};
-  for (std::uint32_t d : dims)
-    for (int shift : {24, 16, 8, 0}) out += static_cast<char>((d >> shift) & 0xff);
-  return out + payload;
-}
 
 void write_gzip(const std::string& path, const std::string& bytes) {
   gzFile f = gzopen(path.c_str(), "wb");
