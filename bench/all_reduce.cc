@@ -45,6 +45,7 @@
 #include <thread>
 #include <vector>
 
+#include "all_reduce_table.h"
 #include "bench_util.h"
 #include "datarax/datarax.h"
 
@@ -52,9 +53,8 @@ namespace {
 
 namespace bench = datarax::bench;
 
-constexpr long long kKiB = 1024;
-constexpr long long kMiB = 1024 * 1024;
-constexpr double kTrafficPerSize = 8.0 * 1024 * 1024 * 1024;  // bytes moved per size (--reps 0)
+using bench::kKiB;
+using bench::kMiB;
 constexpr const char* kUsage =
     "all_reduce [--devices N] [--min-kib N] [--max-mib N] [--factor N] [--reps N] [--warmup N]";
 
@@ -78,7 +78,6 @@ class StreamTriad {
 };
 
 bench::Samples time_all_reduce(int n, long long bytes, int reps, int warmup);
-std::string size_name(long long bytes);
 
 }  // namespace
 
@@ -109,30 +108,15 @@ int main(int argc, char** argv) {
   std::printf("# STREAM triad, %d threads, 3 x 128 MiB f64: best %.2f GB/s, median %.2f GB/s "
               "(3 arrays counted, write-allocate not; counting it: best %.2f GB/s)\n",
               triad.threads, triad.best_gbs, triad.median_gbs, triad.best_gbs * 4.0 / 3.0);
-  std::printf("# per call: median, p10, p90 of the slowest device's time (us); algbw = S/t, "
-              "busbw = algbw*2(n-1)/n; triad = B measured just before the row (best of 5); "
-              "bound = 2*n*S/B; ratio = bound/median; ratio_wa = 0.75*ratio (B counting "
-              "write-allocate)\n");
+  bench::print_all_reduce_legend("device");
 
   for (const int n : counts) {
-    std::printf("## n=%d\n", n);
-    std::printf("%10s %8s | %10s %9s %9s | %10s %10s | %10s %10s %6s %8s | %5s\n", "bytes",
-                "size", "median_us", "p10_us", "p90_us", "algbw_GB/s", "busbw_GB/s", "triad_GB/s",
-                "bound_us", "ratio", "ratio_wa", "reps");
+    bench::print_all_reduce_header(n);
     for (long long bytes = min_kib * kKiB; bytes <= max_mib * kMiB; bytes *= factor) {
-      const double traffic = 2.0 * n * static_cast<double>(bytes);
-      const int reps = fixed_reps > 0
-                           ? fixed_reps
-                           : static_cast<int>(std::clamp(kTrafficPerSize / traffic, 21.0, 2001.0));
+      const int reps = bench::reps_for(n, bytes, fixed_reps);
       const double b_gbs = stream.measure(5).best_gbs;
       const bench::Samples s = time_all_reduce(n, bytes, reps, warmup);
-      const double algbw = bench::gb_per_s(static_cast<double>(bytes), s.median());
-      const double bound_us = traffic / (b_gbs * 1e3);
-      std::printf("%10lld %8s | %10.2f %9.2f %9.2f | %10.2f %10.2f | %10.2f %10.2f %6.3f %8.3f | %5d\n",
-                  bytes, size_name(bytes).c_str(), s.median(), s.percentile(10), s.percentile(90),
-                  algbw, algbw * 2.0 * (n - 1) / n, b_gbs, bound_us, bound_us / s.median(),
-                  0.75 * bound_us / s.median(), reps);
-      std::fflush(stdout);
+      bench::print_all_reduce_row(n, bytes, s, b_gbs, reps);
     }
   }
   return 0;
@@ -163,7 +147,7 @@ bench::Samples time_all_reduce(int n, long long bytes, int reps, int warmup) {
       const float want = static_cast<float>(n) * static_cast<float>(i % 251) + offset;
       if (v[static_cast<std::size_t>(i)] != want) {
         std::lock_guard lock(failure_mu);
-        failure = "n=" + std::to_string(n) + ", " + size_name(bytes) + ": " + device.to_string() +
+        failure = "n=" + std::to_string(n) + ", " + bench::size_name(bytes) + ": " + device.to_string() +
                   " element " + std::to_string(i) + " is " + std::to_string(v[static_cast<std::size_t>(i)]) +
                   ", expected " + std::to_string(want);
         break;
@@ -252,10 +236,5 @@ Triad StreamTriad::measure(int reps) {
 }
 
 // "4KiB", "16MiB".
-std::string size_name(long long bytes) {
-  if (bytes >= kMiB && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + "MiB";
-  if (bytes >= kKiB && bytes % kKiB == 0) return std::to_string(bytes / kKiB) + "KiB";
-  return std::to_string(bytes) + "B";
-}
 
 }  // namespace

@@ -23,15 +23,15 @@
 #include <string>
 #include <vector>
 
+#include "all_reduce_table.h"
 #include "bench_util.h"
 
 namespace {
 
 namespace bench = datarax::bench;
 
-constexpr long long kKiB = 1024;
-constexpr long long kMiB = 1024 * 1024;
-constexpr double kTrafficPerSize = 8.0 * 1024 * 1024 * 1024;  // as in all_reduce.cc
+using bench::kKiB;
+using bench::kMiB;
 constexpr const char* kUsage =
     "mpirun -np N mpi_all_reduce [--min-kib N] [--max-mib N] [--factor N] [--reps N] [--warmup N]";
 
@@ -53,7 +53,6 @@ class StreamTriad {
 bench::Samples time_all_reduce(int rank, int n, long long bytes, int reps, int warmup);
 // The element-wise maximum of every rank's samples, on rank 0 (empty elsewhere).
 std::vector<double> max_over_ranks(const std::vector<double>& mine, int rank);
-std::string size_name(long long bytes);
 double now_us();  // steady_clock, the same clock in every process of the machine
 // Ends the whole job when a verification failed (bench::verify would end only this process).
 void fail_if(bool failed, int rank, const std::string& what);
@@ -94,30 +93,15 @@ int main(int argc, char** argv) {
     std::printf("# STREAM triad, %d processes, 3 x 128 MiB f64 in all: best %.2f GB/s (3 arrays "
                 "counted, write-allocate not)\n",
                 n, triad_gbs);
-    std::printf("# per call: median, p10, p90 of the slowest rank's time (us); algbw = S/t, "
-                "busbw = algbw*2(n-1)/n; triad = B measured just before the row (best of 5); "
-                "bound = 2*n*S/B; ratio = bound/median; ratio_wa = 0.75*ratio (B counting "
-                "write-allocate)\n");
-    std::printf("## n=%d\n", n);
-    std::printf("%10s %8s | %10s %9s %9s | %10s %10s | %10s %10s %6s %8s | %5s\n", "bytes",
-                "size", "median_us", "p10_us", "p90_us", "algbw_GB/s", "busbw_GB/s", "triad_GB/s",
-                "bound_us", "ratio", "ratio_wa", "reps");
+    bench::print_all_reduce_legend("rank");
+    bench::print_all_reduce_header(n);
   }
   for (long long bytes = min_kib * kKiB; bytes <= max_mib * kMiB; bytes *= factor) {
-    const double traffic = 2.0 * n * static_cast<double>(bytes);
-    const int reps = fixed_reps > 0
-                         ? fixed_reps
-                         : static_cast<int>(std::clamp(kTrafficPerSize / traffic, 21.0, 2001.0));
+    const int reps = bench::reps_for(n, bytes, fixed_reps);
     const double b_gbs = stream.measure(5);
     const bench::Samples s = time_all_reduce(rank, n, bytes, reps, warmup);
     if (rank != 0) continue;
-    const double algbw = bench::gb_per_s(static_cast<double>(bytes), s.median());
-    const double bound_us = traffic / (b_gbs * 1e3);
-    std::printf("%10lld %8s | %10.2f %9.2f %9.2f | %10.2f %10.2f | %10.2f %10.2f %6.3f %8.3f | %5d\n",
-                bytes, size_name(bytes).c_str(), s.median(), s.percentile(10), s.percentile(90),
-                algbw, algbw * 2.0 * (n - 1) / n, b_gbs, bound_us, bound_us / s.median(),
-                0.75 * bound_us / s.median(), reps);
-    std::fflush(stdout);
+    bench::print_all_reduce_row(n, bytes, s, b_gbs, reps);
   }
   MPI_Finalize();
   return 0;
@@ -139,7 +123,7 @@ bench::Samples time_all_reduce(int rank, int n, long long bytes, int reps, int w
   int any_wrong = 0;
   MPI_Allreduce(&wrong, &any_wrong, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
   fail_if(any_wrong != 0, rank,
-          "MPI_Allreduce of " + size_name(bytes) + " over " + std::to_string(n) +
+          "MPI_Allreduce of " + bench::size_name(bytes) + " over " + std::to_string(n) +
               " ranks gives the formula's sum");
   std::fill_n(buf.get(), count, 0.0f);
 
@@ -223,10 +207,5 @@ void fail_if(bool failed, int rank, const std::string& what) {
   MPI_Abort(MPI_COMM_WORLD, 1);
 }
 
-std::string size_name(long long bytes) {
-  if (bytes >= kMiB && bytes % kMiB == 0) return std::to_string(bytes / kMiB) + "MiB";
-  if (bytes >= kKiB && bytes % kKiB == 0) return std::to_string(bytes / kKiB) + "KiB";
-  return std::to_string(bytes) + "B";
-}
 
 }  // namespace
