@@ -9,6 +9,10 @@
 
 #include "datarax/error.h"
 
+#if DATARAX_HAVE_MPI
+#include "comm/mpi/world.h"
+#endif
+
 namespace datarax {
 
 namespace {
@@ -46,12 +50,47 @@ int resolve_num_cpu_devices(const InitOptions& options) {
   return hw == 0 ? 1 : static_cast<int>(std::min<unsigned>(hw, kMaxCpuDevices));
 }
 
+// The environment variable that shows this process was started by an MPI launcher, or null.
+// mpirun/mpiexec of Open MPI set OMPI_COMM_WORLD_SIZE; MPICH's Hydra and Slurm's srun with PMI-2
+// set PMI_SIZE; PMIx launchers (Open MPI 5, srun --mpi=pmix) set PMIX_RANK. DATARAX_MPI=0 ignores
+// them all, DATARAX_MPI=1 joins MPI even without them.
+const char* launcher_variable() {
+  if (const char* force = std::getenv("DATARAX_MPI"); force != nullptr) {
+    if (std::string_view(force) == "0") return nullptr;
+    if (std::string_view(force) == "1") return "DATARAX_MPI";
+    throw InvalidArgumentError("initialize: DATARAX_MPI=\"" + std::string(force) +
+                               "\" is not valid; use 1 (join MPI), 0 (stay a single process) or unset it "
+                               "(join MPI when started by mpirun, mpiexec or srun)");
+  }
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+    if (std::getenv(name) != nullptr) return name;
+  return nullptr;
+}
+
 // Called with the runtime mutex held.
 void set_up(Runtime& rt, int num_cpu_devices) {
+  std::vector<int> counts{num_cpu_devices};
+  if (const char* launcher = launcher_variable(); launcher != nullptr) {
+#if DATARAX_HAVE_MPI
+    const detail::mpi::World world = detail::mpi::join(num_cpu_devices);
+    rt.process_index = world.rank;
+    rt.process_count = world.size;
+    counts = world.device_counts;
+#else
+    throw Error(std::string("initialize: started by an MPI launcher (") + launcher +
+                " is set) but this build of datarax has no MPI; rebuild with MPI installed "
+                "(-DDATARAX_WITH_MPI=ON), or set DATARAX_MPI=0 to run each process on its own");
+#endif
+  }
   rt.num_cpu_devices = num_cpu_devices;
   rt.devices.clear();
-  for (int i = 0; i < num_cpu_devices; ++i) rt.devices.push_back(Device{DeviceKind::cpu, i, 0, i});
-  rt.local_devices = rt.devices;
+  rt.local_devices.clear();
+  int id = 0;
+  for (int p = 0; p < static_cast<int>(counts.size()); ++p)
+    for (int i = 0; i < counts[static_cast<std::size_t>(p)]; ++i) {
+      rt.devices.push_back(Device{DeviceKind::cpu, id++, p, i});
+      if (p == rt.process_index) rt.local_devices.push_back(rt.devices.back());
+    }
   rt.initialized = true;
 }
 

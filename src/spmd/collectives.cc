@@ -14,7 +14,7 @@ std::string AxisNames::to_string() const {
 namespace {
 
 struct Call {
-  detail::ThreadsCommunicator& comm;
+  Communicator& comm;
   std::string_view label;  // cached in the device's context: no allocation per call
 };
 

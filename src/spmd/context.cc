@@ -1,10 +1,16 @@
 #include "spmd/context.h"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
 #include "core/strings.h"
 #include "datarax/error.h"
+#include "datarax/runtime.h"
+
+#if DATARAX_HAVE_MPI
+#include "comm/mpi/mpi_communicator.h"
+#endif
 
 namespace datarax::detail {
 
@@ -12,21 +18,57 @@ namespace {
 
 thread_local DeviceContext* t_context = nullptr;
 
-// The groups of one (mesh, axes) pair and one communicator per device.
+std::string axes_label(const std::vector<std::string>& axes) {
+  if (axes.size() == 1) return "axis " + quoted(axes[0]);
+  return "axes (" + join(axes, ", ") + ")";
+}
+
+// The groups of one (mesh, axes) pair that have devices in this process, and one communicator per
+// local device. A group inside this process is a ThreadsGroup; one that spans processes an MpiGroup.
 struct GroupSet {
+  bool built = false;
   std::vector<std::unique_ptr<ThreadsGroup>> groups;
-  std::map<Device, std::unique_ptr<ThreadsCommunicator>> comms;
+#if DATARAX_HAVE_MPI
+  std::vector<std::unique_ptr<MpiGroup>> mpi_groups;
+#endif
+  std::map<Device, std::unique_ptr<GroupCommunicator>> comms;
 };
+
+void build_groups(GroupSet& set, const Mesh& mesh, const std::vector<std::string>& names,
+                  [[maybe_unused]] const std::string& key, std::chrono::milliseconds timeout) {
+  const std::string name = axes_label(names);
+  const int me = process_index();
+  int index = 0;
+  for (auto& devices : mesh.groups(names)) {
+    [[maybe_unused]] const int group_index = index++;
+    const bool mine = std::any_of(devices.begin(), devices.end(), [&](const Device& d) { return d.process_index == me; });
+    if (!mine) continue;
+    const bool local = std::all_of(devices.begin(), devices.end(), [&](const Device& d) { return d.process_index == me; });
+    if (local) {
+      auto group = std::make_unique<ThreadsGroup>(devices, name);
+      for (int r = 0; r < group->size(); ++r)
+        set.comms[devices[static_cast<std::size_t>(r)]] = std::unique_ptr<GroupCommunicator>(
+            static_cast<ThreadsCommunicator*>(group->communicator(r, timeout).release()));
+      set.groups.push_back(std::move(group));
+      continue;
+    }
+#if DATARAX_HAVE_MPI
+    auto group = std::make_unique<MpiGroup>(devices, name, key + "|" + std::to_string(group_index));
+    for (int r = 0; r < group->size(); ++r)
+      if (devices[static_cast<std::size_t>(r)].process_index == me)
+        set.comms[devices[static_cast<std::size_t>(r)]] = group->communicator(r, timeout);
+    set.mpi_groups.push_back(std::move(group));
+#else
+    throw Error("collectives over " + name + ": the group spans processes, and this build has no MPI");
+#endif
+  }
+  set.built = true;
+}
 
 std::mutex g_registry_mu;
 std::map<std::string, GroupSet>& registry() {
   static auto* r = new std::map<std::string, GroupSet>;  // leaked: outlives static destructors
   return *r;
-}
-
-std::string axes_label(const std::vector<std::string>& axes) {
-  if (axes.size() == 1) return "axis " + quoted(axes[0]);
-  return "axes (" + join(axes, ", ") + ")";
 }
 
 }  // namespace
@@ -122,25 +164,16 @@ DeviceContext::CommEntry& communicator_for(DeviceContext& context, std::span<con
       throw InvalidArgumentError(std::string(op) + ": unknown axis " + quoted(a) +
                                  "; the mesh has axes (" + join(mesh.axis_names(), ", ") + ")");
   const std::string key = mesh.to_string() + "|" + join(names, ",");
-  ThreadsCommunicator* comm = nullptr;
+  GroupCommunicator* comm = nullptr;
   {
     std::lock_guard lock(g_registry_mu);
     GroupSet& set = registry()[key];
-    if (set.groups.empty()) {
-      const std::string name = axes_label(names);
-      for (auto& devices : mesh.groups(names)) {
-        auto group = std::make_unique<ThreadsGroup>(devices, name);
-        for (int r = 0; r < group->size(); ++r)
-          set.comms[devices[static_cast<std::size_t>(r)]] = std::unique_ptr<ThreadsCommunicator>(
-              static_cast<ThreadsCommunicator*>(group->communicator(r, context.launch->timeout()).release()));
-        set.groups.push_back(std::move(group));
-      }
-    }
+    if (!set.built) build_groups(set, mesh, names, key, context.launch->timeout());
     comm = set.comms.at(context.device).get();
   }
   comm->set_timeout(context.launch->timeout());
   comm->set_observer(&context);
-  context.launch->touch(comm->group(), std::string(op) + " over " + axes_label(names));
+  context.launch->touch(comm->local_group(), std::string(op) + " over " + axes_label(names));
   context.comms.push_back({names, comm, {}});
   return context.comms.back();
 }

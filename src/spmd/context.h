@@ -59,7 +59,7 @@ struct DeviceContext final : WaitObserver {
   // path allocate nothing.
   struct CommEntry {
     std::vector<std::string> axes;
-    ThreadsCommunicator* comm = nullptr;
+    GroupCommunicator* comm = nullptr;
     std::vector<std::pair<const char*, std::string>> labels;  // by the operation's name literal
     const std::string& label(const char* op);
   };

@@ -7,6 +7,11 @@
 #include "spmd/context.h"
 #include "spmd/worker_pool.h"
 
+#if DATARAX_HAVE_MPI
+#include "comm/mpi/mpi_communicator.h"
+#include "comm/mpi/world.h"
+#endif
+
 namespace datarax {
 
 namespace {
@@ -72,6 +77,22 @@ void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, co
   if (first_failed >= 0) {
     const auto& err = errors[static_cast<std::size_t>(first_failed)];
     const Device& d = mine[static_cast<std::size_t>(first_failed)];
+#if DATARAX_HAVE_MPI
+    // The other processes' devices may be waiting for this one in a collective, and no exception
+    // reaches them: end the job, unless every process found the failure (a cross-process mismatch).
+    const bool spans = std::any_of(mesh.devices().begin(), mesh.devices().end(),
+                                   [](const Device& x) { return x.process_index != process_index(); });
+    bool everywhere = false;
+    try {
+      std::rethrow_exception(err);
+    } catch (const detail::CrossProcessMismatch&) {
+      everywhere = true;
+    } catch (...) {
+    }
+    if (spans && !everywhere)
+      detail::mpi::abort_job("device " + d.to_string() + " failed: " + describe(err) +
+                             "; ending the job, since the other processes' devices would wait for it");
+#endif
     throw DeviceError(d, err, "device " + d.to_string() + ": " + describe(err));
   }
 }

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/group_communicator.h"
 #include "comm/threads/wait.h"
 #include "datarax/communicator.h"
 
@@ -101,16 +102,16 @@ class ThreadsGroup {
   std::string reason_;
 };
 
-class ThreadsCommunicator final : public Communicator {
+class ThreadsCommunicator final : public GroupCommunicator {
  public:
   ThreadsCommunicator(ThreadsGroup* group, int rank, std::chrono::milliseconds timeout)
       : group_(group), rank_(rank), timeout_(timeout) {}
   int rank() const override { return rank_; }
   int size() const override { return group_->size(); }
   const std::vector<Device>& devices() const override { return group_->devices(); }
-  void set_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
-  void set_observer(WaitObserver* observer) { observer_ = observer; }
-  ThreadsGroup& group() const { return *group_; }
+  void set_timeout(std::chrono::milliseconds timeout) override { timeout_ = timeout; }
+  void set_observer(WaitObserver* observer) override { observer_ = observer; }
+  ThreadsGroup& local_group() const override { return *group_; }
 
  protected:
   void run(const CollectiveDesc& desc) override { group_->run(rank_, desc, timeout_, observer_); }

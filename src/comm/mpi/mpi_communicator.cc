@@ -1,0 +1,414 @@
+#include "comm/mpi/mpi_communicator.h"
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <map>
+
+#include "comm/mpi/wait.h"
+#include "comm/mpi/world.h"
+#include "comm/reduce_kernels.h"
+#include "core/strings.h"
+#include "datarax/runtime.h"
+
+namespace datarax::detail {
+
+namespace {
+
+std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 1469598103934665603ull) {
+  const auto* p = static_cast<const unsigned char*>(data);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  return h;
+}
+
+// [begin, end) of chunk `part` of `count` elements in `parts` nearly equal chunks.
+std::pair<std::int64_t, std::int64_t> chunk(std::int64_t count, int parts, int part) {
+  return {count * part / parts, count * (part + 1) / parts};
+}
+
+std::string seconds(std::chrono::milliseconds t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(t.count()) / 1000.0);
+  return buf;
+}
+
+// A member's local waits outlast its leader's cross-process deadline, so that a process that does
+// not come is reported (and the job ended) by the leader, who knows which process it is.
+std::chrono::milliseconds local_timeout(std::chrono::milliseconds timeout) {
+  return 2 * timeout + std::chrono::seconds(10);
+}
+
+CollectiveDesc barrier_of(const CollectiveDesc& desc) {
+  CollectiveDesc b;
+  b.label = desc.label;
+  return b;
+}
+
+constexpr std::size_t kMaxMessage = std::size_t{1} << 30;  // bytes per MPI message (int counts)
+
+}  // namespace
+
+MpiGroup::MpiGroup(std::vector<Device> devices, std::string name, const std::string& key)
+    : devices_(std::move(devices)), name_(std::move(name)) {
+  const int me = process_index();
+  std::map<int, std::vector<int>> by_process;
+  for (int r = 0; r < size(); ++r) {
+    const Device& d = devices_[static_cast<std::size_t>(r)];
+    by_process[d.process_index].push_back(r);
+    if (d.process_index == me) local_ranks_.push_back(r);
+  }
+  for (auto& [index, ranks] : by_process) {
+    if (index == me) me_ = static_cast<int>(processes_.size());
+    processes_.push_back({index, std::move(ranks)});
+  }
+  std::vector<Device> local;
+  for (int r : local_ranks_) local.push_back(devices_[static_cast<std::size_t>(r)]);
+  local_ = std::make_unique<ThreadsGroup>(std::move(local), name_);
+  for (int i = 0; i < static_cast<int>(local_ranks_.size()); ++i)
+    local_comms_.push_back(std::make_unique<ThreadsCommunicator>(local_.get(), i, std::chrono::seconds(1)));
+  published_.resize(local_ranks_.size());
+  key_hash_ = fnv1a(key.data(), key.size());
+  const int tags = std::max(2, mpi::tag_upper_bound());
+  tag_ = 1 + static_cast<int>(key_hash_ % static_cast<std::uint64_t>(tags - 1));
+  headers_.resize(processes_.size());
+  in_of_.resize(devices_.size());
+}
+
+MpiGroup::~MpiGroup() = default;
+
+std::unique_ptr<GroupCommunicator> MpiGroup::communicator(int rank, std::chrono::milliseconds timeout) {
+  const auto it = std::find(local_ranks_.begin(), local_ranks_.end(), rank);
+  if (it == local_ranks_.end())
+    throw InvalidArgumentError("MpiGroup::communicator: rank " + std::to_string(rank) +
+                               " is not a device of this process");
+  return std::make_unique<MpiCommunicator>(this, rank, static_cast<int>(it - local_ranks_.begin()), timeout);
+}
+
+void MpiGroup::run(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
+                   WaitObserver* observer) {
+  if (desc.kind == CollectiveKind::all_reduce)
+    all_reduce(local_rank, desc, timeout, observer);
+  else
+    gathered(local_rank, desc, timeout, observer);
+}
+
+void MpiGroup::local_run(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
+                         WaitObserver* observer) {
+  if (local_->size() == 1) {
+    if (local_->aborted()) local_->run(0, desc, timeout, observer);  // throws the abort
+    return;
+  }
+  local_->run(local_rank, desc, local_timeout(timeout), observer);
+}
+
+// ---- the collectives -------------------------------------------------------------------------
+
+void MpiGroup::all_reduce(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
+                          WaitObserver* observer) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  const bool leader = local_rank == 0;
+  const ReduceOp op = desc.op == ReduceOp::mean ? ReduceOp::sum : desc.op;  // divided at the end
+  // 1. The process's members reduce among themselves into their outputs.
+  std::exception_ptr local_mismatch;
+  if (local_->size() > 1) {
+    CollectiveDesc d = desc;
+    d.op = op;
+    try {
+      local_run(local_rank, d, timeout, observer);
+    } catch (const CollectiveError&) {
+      // A mismatch inside this process: the leader still tells the other processes, so that they
+      // throw too instead of waiting for it.
+      if (!leader || local_->aborted()) throw;
+      local_mismatch = std::current_exception();
+    }
+  } else {
+    local_run(local_rank, barrier_of(desc), timeout, observer);
+    if (desc.in != desc.out && desc.count > 0)
+      std::memcpy(desc.out, desc.in, static_cast<std::size_t>(desc.count) * byte_size(desc.dtype));
+  }
+  // 2. The leaders combine the processes' partials.
+  if (leader) {
+    error_ = exchange_headers(desc, local_mismatch != nullptr, deadline, timeout);
+    if (local_mismatch) std::rethrow_exception(local_mismatch);
+    if (error_.empty() && desc.count > 0) {
+      ring_all_reduce(desc.out, desc, op, deadline, timeout);
+      if (desc.op == ReduceOp::mean)
+        visit_dtype(desc.dtype, [&](auto t) {
+          using T = decltype(t);
+          using A = accumulator_t<T>;
+          if constexpr (std::is_floating_point_v<A>) {
+            T* p = static_cast<T*>(desc.out);
+            const A n = static_cast<A>(size());
+            for (std::int64_t i = 0; i < desc.count; ++i) p[i] = T(static_cast<A>(p[i]) / n);
+          }
+        });
+    }
+  }
+  // 3. The members take the leader's result.
+  if (local_->size() > 1) {
+    CollectiveDesc b = barrier_of(desc);
+    b.kind = CollectiveKind::broadcast;
+    b.dtype = desc.dtype;
+    b.count = desc.count;
+    b.in = desc.out;
+    b.out = desc.out;
+    local_run(local_rank, b, timeout, observer);
+  }
+  if (!error_.empty()) throw CrossProcessMismatch(error_);
+}
+
+void MpiGroup::gathered(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
+                        WaitObserver* observer) {
+  const Clock::time_point deadline = Clock::now() + timeout;
+  published_[static_cast<std::size_t>(local_rank)] = &desc;
+  const CollectiveDesc barrier = barrier_of(desc);
+  local_run(local_rank, barrier, timeout, observer);
+  if (local_rank == 0) {
+    // Every member of this process has published its call: check they agree, then tell the others.
+    std::string local_error;
+    const CollectiveDesc& first = *published_[0];
+    for (std::size_t i = 1; i < published_.size() && local_error.empty(); ++i) {
+      const CollectiveDesc& other = *published_[i];
+      const bool reduces = first.kind == CollectiveKind::reduce_scatter;
+      if (other.kind != first.kind || other.dtype != first.dtype || other.count != first.count ||
+          (reduces && other.op != first.op) || other.root != first.root || other.send_to != first.send_to)
+        local_error = std::string(desc.label) + ": mismatched collectives in the group over " + name_ + ": " +
+                      devices_[static_cast<std::size_t>(local_ranks_[0])].to_string() + " called " +
+                      first.to_string() + " but " +
+                      devices_[static_cast<std::size_t>(local_ranks_[i])].to_string() + " called " +
+                      other.to_string();
+    }
+    error_ = exchange_headers(desc, !local_error.empty(), deadline, timeout);
+    if (!local_error.empty()) error_ = local_error;
+    const std::size_t item = byte_size(desc.dtype);
+    const std::size_t bytes = static_cast<std::size_t>(desc.count) * item;
+    if (error_.empty() && desc.kind != CollectiveKind::barrier) {
+      gather_inputs(bytes, desc, deadline, timeout);
+      const int n = size();
+      for (std::size_t i = 0; i < published_.size(); ++i) {
+        const int rank = local_ranks_[i];
+        auto* out = static_cast<std::byte*>(published_[i]->out);
+        switch (desc.kind) {
+          case CollectiveKind::all_gather:
+            for (int r = 0; r < n; ++r)
+              if (bytes > 0) std::memcpy(out + static_cast<std::size_t>(r) * bytes, in_of_[static_cast<std::size_t>(r)], bytes);
+            break;
+          case CollectiveKind::broadcast:
+            if (bytes > 0) std::memcpy(out, in_of_[static_cast<std::size_t>(desc.root)], bytes);
+            break;
+          case CollectiveKind::all_to_all: {
+            const std::size_t block = bytes / static_cast<std::size_t>(n);
+            for (int j = 0; j < n; ++j)
+              if (block > 0)
+                std::memcpy(out + static_cast<std::size_t>(j) * block,
+                            in_of_[static_cast<std::size_t>(j)] + static_cast<std::size_t>(rank) * block, block);
+            break;
+          }
+          case CollectiveKind::permute: {
+            const auto it = std::find(desc.send_to.begin(), desc.send_to.end(), rank);
+            if (bytes == 0) break;
+            if (it == desc.send_to.end())
+              std::memset(out, 0, bytes);
+            else
+              std::memcpy(out, in_of_[static_cast<std::size_t>(it - desc.send_to.begin())], bytes);
+            break;
+          }
+          case CollectiveKind::reduce_scatter:
+            visit_dtype(desc.dtype, [&](auto t) {
+              using T = decltype(t);
+              // The reference order: every member's input in rank order, as the threads backend.
+              std::vector<const T*> srcs(static_cast<std::size_t>(n));
+              for (int r = 0; r < n; ++r) srcs[static_cast<std::size_t>(r)] = reinterpret_cast<const T*>(in_of_[static_cast<std::size_t>(r)]);
+              const std::int64_t per = desc.count / n;
+              T* dst = reinterpret_cast<T*>(out);
+              reduce_range<T>(srcs.data(), n, per * rank, per * (rank + 1), desc.op,
+                              [&](std::int64_t off, const auto* acc, std::int64_t len) {
+                                store(dst + (off - per * rank), acc, len);
+                              });
+            });
+            break;
+          case CollectiveKind::all_reduce:
+          case CollectiveKind::barrier:
+            break;
+        }
+      }
+    }
+  }
+  local_run(local_rank, barrier, timeout, observer);
+  if (!error_.empty()) throw CrossProcessMismatch(error_);
+}
+
+// ---- between the leaders ---------------------------------------------------------------------
+
+std::string MpiGroup::exchange_headers(const CollectiveDesc& desc, bool local_mismatch, Clock::time_point deadline,
+                                       std::chrono::milliseconds timeout) {
+  const bool reduces = desc.kind == CollectiveKind::all_reduce || desc.kind == CollectiveKind::reduce_scatter;
+  Header& mine = headers_[static_cast<std::size_t>(me_)];
+  mine = Header{};
+  mine.key = key_hash_;
+  mine.call = ++calls_;
+  mine.count = desc.count;
+  mine.send_to = desc.send_to.empty() ? 0 : fnv1a(desc.send_to.data(), desc.send_to.size() * sizeof(int));
+  mine.root = desc.root;
+  mine.kind = static_cast<std::uint8_t>(desc.kind);
+  mine.op = static_cast<std::uint8_t>(reduces ? desc.op : ReduceOp::sum);
+  mine.dtype = static_cast<std::uint8_t>(desc.dtype);
+  mine.local_mismatch = local_mismatch ? 1 : 0;
+  if (processes_.size() == 1) return {};
+  for (std::size_t k = 0; k < processes_.size(); ++k) {
+    if (static_cast<int>(k) == me_) continue;
+    post_recv(&headers_[k], sizeof(Header), processes_[k].index, desc);
+    post_send(&mine, sizeof(Header), processes_[k].index, desc);
+  }
+  wait(desc, deadline, timeout, "exchanging call descriptors");
+  auto describe = [&](const Header& h) {
+    CollectiveDesc d;
+    d.kind = static_cast<CollectiveKind>(h.kind);
+    d.op = static_cast<ReduceOp>(h.op);
+    d.dtype = static_cast<DType>(h.dtype);
+    d.count = h.count;
+    d.root = h.root;
+    return d.to_string() + " (its collective #" + std::to_string(h.call) + " on this group)";
+  };
+  for (std::size_t k = 0; k < processes_.size(); ++k) {
+    const Header& h = headers_[k];
+    const std::string who = "process " + std::to_string(processes_[k].index);
+    if (h.local_mismatch && static_cast<int>(k) != me_)
+      return std::string(desc.label) + ": mismatched collectives in the group over " + name_ + ": the devices of " +
+             who + " made different calls (its error names them)";
+    if (h.key != mine.key)
+      return std::string(desc.label) + ": " + who + " sent a message of another group on this group's MPI tag " +
+             std::to_string(tag_) + "; rename a mesh axis to change the tag";
+    if (h.call != mine.call || h.kind != mine.kind || h.op != mine.op || h.dtype != mine.dtype ||
+        h.count != mine.count || h.root != mine.root || h.send_to != mine.send_to)
+      return std::string(desc.label) + ": mismatched collectives across processes in the group over " + name_ +
+             ": process " + std::to_string(process_index()) + " called " + describe(mine) + " but " + who +
+             " called " + describe(h);
+  }
+  return {};
+}
+
+void MpiGroup::ring_all_reduce(void* data, const CollectiveDesc& desc, ReduceOp op, Clock::time_point deadline,
+                               std::chrono::milliseconds timeout) {
+  const int p = static_cast<int>(processes_.size());
+  if (p == 1) return;
+  const std::size_t item = byte_size(desc.dtype);
+  const int next = processes_[static_cast<std::size_t>((me_ + 1) % p)].index;
+  const int prev = processes_[static_cast<std::size_t>((me_ + p - 1) % p)].index;
+  auto* bytes = static_cast<std::byte*>(data);
+  const std::size_t largest = static_cast<std::size_t>(desc.count / p + 1) * item;
+  if (staging_.size() < largest) staging_.resize(largest);
+  // Reduce-scatter: at step s this process sends chunk me-s and folds chunk me-s-1 from prev into
+  // its own; after p-1 steps chunk me+1 holds every process's contribution.
+  for (int s = 0; s < p - 1; ++s) {
+    const int send_c = (me_ - s + p) % p;
+    const int recv_c = (me_ - s - 1 + 2 * p) % p;
+    const auto [sb, se] = chunk(desc.count, p, send_c);
+    const auto [rb, re] = chunk(desc.count, p, recv_c);
+    post_recv(staging_.data(), static_cast<std::size_t>(re - rb) * item, prev, desc);
+    post_send(bytes + static_cast<std::size_t>(sb) * item, static_cast<std::size_t>(se - sb) * item, next, desc);
+    wait(desc, deadline, timeout, "reducing across processes");
+    visit_dtype(desc.dtype, [&](auto t) {
+      using T = decltype(t);
+      T* mine = reinterpret_cast<T*>(bytes) + rb;
+      const T* srcs[2] = {mine, reinterpret_cast<const T*>(staging_.data())};
+      reduce_range<T>(srcs, 2, 0, re - rb, op,
+                      [&](std::int64_t off, const auto* acc, std::int64_t len) { store(mine + off, acc, len); });
+    });
+  }
+  // All-gather: the complete chunks travel once around the ring.
+  for (int s = 0; s < p - 1; ++s) {
+    const int send_c = (me_ + 1 - s + p) % p;
+    const int recv_c = (me_ - s + p) % p;
+    const auto [sb, se] = chunk(desc.count, p, send_c);
+    const auto [rb, re] = chunk(desc.count, p, recv_c);
+    post_recv(bytes + static_cast<std::size_t>(rb) * item, static_cast<std::size_t>(re - rb) * item, prev, desc);
+    post_send(bytes + static_cast<std::size_t>(sb) * item, static_cast<std::size_t>(se - sb) * item, next, desc);
+    wait(desc, deadline, timeout, "sharing the result across processes");
+  }
+}
+
+void MpiGroup::gather_inputs(std::size_t bytes, const CollectiveDesc& desc, Clock::time_point deadline,
+                             std::chrono::milliseconds timeout) {
+  std::vector<std::size_t> offsets(processes_.size());
+  std::size_t total = 0;
+  for (std::size_t k = 0; k < processes_.size(); ++k) {
+    offsets[k] = total;
+    total += processes_[k].ranks.size() * bytes;
+  }
+  if (gather_.size() < total) gather_.resize(total);
+  // This process's members' inputs, packed into its own block.
+  std::byte* own = gather_.data() + offsets[static_cast<std::size_t>(me_)];
+  for (std::size_t i = 0; i < published_.size(); ++i)
+    if (bytes > 0) std::memcpy(own + i * bytes, published_[i]->in, bytes);
+  for (std::size_t k = 0; k < processes_.size(); ++k) {
+    if (static_cast<int>(k) == me_) continue;
+    post_recv(gather_.data() + offsets[k], processes_[k].ranks.size() * bytes, processes_[k].index, desc);
+    post_send(own, published_.size() * bytes, processes_[k].index, desc);
+  }
+  wait(desc, deadline, timeout, "gathering inputs across processes");
+  for (std::size_t k = 0; k < processes_.size(); ++k)
+    for (std::size_t j = 0; j < processes_[k].ranks.size(); ++j)
+      in_of_[static_cast<std::size_t>(processes_[k].ranks[j])] = gather_.data() + offsets[k] + j * bytes;
+}
+
+void MpiGroup::post_send(const void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) {
+  const auto* p = static_cast<const std::byte*>(data);
+  std::size_t done = 0;
+  do {
+    const std::size_t n = std::min(kMaxMessage, bytes - done);
+    requests_.push_back(MPI_REQUEST_NULL);
+    peers_.push_back(peer);
+    const int rc = MPI_Isend(p + done, static_cast<int>(n), MPI_BYTE, peer, tag_, mpi::comm(), &requests_.back());
+    if (rc != MPI_SUCCESS) mpi::abort_job(std::string(desc.label) + ": MPI_Isend to process " + std::to_string(peer) + " failed: " + mpi::error_text(rc));
+    done += n;
+  } while (done < bytes);
+}
+
+void MpiGroup::post_recv(void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) {
+  auto* p = static_cast<std::byte*>(data);
+  std::size_t done = 0;
+  do {
+    const std::size_t n = std::min(kMaxMessage, bytes - done);
+    requests_.push_back(MPI_REQUEST_NULL);
+    peers_.push_back(peer);
+    const int rc = MPI_Irecv(p + done, static_cast<int>(n), MPI_BYTE, peer, tag_, mpi::comm(), &requests_.back());
+    if (rc != MPI_SUCCESS) mpi::abort_job(std::string(desc.label) + ": MPI_Irecv from process " + std::to_string(peer) + " failed: " + mpi::error_text(rc));
+    done += n;
+  } while (done < bytes);
+}
+
+void MpiGroup::wait(const CollectiveDesc& desc, Clock::time_point deadline, std::chrono::milliseconds timeout,
+                    const char* phase) {
+  mpi::WaitResult result = mpi::WaitResult::done;
+  try {
+    result = mpi::wait_all(requests_, deadline, [&] { return local_->aborted(); }, std::string(desc.label) + ": " + phase);
+  } catch (const CollectiveError& e) {
+    mpi::abort_job(std::string(e.what()) + "; ending the job, as the other processes cannot finish " +
+                   desc.to_string() + " without this one");
+  }
+  if (result == mpi::WaitResult::timed_out) {
+    std::vector<int> missing;
+    for (std::size_t i = 0; i < requests_.size(); ++i)
+      if (!mpi::completed(requests_[i]) && std::find(missing.begin(), missing.end(), peers_[i]) == missing.end())
+        missing.push_back(peers_[i]);
+    std::sort(missing.begin(), missing.end());
+    std::vector<std::string> names;
+    for (int process : missing) {
+      std::vector<std::string> devs;
+      for (const Device& d : devices_)
+        if (d.process_index == process) devs.push_back(d.to_string());
+      names.push_back(std::to_string(process) + " (" + join(devs, ", ") + ")");
+    }
+    mpi::abort_job(std::string(desc.label) + ": timed out after " + seconds(timeout) + " " + phase + " in " +
+                   desc.to_string() + " over " + name_ + "; process" + (names.size() == 1 ? " " : "es ") +
+                   join(names, ", ") + " did not arrive; ending the job so that no process waits forever");
+  }
+  requests_.clear();
+  peers_.clear();
+  if (result == mpi::WaitResult::stopped)
+    throw CollectiveError(std::string(desc.label) + ": aborted while " + phase +
+                          " because a device of this process failed");
+}
+
+}  // namespace datarax::detail

@@ -1,0 +1,145 @@
+// The cross-process backend: a group of devices that spans processes (and hosts), hierarchical
+// over the threads backend.
+//
+// Inside each process the group's members form a ThreadsGroup (shared memory); the process's
+// first member is its leader and alone talks to the other processes' leaders over MPI, on datarax's
+// own communicator with a tag of the group's own, in point-to-point messages whose every wait has
+// the collective's deadline (mpi/wait.h). All-reduce, the hot path, runs in three phases:
+//   1. the process's members reduce their inputs among themselves (threads backend, in parallel);
+//   2. the leaders all-reduce the process partials with a ring (reduce-scatter, then all-gather:
+//      each element reduced once, in one order, so every process gets the same bits), through a
+//      staging buffer that is kept and reused, never allocated per call;
+//   3. the members copy the result from their leader (threads broadcast).
+// The other collectives gather every member's input to every leader (naive, n times the data,
+// and the reference the all-reduce is tested against), and each leader writes its members'
+// outputs. Before any data moves, the leaders exchange a header (kind, op, dtype, count, the
+// group's call number): a mismatch between processes throws CollectiveError on every member of
+// every process, as within one. A process that does not come within the deadline, or an MPI error,
+// ends the job through mpi::abort_job naming the collective and the missing processes: the
+// processes that did come would otherwise wait forever.
+#pragma once
+
+#include <mpi.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/group_communicator.h"
+#include "comm/threads/threads_communicator.h"
+
+namespace datarax::detail {
+
+// A mismatch between processes, which every process of the group finds and throws: the one failure
+// of a cross-process collective that does not end the job.
+class CrossProcessMismatch : public CollectiveError {
+ public:
+  using CollectiveError::CollectiveError;
+};
+
+class MpiGroup {
+ public:
+  // `devices`: the whole group by rank, of which at least one device is in this process.
+  // `key` names the group uniquely in the job (the same text on every process); its tag is
+  // derived from it.
+  MpiGroup(std::vector<Device> devices, std::string name, const std::string& key);
+  ~MpiGroup();
+
+  int size() const { return static_cast<int>(devices_.size()); }
+  const std::vector<Device>& devices() const { return devices_; }
+  const std::string& name() const { return name_; }
+  ThreadsGroup& local_group() const { return *local_; }
+
+  // The communicator of the member with group rank `rank` (a device of this process).
+  std::unique_ptr<GroupCommunicator> communicator(int rank, std::chrono::milliseconds timeout);
+
+  // Member `local_rank` (its index among this process's members) runs its part of `desc`.
+  void run(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
+           WaitObserver* observer);
+
+ private:
+  struct Process {
+    int index = 0;           // process index (MPI rank)
+    std::vector<int> ranks;  // its members' group ranks, ascending
+  };
+  struct Header {
+    std::uint64_t key = 0;   // the group's key hash: a different value is a tag collision
+    std::uint64_t call = 0;  // the group's collective number on this process
+    std::int64_t count = 0;
+    std::uint64_t send_to = 0;  // hash of the permutation
+    std::int32_t root = 0;
+    std::uint8_t kind = 0, op = 0, dtype = 0, local_mismatch = 0;
+  };
+
+  void all_reduce(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
+                  WaitObserver* observer);
+  void gathered(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
+                WaitObserver* observer);
+  void local_run(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
+                 WaitObserver* observer);
+
+  // Leader only. Exchanges headers with the other leaders; returns "" or the mismatch message.
+  std::string exchange_headers(const CollectiveDesc& desc, bool local_mismatch, Clock::time_point deadline,
+                               std::chrono::milliseconds timeout);
+  // Leader only. The ring all-reduce of `count` elements of `data` across the processes.
+  void ring_all_reduce(void* data, const CollectiveDesc& desc, ReduceOp op, Clock::time_point deadline,
+                       std::chrono::milliseconds timeout);
+  // Leader only. Every member's `bytes`-byte input into gather_, process by process; sets in_of_.
+  void gather_inputs(std::size_t bytes, const CollectiveDesc& desc, Clock::time_point deadline,
+                     std::chrono::milliseconds timeout);
+  // Leader only. Posts a send / receive of `bytes` to / from process `peer` (in pieces MPI's int
+  // counts can hold) onto requests_ and peers_.
+  void post_send(const void* data, std::size_t bytes, int peer, const CollectiveDesc& desc);
+  void post_recv(void* data, std::size_t bytes, int peer, const CollectiveDesc& desc);
+  // Leader only. Waits for the posted requests; ends the job on timeout or an MPI error, throws
+  // CollectiveError when this process's group aborts (one of its devices failed).
+  void wait(const CollectiveDesc& desc, Clock::time_point deadline, std::chrono::milliseconds timeout,
+            const char* phase);
+
+  std::vector<Device> devices_;
+  std::string name_;
+  int tag_ = 0;
+  std::uint64_t key_hash_ = 0;
+  std::vector<int> local_ranks_;    // group ranks of this process's members, ascending
+  std::vector<Process> processes_;  // the processes of the group, ascending
+  int me_ = 0;                      // this process's position in processes_
+  std::unique_ptr<ThreadsGroup> local_;
+  std::vector<std::unique_ptr<ThreadsCommunicator>> local_comms_;
+  std::vector<const CollectiveDesc*> published_;  // by local rank, for the gathered collectives
+
+  // Leader state, reused from call to call.
+  std::uint64_t calls_ = 0;
+  std::string error_;            // set by the leader, read by every member after the last barrier
+  std::vector<std::byte> staging_;  // the ring's incoming chunk / the packed local inputs
+  std::vector<std::byte> gather_;   // every member's input (gathered collectives)
+  std::vector<const std::byte*> in_of_;  // by group rank: its input inside gather_
+  std::vector<MPI_Request> requests_;
+  std::vector<int> peers_;           // the process each request is for
+  std::vector<Header> headers_;      // by position in processes_
+};
+
+class MpiCommunicator final : public GroupCommunicator {
+ public:
+  MpiCommunicator(MpiGroup* group, int rank, int local_rank, std::chrono::milliseconds timeout)
+      : group_(group), rank_(rank), local_rank_(local_rank), timeout_(timeout) {}
+  int rank() const override { return rank_; }
+  int size() const override { return group_->size(); }
+  const std::vector<Device>& devices() const override { return group_->devices(); }
+  void set_timeout(std::chrono::milliseconds timeout) override { timeout_ = timeout; }
+  void set_observer(WaitObserver* observer) override { observer_ = observer; }
+  ThreadsGroup& local_group() const override { return group_->local_group(); }
+
+ protected:
+  void run(const CollectiveDesc& desc) override { group_->run(local_rank_, desc, timeout_, observer_); }
+
+ private:
+  MpiGroup* group_;
+  int rank_;
+  int local_rank_;
+  std::chrono::milliseconds timeout_;
+  WaitObserver* observer_ = nullptr;
+};
+
+}  // namespace datarax::detail

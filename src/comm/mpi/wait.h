@@ -1,0 +1,47 @@
+// Waiting for MPI requests with a deadline, never blocking inside MPI.
+//
+// MPI's blocking calls (MPI_Wait, MPI_Allreduce) cannot be given a deadline or interrupted, so a
+// process that never comes would hang its peers forever. Every wait here polls MPI_Testall (which
+// also drives MPI's progress), yields the core between polls (the job may have more threads than
+// cores), and gives up when the deadline passes or the caller's stop condition holds.
+#pragma once
+
+#include <mpi.h>
+#include <sched.h>
+
+#include <chrono>
+#include <span>
+#include <string_view>
+
+#include "comm/mpi/world.h"
+
+namespace datarax::detail::mpi {
+
+using Clock = std::chrono::steady_clock;
+
+enum class WaitResult { done, timed_out, stopped };
+
+// Until every request completed (they become MPI_REQUEST_NULL), `deadline` passed or `stop()`
+// returned true. An MPI error throws CollectiveError naming `what`.
+template <class Stop>
+WaitResult wait_all(std::span<MPI_Request> requests, Clock::time_point deadline, Stop&& stop,
+                    std::string_view what) {
+  for (unsigned polls = 0;; ++polls) {
+    int done = 0;
+    check(MPI_Testall(static_cast<int>(requests.size()), requests.data(), &done, MPI_STATUSES_IGNORE), what);
+    if (done) return WaitResult::done;
+    if (stop()) return WaitResult::stopped;
+    if (polls % 64 == 63 && Clock::now() >= deadline) return WaitResult::timed_out;
+    if (polls >= 256) sched_yield();
+  }
+}
+
+// The requests in `requests` that have not completed (tests each without waiting).
+inline bool completed(MPI_Request& request) {
+  if (request == MPI_REQUEST_NULL) return true;
+  int done = 0;
+  MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+  return done != 0;
+}
+
+}  // namespace datarax::detail::mpi

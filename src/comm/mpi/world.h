@@ -1,0 +1,42 @@
+// The MPI process group behind a multi-process job: joining it, datarax's private communicator,
+// MPI errors turned into ours, and ending the job when a process cannot go on.
+//
+// Only the device runtime (initialize) and the mpi/ backend use this; nothing else sees MPI.
+#pragma once
+
+#include <mpi.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace datarax::detail::mpi {
+
+struct World {
+  int rank = 0;
+  int size = 1;
+  std::vector<int> device_counts;  // every process's local device count, by rank
+};
+
+// Initializes MPI with MPI_THREAD_MULTIPLE (devices of one process call MPI from their own
+// threads, collectives over different axes at the same time) and exchanges local device counts.
+// Throws Error when MPI gives a lower thread level. MPI is finalized at exit, once, unless the
+// program initialized MPI itself (then it finalizes it too).
+World join(int local_devices);
+
+// datarax's duplicate of MPI_COMM_WORLD (errors return instead of aborting); ranks are process
+// indices.
+MPI_Comm comm();
+// The largest tag MPI allows on comm().
+int tag_upper_bound();
+
+// Throws CollectiveError "<what>: <MPI's text for rc>" unless rc is MPI_SUCCESS.
+void check(int rc, std::string_view what);
+std::string error_text(int rc);
+
+// Prints "datarax: process P: <message>" to stderr and ends every process of the job
+// (MPI_Abort) with exit code 1. For the failures no exception can fix: a process that does not
+// come or a collective that cannot finish, while the other processes wait in it.
+[[noreturn]] void abort_job(const std::string& message);
+
+}  // namespace datarax::detail::mpi
