@@ -40,6 +40,14 @@ class ShardedArray {
   // Splits a host array by `sharding` onto this process's devices of the mesh.
   static ShardedArray shard(const Array& global, const NamedSharding& sharding,
                             const ShardOptions& options = {});
+  // Like JAX's make_array_from_process_local_data: `local` is this process's part of the global
+  // array, as a data loader gives it — the rows of the leading axis that this process's devices
+  // hold (every process passes the same shape). The global leading extent is local's times the
+  // number of row blocks over the number this process holds; the other dimensions are global. In a
+  // single process (or a mesh inside this process) it is shard(local, ...). Throws when this
+  // process's devices do not hold one contiguous run of row blocks.
+  static ShardedArray from_process_local(const Array& local, const NamedSharding& sharding,
+                                         const ShardOptions& options = {});
   // Assembles from shards the caller made: one per local mesh device, each with the block shape the
   // sharding gives and the array's dtype (InvalidArgumentError otherwise).
   ShardedArray(Shape global_shape, DType dtype, NamedSharding sharding, std::vector<Shard> shards);
@@ -51,7 +59,9 @@ class ShardedArray {
   // The block held by `device`; InvalidArgumentError if that device holds none here.
   const Array& shard_for(const Device& device) const;
 
-  // The global array on one host buffer (on the first mesh device), assembled from the shards.
+  // The global array on one host buffer (on the first local mesh device), assembled from the
+  // shards. When the mesh spans processes this is collective: every process of the job must call
+  // it (in the same order as its other cross-process calls), and every process gets the whole array.
   Array gather() const;
   // The same global array under another sharding (of the same mesh devices or others).
   ShardedArray reshard(const NamedSharding& sharding,

@@ -22,6 +22,9 @@ class ShardedTree {
   // Every leaf of `tree` sharded by the same sharding (a batch: all leaves split the same way).
   static ShardedTree shard(const Tree& tree, const NamedSharding& sharding,
                            const ShardOptions& options = {});
+  // Every leaf through ShardedArray::from_process_local: the tree holds this process's part.
+  static ShardedTree from_process_local(const Tree& tree, const NamedSharding& sharding,
+                                        const ShardOptions& options = {});
 
   void set(std::string key, ShardedArray value);
   const ShardedArray& at(std::string_view key) const;

@@ -18,13 +18,13 @@ NamedSharding DataParallelModule::create_data_parallel_sharding(const Mesh& mesh
 }
 
 ShardedTree DataParallelModule::shard_batch(const Tree& batch, const NamedSharding& sharding) const {
-  return ShardedTree::shard(batch, sharding,
-                            {.placement = Placement::view_if_possible, .op = "shard_batch"});
+  return ShardedTree::from_process_local(batch, sharding,
+                                         {.placement = Placement::view_if_possible, .op = "shard_batch"});
 }
 
 ShardedArray DataParallelModule::shard_batch(const Array& batch,
                                              const NamedSharding& sharding) const {
-  return ShardedArray::shard(batch, sharding,
+  return ShardedArray::from_process_local(batch, sharding,
                              {.placement = Placement::view_if_possible, .op = "shard_batch"});
 }
 

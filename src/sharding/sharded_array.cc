@@ -1,10 +1,12 @@
 #include "datarax/sharded_array.h"
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "core/strings.h"
 #include "datarax/runtime.h"
+#include "device/process_group.h"
 #include "sharding/block_copy.h"
 
 namespace datarax {
@@ -18,6 +20,25 @@ Shape block_shape(const std::vector<IndexRange>& index) {
 }
 
 bool is_local(const Device& d) { return d.process_index == process_index(); }
+
+bool spans_processes(const Mesh& mesh) {
+  return std::any_of(mesh.devices().begin(), mesh.devices().end(), [](const Device& d) { return !is_local(d); });
+}
+
+// One block as bytes: its rank, its ranges, then its elements.
+void append_block(std::vector<std::byte>& out, const Array& data, const std::vector<IndexRange>& index) {
+  auto put = [&](std::int64_t v) {
+    const auto* p = reinterpret_cast<const std::byte*>(&v);
+    out.insert(out.end(), p, p + sizeof v);
+  };
+  put(static_cast<std::int64_t>(index.size()));
+  for (const IndexRange& r : index) {
+    put(r.start);
+    put(r.stop);
+  }
+  const Array dense = data.copy();  // a view may not be contiguous with its neighbours' layout
+  out.insert(out.end(), dense.bytes().begin(), dense.bytes().end());
+}
 
 }  // namespace
 
@@ -50,6 +71,57 @@ ShardedArray ShardedArray::shard(const Array& global, const NamedSharding& shard
     shards.push_back({device, std::move(block), std::move(index)});
   }
   return ShardedArray(global.shape(), global.dtype(), sharding, std::move(shards));
+}
+
+ShardedArray ShardedArray::from_process_local(const Array& local, const NamedSharding& sharding,
+                                              const ShardOptions& options) {
+  const std::string op = options.op == "shard" ? std::string("from_process_local") : std::string(options.op);
+  if (!spans_processes(sharding.mesh()) || local.rank() == 0) return shard(local, sharding, options);
+  // Which row blocks this process's devices hold: with a trial shape of one row per block.
+  const int blocks = sharding.num_shards(local.rank())[0];
+  std::vector<std::int64_t> trial_dims = local.shape().dims();
+  trial_dims[0] = blocks;
+  const Shape trial(trial_dims);
+  sharding.validate(trial, op, options.key);
+  std::set<std::int64_t> mine;
+  for (const Device& d : sharding.mesh().devices())
+    if (is_local(d)) mine.insert(sharding.index_of(d, trial)[0].start);
+  const auto held = static_cast<std::int64_t>(mine.size());
+  const std::string what = op + (options.key.empty() ? std::string() : " of " + detail::quoted(options.key));
+  if (held == 0)
+    throw InvalidArgumentError(what + ": this process has no device in " + sharding.mesh().to_string());
+  if (*mine.rbegin() - *mine.begin() + 1 != held)
+    throw InvalidArgumentError(what + ": this process's devices hold row blocks that are not contiguous under " +
+                               sharding.to_string() + "; process-local data needs each process's devices "
+                               "to hold one run of the leading axis (order the mesh by process)");
+  const std::int64_t rows = local.shape()[0];
+  if (rows % held != 0)
+    throw InvalidArgumentError(what + ": dimension 0 has size " + std::to_string(rows) +
+                               " in this process, not divisible by the " + std::to_string(held) +
+                               " row blocks its devices hold under " + sharding.to_string());
+  const std::int64_t per = rows / held;
+  std::vector<std::int64_t> global_dims = local.shape().dims();
+  global_dims[0] = per * blocks;
+  const Shape global(global_dims);
+  const std::int64_t first_row = *mine.begin() * per;
+  std::vector<Shard> shards;
+  for (const Device& device : sharding.mesh().devices()) {
+    if (!is_local(device)) continue;
+    std::vector<IndexRange> index = sharding.index_of(device, global);
+    std::vector<IndexRange> in_local = index;
+    in_local[0] = {index[0].start - first_row, index[0].stop - first_row};
+    const bool view = options.placement == Placement::view_if_possible && device.kind == DeviceKind::cpu &&
+                      local.device().kind == DeviceKind::cpu && detail::is_leading_block(local.shape(), in_local);
+    Array block;
+    if (view) {
+      block = local.slice(in_local[0].start, in_local[0].stop).with_device(device);
+    } else {
+      block = Array::empty(block_shape(index), local.dtype(), device);
+      detail::extract_block(local, in_local, block);
+    }
+    shards.push_back({device, std::move(block), std::move(index)});
+  }
+  return ShardedArray(global, local.dtype(), sharding, std::move(shards));
 }
 
 ShardedArray::ShardedArray(Shape global_shape, DType dtype, NamedSharding sharding,
@@ -97,6 +169,46 @@ const Array& ShardedArray::shard_for(const Device& device) const {
 Array ShardedArray::gather() const {
   const Device home = shards_.empty() ? Device{} : shards_.front().device;
   Array out = Array::empty(shape_, dtype_, home);
+  if (spans_processes(sharding_.mesh())) {
+    // Every process sends its distinct blocks to every process; each assembles the whole array.
+    std::vector<std::byte> mine;
+    std::set<std::vector<std::int64_t>> sent;
+    for (const Shard& s : shards_) {
+      std::vector<std::int64_t> key;
+      for (const IndexRange& r : s.index) key.push_back(r.start);
+      if (sent.insert(key).second) append_block(mine, s.data, s.index);
+    }
+    std::set<std::vector<std::int64_t>> done;
+    std::int64_t covered = 0;
+    for (const std::vector<std::byte>& from : detail::all_gather_from_processes(mine, "ShardedArray::gather")) {
+      std::size_t at = 0;
+      auto get = [&] {
+        std::int64_t v = 0;
+        std::memcpy(&v, from.data() + at, sizeof v);
+        at += sizeof v;
+        return v;
+      };
+      while (at < from.size()) {
+        std::vector<IndexRange> index(static_cast<std::size_t>(get()));
+        std::vector<std::int64_t> key;
+        for (IndexRange& r : index) {
+          r.start = get();
+          r.stop = get();
+          key.push_back(r.start);
+        }
+        Array block = Array::empty(block_shape(index), dtype_, home);
+        std::memcpy(block.raw(), from.data() + at, block.nbytes());
+        at += block.nbytes();
+        if (!done.insert(key).second) continue;
+        detail::insert_block(block, index, out);
+        covered += block.numel();
+      }
+    }
+    if (covered != shape_.numel())
+      throw InvalidArgumentError("ShardedArray::gather: the processes' shards cover " + std::to_string(covered) +
+                                 " of " + std::to_string(shape_.numel()) + " elements");
+    return out;
+  }
   // Each distinct block once: replicas hold equal data.
   std::set<std::vector<std::int64_t>> done;
   std::int64_t covered = 0;

@@ -15,6 +15,17 @@ ShardedTree ShardedTree::shard(const Tree& tree, const NamedSharding& sharding,
   return out;
 }
 
+ShardedTree ShardedTree::from_process_local(const Tree& tree, const NamedSharding& sharding,
+                                            const ShardOptions& options) {
+  ShardedTree out;
+  for (const auto& [key, leaf] : tree) {
+    ShardOptions leaf_options = options;
+    leaf_options.key = key;
+    out.leaves_.emplace(key, ShardedArray::from_process_local(leaf, sharding, leaf_options));
+  }
+  return out;
+}
+
 void ShardedTree::set(std::string key, ShardedArray value) {
   validate_key_path(key, "ShardedTree::set");
   leaves_.insert_or_assign(std::move(key), std::move(value));

@@ -95,10 +95,11 @@ struct DeviceState {
 
 TrainReport train(const TrainConfig& config, TrainObserver* observer) {
   config.validate();
-  TrainObserver quiet;
-  TrainObserver& out = observer ? *observer : quiet;
   initialize({.num_cpu_devices = config.devices});
   nn::use_single_threaded_blas_by_default();
+  // Under mpirun every process trains; process 0 alone reports and writes files.
+  TrainObserver quiet;
+  TrainObserver& out = observer && process_index() == 0 ? *observer : quiet;
 
   // Devices, mesh, sharding.
   DeviceMeshModule mesh_module;
@@ -138,8 +139,13 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
   const ShardedTree placed_state = dp_module.shard_model_state(state, mesh);
 
   const std::int64_t local_batch = config.batch_size / n;
+  // Indexed by position on the data axis; only this process's devices have state here.
   std::vector<DeviceState> devices(static_cast<std::size_t>(n));
+  auto is_mine = [&](int i) { return mesh.devices()[static_cast<std::size_t>(i)].process_index == process_index(); };
+  int host = -1;  // the first device of this process: it also does this process's host work
   for (int i = 0; i < n; ++i) {
+    if (!is_mine(i)) continue;
+    if (host < 0) host = i;
     const Tree local = placed_state.local_tree(mesh.devices()[static_cast<std::size_t>(i)]);
     DeviceState& d = devices[static_cast<std::size_t>(i)];
     d.params = local.subtree("params");
@@ -150,6 +156,9 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
       d.opt_state = Tree();  // each device keeps only its slice's state, inside `sharded`
     }
   }
+  if (host < 0)
+    throw InvalidArgumentError("train: process " + std::to_string(process_index()) + " has no device in " +
+                               mesh.to_string() + "; every process of the job trains on its devices");
   // A device's position on the (one-axis) data mesh, without allocating.
   auto device_index = [&](const Device& dev) {
     return static_cast<std::size_t>(std::find(mesh.devices().begin(), mesh.devices().end(), dev) -
@@ -184,14 +193,16 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
     // Written by the first device between barriers, read by all after them.
     bool have_batch = false;
     double count = 0;
-    // One SPMD launch per epoch: the devices run every step of it in a loop, and the first device
-    // also does the host's part (the next batch, the metrics record, the observer) while the
-    // others wait at the barrier. Nothing in the loop allocates once the buffers exist.
+    // One SPMD launch per epoch: the devices run every step of it in a loop, and the process's
+    // first device also does the host's part (the next batch, the metrics record, the observer)
+    // while the others wait at the barrier. Nothing in the loop allocates once the buffers exist.
+    // Under mpirun each process's loader gives its slice of the same global batch, so every
+    // process agrees on whether there is a next step.
     run_spmd(mesh, [&](const Device& dev) {
       const std::size_t i = device_index(dev);
       DeviceState& d = devices[i];
       while (true) {
-        if (i == 0) {
+        if (static_cast<int>(i) == host) {
           have_batch = step < total_steps && loader.next(batch);
           if (have_batch) {
             ++step;
@@ -204,7 +215,8 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
               per_example.erase("count");
               const ShardedTree sharded_batch = dp_module.shard_batch(per_example, sharding);
               for (int k = 0; k < n; ++k)
-                local_batches[static_cast<std::size_t>(k)] =
+                if (is_mine(k))
+                  local_batches[static_cast<std::size_t>(k)] =
                     sharded_batch.local_tree(mesh.devices()[static_cast<std::size_t>(k)]);
               sharded_from = batch.at("inputs").raw();
             }
@@ -234,7 +246,7 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
         m[0] = loss;
         m[1] = static_cast<double>(correct);
         all_reduce_in_place(d.metrics, ReduceOp::sum, "data");
-        if (i != 0) continue;
+        if (static_cast<int>(i) != host) continue;
 
         StepMetrics sm;
         sm.step = step;
@@ -275,18 +287,19 @@ TrainReport train(const TrainConfig& config, TrainObserver* observer) {
     em.epoch = epoch;
     em.train_loss = loss_sum / count_sum;
     em.train_accuracy = correct_sum / count_sum;
-    const double test_count = static_cast<double>(totals[0].at("count").item<std::int64_t>());
-    em.test_loss = totals[0].at("loss_sum").item<double>() / test_count;
-    em.test_accuracy = static_cast<double>(totals[0].at("correct").item<std::int64_t>()) / test_count;
+    const Tree& total = totals[static_cast<std::size_t>(host)];
+    const double test_count = static_cast<double>(total.at("count").item<std::int64_t>());
+    em.test_loss = total.at("loss_sum").item<double>() / test_count;
+    em.test_accuracy = static_cast<double>(total.at("correct").item<std::int64_t>()) / test_count;
     em.seconds = seconds_since(epoch_start);
     em.samples_per_s = count_sum / train_seconds;
     report.epochs.push_back(em);
     out.on_epoch(em);
   }
 
-  report.params = devices[0].params;
+  report.params = devices[static_cast<std::size_t>(host)].params;
   report.seconds = seconds_since(start);
-  if (!config.save_path.empty())
+  if (!config.save_path.empty() && process_index() == 0)
     save_safetensors(config.save_path, report.params,
                      {{"model", model_name(model)}, {"steps", std::to_string(step)}, {"format", "datarax"}});
   out.on_finish(report);

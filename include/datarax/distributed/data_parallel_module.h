@@ -30,6 +30,9 @@ class DataParallelModule {
   // Every leaf of the batch split by `sharding`. For CPU devices and a split along the leading axis
   // the shards are views of the batch's buffers: no copy. A leaf whose leading dimension does not
   // divide throws, naming the key path, the size and the axis.
+  // The batch is this process's part of the global batch (ShardedArray::from_process_local): in a
+  // single process the whole batch; under mpirun each process passes only its slice (what its
+  // data::Loader gives), and the result describes the global batch.
   ShardedTree shard_batch(const Tree& batch, const NamedSharding& sharding) const;
   ShardedArray shard_batch(const Array& batch, const NamedSharding& sharding) const;
 

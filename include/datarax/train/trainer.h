@@ -65,6 +65,10 @@ class TrainObserver {
 
 // Trains as `config` says. Throws InvalidArgumentError for bad configuration or data (before any
 // step runs, where it can be known then).
+// Under mpirun every process calls train with the same config: each loads only its slice of every
+// global batch and trains its devices of the one data-parallel mesh over all processes' devices;
+// process 0 alone calls the observer and writes config.save_path (every process returns the
+// same report, parameters included).
 TrainReport train(const TrainConfig& config, TrainObserver* observer = nullptr);
 
 }  // namespace datarax::train

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# A rank that dies (SIGKILL) or stops answering (SIGSTOP) in the middle of training must not leave
+# the others waiting: mpirun has to end within the collective deadline plus a margin, with a
+# non-zero exit code and a message that names the culprit (rank/process 1). Repeated REPS times.
+#
+# usage: kill_rank_test.sh SIGNAL REPS DEADLINE_S WORKDIR MPIEXEC [MPIEXEC_FLAGS...] -- TRAIN
+set -u
+signal=$1 reps=$2 deadline=$3 work=$4
+shift 4
+launcher=()
+while [[ $1 != -- ]]; do launcher+=("$1"); shift; done
+shift
+train=$1
+mkdir -p "$work"
+limit=$((deadline + 10))  # seconds the launcher may take after the signal
+
+# The PID of the process of world rank 1 among mpirun's descendants (Open MPI: OMPI_COMM_WORLD_RANK;
+# MPICH's Hydra: PMI_RANK).
+rank1_pid() {
+  local p
+  for p in $(pgrep -f -- "$train"); do
+    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qxE 'OMPI_COMM_WORLD_RANK=1|PMI_RANK=1'; then
+      echo "$p"
+      return
+    fi
+  done
+}
+
+for rep in $(seq 1 "$reps"); do
+  out="$work/run$rep.txt"
+  DATARAX_COLLECTIVE_TIMEOUT_S=$deadline "${launcher[@]}" -n 2 "$train" --devices 1 --epochs 5 > "$out" 2>&1 &
+  launcher_pid=$!
+  # Wait until training is under way (steps reported), then hit rank 1.
+  for _ in $(seq 1 600); do
+    grep -q 'loss' "$out" && break
+    sleep 0.05
+  done
+  sleep 0.3
+  victim=$(rank1_pid)
+  if [[ -z $victim ]]; then
+    echo "run $rep: found no process of rank 1"; kill -9 "$launcher_pid"; cat "$out"; exit 1
+  fi
+  kill "-$signal" "$victim"
+  hit=$(date +%s%N)
+  for _ in $(seq 1 $((limit * 20))); do
+    kill -0 "$launcher_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 "$launcher_pid" 2>/dev/null; then
+    echo "run $rep: the launcher still runs ${limit}s after SIG$signal to rank 1 (pid $victim)"
+    pkill -9 -f -- "$train"; kill -9 "$launcher_pid"; cat "$out"; exit 1
+  fi
+  wait "$launcher_pid"
+  rc=$?
+  took_ms=$(( ($(date +%s%N) - hit) / 1000000 ))
+  if (( rc == 0 )); then echo "run $rep: the launcher exited with 0"; cat "$out"; exit 1; fi
+  # The culprit by name: ours ("process 1 (cpu:1) did not arrive") or the launcher's ("rank 1").
+  if ! grep -qE 'process 1 \(cpu:1\) did not arrive|rank 1 |RANK 1 |rank 1$' "$out"; then
+    echo "run $rep: no message names rank 1:"; cat "$out"; exit 1
+  fi
+  echo "run $rep: SIG$signal to rank 1 -> launcher exit $rc after ${took_ms} ms: $(grep -hoE 'process 1 \(cpu:1\) did not arrive|.*rank 1 .*' "$out" | head -1)"
+done
+echo "all $reps runs ended in time and named rank 1"
