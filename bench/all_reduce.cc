@@ -20,9 +20,17 @@
 //
 //   ./build/bench/all_reduce [--devices N] [--min-kib 4] [--max-mib 256] [--factor 4]
 //                            [--reps 0] [--warmup 5]
+//   mpirun -np P ./build/bench/all_reduce --devices N [...]     # multi-process mode
 //
 // --devices N runs a mesh of N devices (default: 2, 4 and 8, one table each); --reps 0 picks the
 // repetitions per size so that each size moves about 8 GiB (at least 21, at most 2001 calls).
+//
+// Multi-process mode (started by mpirun): each of the P processes has N devices and the mesh is
+// all P * N of them, so every all-reduce crosses processes (the MPI backend: threads inside a
+// process, a ring between processes). Process 0 prints the table; the sample of an iteration is
+// still the slowest device's time, taken over every process with pmax. The memory-bound columns
+// are left out ("-"): P processes share the machine's bandwidth in ways one process's triad does
+// not measure. Compare with mpi_all_reduce under mpirun -np P * N (run_all_reduce.sh --processes P).
 //
 // Method. All calls for one (n, size) run inside ONE run_spmd launch, so dispatching work to the
 // device threads is never timed. Each device allocates and first-touches its own array, checks one
@@ -96,27 +104,43 @@ int main(int argc, char** argv) {
   }
   const std::vector<int> counts = only > 0 ? std::vector<int>{only} : std::vector<int>{2, 4, 8};
 
-  datarax::initialize({.num_cpu_devices = 8});
+  // Under mpirun: N devices per process, one table over all processes' devices.
+  datarax::initialize({.num_cpu_devices = only > 0 ? only : 8});
+  const bool multi = datarax::process_count() > 1;
+  if (multi && only == 0) {
+    std::fprintf(stderr, "under mpirun, give --devices N (devices per process)\nusage: %s\n", kUsage);
+    return 2;
+  }
+  const bool printer = datarax::process_index() == 0;
   StreamTriad stream;
-  const Triad triad = stream.measure(15);
+  const Triad triad = multi ? Triad{0, 0, 0} : stream.measure(15);
 
-  std::printf("# all_reduce_in_place(x, sum, \"data\"): f32, threads backend (build %s)\n",
-              DATARAX_BENCH_BUILD_TYPE);
-  std::printf("# reproduce: %s%s%s --min-kib %lld --max-mib %lld --factor %lld --reps %d --warmup %d\n",
-              argv[0], only > 0 ? " --devices " : "", only > 0 ? std::to_string(only).c_str() : "",
-              min_kib, max_mib, factor, fixed_reps, warmup);
-  std::printf("# STREAM triad, %d threads, 3 x 128 MiB f64: best %.2f GB/s, median %.2f GB/s "
-              "(3 arrays counted, write-allocate not; counting it: best %.2f GB/s)\n",
-              triad.threads, triad.best_gbs, triad.median_gbs, triad.best_gbs * 4.0 / 3.0);
-  bench::print_all_reduce_legend("device");
+  if (printer) {
+    if (multi)
+      std::printf("# all_reduce_in_place(x, sum, \"data\"): f32, %d processes x %d devices, MPI backend "
+                  "(build %s)\n", datarax::process_count(), only, DATARAX_BENCH_BUILD_TYPE);
+    else
+      std::printf("# all_reduce_in_place(x, sum, \"data\"): f32, threads backend (build %s)\n",
+                  DATARAX_BENCH_BUILD_TYPE);
+    std::printf("# reproduce: %s%d %s%s%s --min-kib %lld --max-mib %lld --factor %lld --reps %d --warmup %d\n",
+                multi ? "mpirun -np " : "", multi ? datarax::process_count() : 0, argv[0],
+                only > 0 ? " --devices " : "", only > 0 ? std::to_string(only).c_str() : "", min_kib, max_mib,
+                factor, fixed_reps, warmup);
+    if (!multi)
+      std::printf("# STREAM triad, %d threads, 3 x 128 MiB f64: best %.2f GB/s, median %.2f GB/s "
+                  "(3 arrays counted, write-allocate not; counting it: best %.2f GB/s)\n",
+                  triad.threads, triad.best_gbs, triad.median_gbs, triad.best_gbs * 4.0 / 3.0);
+    bench::print_all_reduce_legend("device");
+  }
 
-  for (const int n : counts) {
-    bench::print_all_reduce_header(n);
+  for (const int per_process : counts) {
+    const int n = multi ? datarax::device_count() : per_process;
+    if (printer) bench::print_all_reduce_header(n);
     for (long long bytes = min_kib * kKiB; bytes <= max_mib * kMiB; bytes *= factor) {
       const int reps = bench::reps_for(n, bytes, fixed_reps);
-      const double b_gbs = stream.measure(5).best_gbs;
+      const double b_gbs = multi ? 0.0 : stream.measure(5).best_gbs;
       const bench::Samples s = time_all_reduce(n, bytes, reps, warmup);
-      bench::print_all_reduce_row(n, bytes, s, b_gbs, reps);
+      if (printer) bench::print_all_reduce_row(n, bytes, s, b_gbs, reps);
     }
   }
   return 0;
@@ -132,6 +156,8 @@ bench::Samples time_all_reduce(int n, long long bytes, int reps, int warmup) {
   const std::int64_t count = bytes / 4;
   std::vector<std::vector<double>> us(static_cast<std::size_t>(n),
                                       std::vector<double>(static_cast<std::size_t>(reps)));
+  // Per iteration, the slowest device's time over every process (pmax inside the launch).
+  std::vector<double> slowest(static_cast<std::size_t>(reps), 0.0);
   std::mutex failure_mu;
   std::string failure;
 
@@ -165,12 +191,11 @@ bench::Samples time_all_reduce(int n, long long bytes, int reps, int warmup) {
       mine[static_cast<std::size_t>(i)] =
           bench::time_us([&] { datarax::all_reduce_in_place(x, datarax::ReduceOp::sum, "data"); });
     }
+    datarax::Array times = datarax::Array::from_vector<double>(mine, device);
+    datarax::all_reduce_in_place(times, datarax::ReduceOp::max, "data");
+    if (rank == 0) std::copy(times.data<double>().begin(), times.data<double>().end(), slowest.begin());
   });
   bench::verify(failure.empty(), failure);
-
-  std::vector<double> slowest(static_cast<std::size_t>(reps), 0.0);
-  for (const auto& device_us : us)
-    for (std::size_t i = 0; i < slowest.size(); ++i) slowest[i] = std::max(slowest[i], device_us[i]);
   return bench::Samples(std::move(slowest));
 }
 

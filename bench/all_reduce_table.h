@@ -47,14 +47,19 @@ inline void print_all_reduce_header(int n) {
               "ratio", "ratio_wa", "reps");
 }
 
-// One size's row; `triad_gbs` is the B of the bound.
+// One size's row; `triad_gbs` is the B of the bound, or 0 where none was measured (the bound
+// columns then read "-").
 inline void print_all_reduce_row(int n, long long bytes, const Samples& s, double triad_gbs, int reps) {
   const double algbw = gb_per_s(static_cast<double>(bytes), s.median());
-  const double bound_us = all_reduce_traffic(n, bytes) / (triad_gbs * 1e3);
-  std::printf("%10lld %8s | %10.2f %9.2f %9.2f | %10.2f %10.2f | %10.2f %10.2f %6.3f %8.3f | %5d\n",
-              bytes, size_name(bytes).c_str(), s.median(), s.percentile(10), s.percentile(90), algbw,
-              algbw * 2.0 * (n - 1) / n, triad_gbs, bound_us, bound_us / s.median(),
-              0.75 * bound_us / s.median(), reps);
+  std::printf("%10lld %8s | %10.2f %9.2f %9.2f | %10.2f %10.2f | ", bytes, size_name(bytes).c_str(), s.median(),
+              s.percentile(10), s.percentile(90), algbw, algbw * 2.0 * (n - 1) / n);
+  if (triad_gbs > 0) {
+    const double bound_us = all_reduce_traffic(n, bytes) / (triad_gbs * 1e3);
+    std::printf("%10.2f %10.2f %6.3f %8.3f", triad_gbs, bound_us, bound_us / s.median(), 0.75 * bound_us / s.median());
+  } else {
+    std::printf("%10s %10s %6s %8s", "-", "-", "-", "-");
+  }
+  std::printf(" | %5d\n", reps);
   std::fflush(stdout);
 }
 

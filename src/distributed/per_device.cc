@@ -1,11 +1,14 @@
 #include "distributed/per_device.h"
 
+#include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "comm/reduce_kernels.h"
 #include "core/strings.h"
 #include "datarax/error.h"
 #include "datarax/runtime.h"
+#include "sharding/block_copy.h"
 
 namespace datarax::detail {
 
@@ -13,11 +16,28 @@ std::vector<Tree> per_device_trees(const ShardedTree& tree) {
   std::vector<Tree> out;
   if (tree.empty()) return out;
   const Mesh& mesh = tree.begin()->second.sharding().mesh();
+  // A mesh over several processes: every leaf is gathered (collectively, in key order on every
+  // process), and each device's block cut from the whole.
+  const bool spans = std::any_of(mesh.devices().begin(), mesh.devices().end(),
+                                 [](const Device& d) { return d.process_index != process_index(); });
+  std::map<std::string, Array> whole;
+  if (spans)
+    for (const auto& [key, leaf] : tree) whole.emplace(key, leaf.gather());
   for (const Device& d : mesh.devices()) {
-    if (d.process_index != process_index()) continue;
+    if (!spans && d.process_index != process_index()) continue;
     Tree t;
     for (const auto& [key, leaf] : tree) {
-      Array block = leaf.shard_for(d);
+      Array block;
+      if (spans) {
+        const Array& global = whole.at(key);
+        const std::vector<IndexRange> index = leaf.sharding().index_of(d, leaf.shape());
+        std::vector<std::int64_t> dims;
+        for (const IndexRange& r : index) dims.push_back(r.size());
+        block = Array::empty(Shape(std::move(dims)), global.dtype(), global.device());
+        extract_block(global, index, block);
+      } else {
+        block = leaf.shard_for(d);
+      }
       const bool stacked = leaf.shape().rank() > 0 && !leaf.sharding().spec().axes_of(0).empty() &&
                            block.shape()[0] == 1;
       if (stacked) {

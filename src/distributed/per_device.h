@@ -12,8 +12,9 @@
 
 namespace datarax::detail {
 
-// One Tree per device of the tree's mesh (this process's), in mesh order. A leaf whose leading
-// axis is split into one-element blocks (a stacked pmap output) loses that axis.
+// One Tree per device of the tree's mesh, in mesh order: this process's devices, or, when the mesh
+// spans processes, every process's (collective then: every process must call it). A leaf whose
+// leading axis is split into one-element blocks (a stacked pmap output) loses that axis.
 std::vector<Tree> per_device_trees(const ShardedTree& tree);
 
 // Checks that there is at least one device and that every device has the same keys, dtypes and

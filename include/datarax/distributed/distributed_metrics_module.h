@@ -5,7 +5,9 @@
 //      Tree m = metrics_module.reduce_mean(metrics, "batch");
 //  - outside, on per-device metrics: a ShardedTree (e.g. a pmap's stacked output, one block per
 //    device) or one Tree per device. Values are taken per device in mesh order; a leaf whose
-//    leading axis is split into one-element blocks (a stacked output) loses that axis.
+//    leading axis is split into one-element blocks (a stacked output) loses that axis. A
+//    ShardedTree whose mesh spans processes (under mpirun) takes every process's devices: the call
+//    is then collective, every process must make it, and every process gets the same result.
 //
 // Results: sum, max and min keep the dtype (integer metrics stay integers); the mean of integers
 // is f64; the mean of floats keeps their dtype. Values combine in device order, so results are the
