@@ -1,5 +1,10 @@
 // The process's view of the job: which devices exist, which are local, which process this is.
 //
+// A process started by an MPI launcher (mpirun/mpiexec of Open MPI or MPICH, srun with PMI; see
+// docs/multi_host.md) joins the MPI job in initialize(): devices() is then every process's devices
+// in process order, process_index()/process_count() come from MPI, and MPI is finalized at exit.
+// Otherwise the process is the whole job (process 0 of 1) and never calls MPI.
+//
 // initialize() sets this up once per process. Every other call that needs devices initializes with
 // default options on first use, so calling initialize() is only needed to choose options. Once set
 // up, initialize() without a device count, or with the count in force, is a no-op; with another
