@@ -3,9 +3,17 @@
 # A CTest test that runs COMMAND under the MPI launcher FindMPI found (MPIEXEC_EXECUTABLE) with NP
 # processes, each with DEVICES logical CPU devices. Open MPI's mpirun also gets --oversubscribe
 # (more processes than cores is how these tests run on small machines) and, when the tests run as
-# root, --allow-run-as-root; MPICH's mpiexec (Hydra) needs neither.
+# root, --allow-run-as-root; MPICH's mpiexec (Hydra) needs neither, and rejects them. The flags
+# chosen here are chosen again when the launcher changes (another MPIEXEC_EXECUTABLE, or the same
+# path now leading elsewhere, as /usr/bin/mpiexec after update-alternatives); flags set by hand
+# are kept.
 include_guard(GLOBAL)
 
+get_filename_component(_datarax_launcher "${MPIEXEC_EXECUTABLE}" REALPATH)
+if(DEFINED CACHE{_DATARAX_MPIEXEC_FLAGS_FOR} AND NOT _DATARAX_MPIEXEC_FLAGS_FOR STREQUAL _datarax_launcher AND
+   "${DATARAX_MPIEXEC_FLAGS}" STREQUAL "${_DATARAX_MPIEXEC_FLAGS_CHOSEN}")
+  unset(DATARAX_MPIEXEC_FLAGS CACHE)
+endif()
 if(NOT DEFINED DATARAX_MPIEXEC_FLAGS)
   execute_process(COMMAND ${MPIEXEC_EXECUTABLE} --version OUTPUT_VARIABLE _mpiexec_version
                   ERROR_VARIABLE _mpiexec_version RESULT_VARIABLE _rc)
@@ -18,7 +26,18 @@ if(NOT DEFINED DATARAX_MPIEXEC_FLAGS)
     endif()
   endif()
   set(DATARAX_MPIEXEC_FLAGS "${_flags}" CACHE STRING "Flags datarax's MPI tests pass to ${MPIEXEC_EXECUTABLE}")
+  set(_DATARAX_MPIEXEC_FLAGS_CHOSEN "${_flags}" CACHE INTERNAL "DATARAX_MPIEXEC_FLAGS as chosen here")
 endif()
+set(_DATARAX_MPIEXEC_FLAGS_FOR "${_datarax_launcher}" CACHE INTERNAL "The launcher DATARAX_MPIEXEC_FLAGS was chosen for")
+
+# Under AddressSanitizer the MPI tests run without LeakSanitizer: Open MPI leaves allocations of its
+# plugins at exit, from libraries it has unloaded by then, whose frames no suppression can name.
+# ASan's memory errors and UBSan stay on. Every test that starts the launcher gets this.
+function(datarax_mpi_test_environment name)
+  if(DATARAX_SANITIZE MATCHES "address")
+    set_property(TEST ${name} APPEND PROPERTY ENVIRONMENT "ASAN_OPTIONS=detect_leaks=0")
+  endif()
+endfunction()
 
 function(datarax_add_mpi_test name)
   cmake_parse_arguments(PARSE_ARGV 1 arg "" "NP;DEVICES;TIMEOUT" "COMMAND;LABELS")
@@ -31,4 +50,5 @@ function(datarax_add_mpi_test name)
   # RUN_SERIAL: NP processes of DEVICES threads each already fill the machine.
   set_tests_properties(${name} PROPERTIES LABELS "mpi;${arg_LABELS}" TIMEOUT ${arg_TIMEOUT}
                        PROCESSORS ${arg_NP} RUN_SERIAL TRUE)
+  datarax_mpi_test_environment(${name})
 endfunction()

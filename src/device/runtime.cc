@@ -51,9 +51,10 @@ int resolve_num_cpu_devices(const InitOptions& options) {
 }
 
 // The environment variable that shows this process was started by an MPI launcher, or null.
-// mpirun/mpiexec of Open MPI set OMPI_COMM_WORLD_SIZE; MPICH's Hydra and Slurm's srun with PMI-2
-// set PMI_SIZE; PMIx launchers (Open MPI 5, srun --mpi=pmix) set PMIX_RANK. DATARAX_MPI=0 ignores
-// them all, DATARAX_MPI=1 joins MPI even without them.
+// mpirun/mpiexec of Open MPI set OMPI_COMM_WORLD_SIZE; MPICH's Hydra (mpiexec.mpich) and Slurm's
+// srun with PMI-2 set PMI_SIZE (with PMI_RANK and PMI_FD), except Hydra's -pmi-port mode, which
+// sets PMI_PORT and PMI_ID instead; PMIx launchers (Open MPI 5, srun --mpi=pmix) set PMIX_RANK.
+// DATARAX_MPI=0 ignores them all, DATARAX_MPI=1 joins MPI even without them.
 const char* launcher_variable() {
   if (const char* force = std::getenv("DATARAX_MPI"); force != nullptr) {
     if (std::string_view(force) == "0") return nullptr;
@@ -62,10 +63,31 @@ const char* launcher_variable() {
                                "\" is not valid; use 1 (join MPI), 0 (stay a single process) or unset it "
                                "(join MPI when started by mpirun, mpiexec or srun)");
   }
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"})
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "PMI_PORT"})
     if (std::getenv(name) != nullptr) return name;
   return nullptr;
 }
+
+#if DATARAX_HAVE_MPI
+// A launcher of one MPI starts the programs of another (Open MPI's mpirun and an MPICH build of
+// datarax, or the reverse) each as a singleton: MPI_Init sees a job of one. Throws then, instead
+// of running every process as a job of its own. `size`: the processes MPI sees.
+void check_launcher_size(int size) {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    const char* env = std::getenv(name);
+    if (env == nullptr) continue;
+    int launched = 0;
+    const std::string_view text(env);
+    if (std::from_chars(text.data(), text.data() + text.size(), launched).ec != std::errc() || launched == size)
+      return;
+    throw Error("initialize: the launcher started " + std::string(text) + " processes (" + name + "=" +
+                std::string(text) + ") but MPI sees " + std::to_string(size) +
+                "; the launcher belongs to another MPI than the one datarax was built with. Start the "
+                "program with that MPI's mpiexec (ldd shows which: libmpi.so.40 is Open MPI's mpirun, "
+                "libmpich.so.12 is MPICH's mpiexec.mpich)");
+  }
+}
+#endif
 
 // Called with the runtime mutex held.
 void set_up(Runtime& rt, int num_cpu_devices) {
@@ -73,6 +95,7 @@ void set_up(Runtime& rt, int num_cpu_devices) {
   if (const char* launcher = launcher_variable(); launcher != nullptr) {
 #if DATARAX_HAVE_MPI
     const detail::mpi::World world = detail::mpi::join(num_cpu_devices);
+    check_launcher_size(world.size);
     rt.process_index = world.rank;
     rt.process_count = world.size;
     counts = world.device_counts;

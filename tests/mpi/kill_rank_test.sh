@@ -54,10 +54,11 @@ for rep in $(seq 1 "$reps"); do
   rc=$?
   took_ms=$(( ($(date +%s%N) - hit) / 1000000 ))
   if (( rc == 0 )); then echo "run $rep: the launcher exited with 0"; cat "$out"; exit 1; fi
-  # The culprit by name: ours ("process 1 (cpu:1) did not arrive") or the launcher's ("rank 1").
-  if ! grep -qE 'process 1 \(cpu:1\) did not arrive|rank 1 |RANK 1 |rank 1$' "$out"; then
+  # The culprit by name: ours ("process 1 (cpu:1) did not arrive"), Open MPI's ("process rank 1")
+  # or MPICH Hydra's, which names the process by its PID ("PID <pid> RUNNING AT <host>").
+  if ! grep -qE "process 1 \(cpu:1\) did not arrive|rank 1 |RANK 1 |rank 1\$|PID $victim RUNNING AT" "$out"; then
     echo "run $rep: no message names rank 1:"; cat "$out"; exit 1
   fi
-  echo "run $rep: SIG$signal to rank 1 -> launcher exit $rc after ${took_ms} ms: $(grep -hoE 'process 1 \(cpu:1\) did not arrive|.*rank 1 .*' "$out" | head -1)"
+  echo "run $rep: SIG$signal to rank 1 -> launcher exit $rc after ${took_ms} ms: $(grep -hoE "process 1 \(cpu:1\) did not arrive|.*rank 1 .*|PID $victim RUNNING AT.*" "$out" | head -1)"
 done
 echo "all $reps runs ended in time and named rank 1"
