@@ -9,6 +9,10 @@
 
 namespace datarax::detail {
 
+// The devices of the job's OTHER processes on this host (MPI's shared-memory split): threads that
+// compete for this host's cores with this process's. 0 in a single process.
+int other_devices_on_this_host();
+
 // Every process's `mine`, by process index. Every process must call it, in the same order as its
 // other process-level calls. A single process gets its own bytes back. A process that does not
 // come within the default collective deadline ends the job, named, with `op` in the message.

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "datarax/error.h"
+#include "device/process_group.h"
 
 #if DATARAX_HAVE_MPI
 #include "comm/mpi/world.h"
@@ -22,6 +23,7 @@ struct Runtime {
   int num_cpu_devices = 0;
   int process_index = 0;
   int process_count = 1;
+  int host_devices = 0;  // device threads of every process on this host
   std::vector<Device> devices;
   std::vector<Device> local_devices;
 };
@@ -92,6 +94,7 @@ void check_launcher_size(int size) {
 // Called with the runtime mutex held.
 void set_up(Runtime& rt, int num_cpu_devices) {
   std::vector<int> counts{num_cpu_devices};
+  int host_devices = num_cpu_devices;
   if (const char* launcher = launcher_variable(); launcher != nullptr) {
 #if DATARAX_HAVE_MPI
     const detail::mpi::World world = detail::mpi::join(num_cpu_devices);
@@ -99,6 +102,7 @@ void set_up(Runtime& rt, int num_cpu_devices) {
     rt.process_index = world.rank;
     rt.process_count = world.size;
     counts = world.device_counts;
+    host_devices = world.host_devices;
 #else
     throw Error(std::string("initialize: started by an MPI launcher (") + launcher +
                 " is set) but this build of datarax has no MPI; rebuild with MPI installed "
@@ -106,6 +110,7 @@ void set_up(Runtime& rt, int num_cpu_devices) {
 #endif
   }
   rt.num_cpu_devices = num_cpu_devices;
+  rt.host_devices = host_devices;
   rt.devices.clear();
   rt.local_devices.clear();
   int id = 0;
@@ -166,5 +171,12 @@ int device_count() { return static_cast<int>(devices().size()); }
 int local_device_count() { return static_cast<int>(local_devices().size()); }
 int process_index() { return ensure_initialized().process_index; }
 int process_count() { return ensure_initialized().process_count; }
+
+namespace detail {
+int other_devices_on_this_host() {
+  const Runtime& rt = ensure_initialized();
+  return rt.host_devices - static_cast<int>(rt.local_devices.size());
+}
+}  // namespace detail
 
 }  // namespace datarax

@@ -78,6 +78,13 @@ World join(int local_devices) {
   w.device_counts.resize(static_cast<std::size_t>(w.size));
   check(MPI_Allgather(&local_devices, 1, MPI_INT, w.device_counts.data(), 1, MPI_INT, g_comm),
         "initialize: exchanging device counts (MPI_Allgather)");
+  // The processes that share this host, and so its cores: how many device threads run here.
+  MPI_Comm host = MPI_COMM_NULL;
+  check(MPI_Comm_split_type(g_comm, MPI_COMM_TYPE_SHARED, w.rank, MPI_INFO_NULL, &host),
+        "initialize: finding the processes on this host (MPI_Comm_split_type)");
+  check(MPI_Allreduce(&local_devices, &w.host_devices, 1, MPI_INT, MPI_SUM, host),
+        "initialize: counting this host's devices (MPI_Allreduce)");
+  MPI_Comm_free(&host);
   return w;
 }
 

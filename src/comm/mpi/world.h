@@ -16,6 +16,7 @@ struct World {
   int rank = 0;
   int size = 1;
   std::vector<int> device_counts;  // every process's local device count, by rank
+  int host_devices = 0;            // the devices of every process on this host (shared memory)
 };
 
 // Initializes MPI with MPI_THREAD_MULTIPLE (devices of one process call MPI from their own

@@ -7,6 +7,7 @@
 
 #include "comm/reduce_kernels.h"
 #include "core/strings.h"
+#include "device/process_group.h"
 
 namespace datarax::detail {
 
@@ -33,7 +34,10 @@ ThreadsGroup::ThreadsGroup(std::vector<Device> devices, std::string name)
     : devices_(std::move(devices)),
       name_(std::move(name)),
       slots_(new Slot[devices_.size()]),
-      spin_(static_cast<unsigned>(devices_.size()) <= std::max(1u, std::thread::hardware_concurrency())) {}
+      // Spinning helps only while the members have a core each; under mpirun the devices of the
+      // other processes on this host compete for the cores too.
+      spin_(static_cast<unsigned>(size() + other_devices_on_this_host()) <=
+            std::max(1u, std::thread::hardware_concurrency())) {}
 
 std::unique_ptr<Communicator> ThreadsGroup::communicator(int rank, std::chrono::milliseconds timeout) {
   return std::make_unique<ThreadsCommunicator>(this, rank, timeout);

@@ -91,7 +91,7 @@ class ThreadsGroup {
   std::vector<Device> devices_;
   std::string name_;
   std::unique_ptr<Slot[]> slots_;
-  bool spin_;  // members fit on the cores: spinning helps
+  bool spin_;  // members (and other processes' devices on this host) fit on the cores: spinning helps
 
   // (barriers completed << 32) | members arrived at the current barrier. One word, so that the
   // arrival that completes a barrier and a member leaving it (retract) cannot both succeed.
