@@ -44,6 +44,13 @@ CollectiveDesc barrier_of(const CollectiveDesc& desc) {
   return b;
 }
 
+// The ring's reduce-scatter receives a chunk of kSegmentFrom bytes or more in segments of kSegment
+// bytes, at most kSegmentsAhead of them posted at a time, and folds each in while it is in cache
+// (measured on 2 processes: 16-64 MiB all-reduces gain, 1-4 MiB ones lose, hence the threshold).
+constexpr std::size_t kSegment = std::size_t{256} << 10;
+constexpr std::size_t kSegmentFrom = std::size_t{8} << 20;
+constexpr int kSegmentsAhead = 2;
+
 constexpr std::size_t kMaxMessage = std::size_t{1} << 30;  // bytes per MPI message (int counts)
 
 }  // namespace
@@ -305,16 +312,44 @@ void MpiGroup::ring_all_reduce(void* data, const CollectiveDesc& desc, ReduceOp 
     const int recv_c = (me_ - s - 1 + 2 * p) % p;
     const auto [sb, se] = chunk(desc.count, p, send_c);
     const auto [rb, re] = chunk(desc.count, p, recv_c);
-    post_recv(staging_.data(), static_cast<std::size_t>(re - rb) * item, prev, desc);
-    post_send(bytes + static_cast<std::size_t>(sb) * item, static_cast<std::size_t>(se - sb) * item, next, desc);
+    // The incoming chunk arrives in segments, each folded in as soon as it is there, while it is
+    // still in cache and the next one is on its way.
+    // Small chunks go whole: segments only pay off once a chunk no longer fits in cache.
+    const std::size_t segment = static_cast<std::size_t>(re - rb) * item >= kSegmentFrom ? kSegment : kMaxMessage;
+    const std::int64_t per_segment = std::max<std::int64_t>(1, static_cast<std::int64_t>(segment / item));
+    // Sent in the same segments as received: a message must match its receive's size.
+    for (std::int64_t at = sb; at < se; at += per_segment)
+      post_send(bytes + static_cast<std::size_t>(at) * item,
+                static_cast<std::size_t>(std::min(per_segment, se - at)) * item, next, desc);
+    const std::int64_t length = re - rb;
+    auto post_segment = [&](std::int64_t at) {
+      const std::int64_t n = std::min(per_segment, length - at);
+      post_recv(staging_.data() + static_cast<std::size_t>(at) * item, static_cast<std::size_t>(n) * item, prev, desc);
+    };
+    std::int64_t posted = 0;
+    for (int k = 0; k < kSegmentsAhead && posted < length; ++k, posted += per_segment) post_segment(posted);
+    for (std::int64_t at = 0; at < length; at += per_segment) {
+      const std::size_t request = requests_.size() - static_cast<std::size_t>((posted - at + per_segment - 1) / per_segment);
+      wait(desc, deadline, timeout, "reducing across processes", request);
+      if (posted < length) {
+        post_segment(posted);
+        posted += per_segment;
+      }
+      const std::int64_t n = std::min(per_segment, length - at);
+      visit_dtype(desc.dtype, [&](auto t) {
+        using T = decltype(t);
+        T* mine = reinterpret_cast<T*>(bytes) + rb + at;
+        const T* theirs = reinterpret_cast<const T*>(staging_.data()) + at;
+        if constexpr (std::is_same_v<accumulator_t<T>, T> && !std::is_same_v<T, bool>) {
+          combine(mine, theirs, n, op);  // one pass: mine op= theirs
+        } else {
+          const T* srcs[2] = {mine, theirs};
+          reduce_range<T>(srcs, 2, 0, n, op,
+                          [&](std::int64_t off, const auto* acc, std::int64_t len) { store(mine + off, acc, len); });
+        }
+      });
+    }
     wait(desc, deadline, timeout, "reducing across processes");
-    visit_dtype(desc.dtype, [&](auto t) {
-      using T = decltype(t);
-      T* mine = reinterpret_cast<T*>(bytes) + rb;
-      const T* srcs[2] = {mine, reinterpret_cast<const T*>(staging_.data())};
-      reduce_range<T>(srcs, 2, 0, re - rb, op,
-                      [&](std::int64_t off, const auto* acc, std::int64_t len) { store(mine + off, acc, len); });
-    });
   }
   // All-gather: the complete chunks travel once around the ring.
   for (int s = 0; s < p - 1; ++s) {
@@ -379,17 +414,18 @@ void MpiGroup::post_recv(void* data, std::size_t bytes, int peer, const Collecti
 }
 
 void MpiGroup::wait(const CollectiveDesc& desc, Clock::time_point deadline, std::chrono::milliseconds timeout,
-                    const char* phase) {
+                    const char* phase, std::size_t first) {
   mpi::WaitResult result = mpi::WaitResult::done;
+  const std::span<MPI_Request> some(requests_.data() + first, requests_.size() - first);
   try {
-    result = mpi::wait_all(requests_, deadline, [&] { return local_->aborted(); }, std::string(desc.label) + ": " + phase);
+    result = mpi::wait_all(some, deadline, [&] { return local_->aborted(); }, phase);
   } catch (const CollectiveError& e) {
-    mpi::abort_job(std::string(e.what()) + "; ending the job, as the other processes cannot finish " +
+    mpi::abort_job(std::string(desc.label) + ": " + e.what() + "; ending the job, as the other processes cannot finish " +
                    desc.to_string() + " without this one");
   }
   if (result == mpi::WaitResult::timed_out) {
     std::vector<int> missing;
-    for (std::size_t i = 0; i < requests_.size(); ++i)
+    for (std::size_t i = first; i < requests_.size(); ++i)
       if (!mpi::completed(requests_[i]) && std::find(missing.begin(), missing.end(), peers_[i]) == missing.end())
         missing.push_back(peers_[i]);
     std::sort(missing.begin(), missing.end());
@@ -404,8 +440,10 @@ void MpiGroup::wait(const CollectiveDesc& desc, Clock::time_point deadline, std:
                    desc.to_string() + " over " + name_ + "; process" + (names.size() == 1 ? " " : "es ") +
                    join(names, ", ") + " did not arrive; ending the job so that no process waits forever");
   }
-  requests_.clear();
-  peers_.clear();
+  if (first == 0) {
+    requests_.clear();
+    peers_.clear();
+  }
   if (result == mpi::WaitResult::stopped)
     throw CollectiveError(std::string(desc.label) + ": aborted while " + phase +
                           " because a device of this process failed");

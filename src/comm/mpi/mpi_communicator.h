@@ -95,8 +95,9 @@ class MpiGroup {
   void post_recv(void* data, std::size_t bytes, int peer, const CollectiveDesc& desc);
   // Leader only. Waits for the posted requests; ends the job on timeout or an MPI error, throws
   // CollectiveError when this process's group aborts (one of its devices failed).
+  // Waits for requests_[first..]; with first == 0 it then forgets every request.
   void wait(const CollectiveDesc& desc, Clock::time_point deadline, std::chrono::milliseconds timeout,
-            const char* phase);
+            const char* phase, std::size_t first = 0);
 
   std::vector<Device> devices_;
   std::string name_;
