@@ -122,6 +122,24 @@ TEST_F(MpiCollectives, ReductionsMatchTheFormulaOverTheGroup) {
   }
 }
 
+// 32 MiB per device: every process's ring chunk is 8 MiB or more, which the ring receives in
+// segments (the counts leave the last segment and the chunks uneven).
+TEST_F(MpiCollectives, LargeAllReduceInSegments) {
+  const Mesh mesh(devices(), {{"x", device_count()}});
+  const std::int64_t count = (std::int64_t{8} << 20) + 777;
+  run_spmd(mesh, [&](const Device& d) {
+    Array x = input(d, count);
+    all_reduce_in_place(x, ReduceOp::sum, "x");
+    std::int64_t bad = 0;
+    for (std::int64_t i = 0; i < count; ++i) {
+      float s = 0;
+      for (const Device& g : devices()) s += value(g, i);
+      bad += x.data<float>()[static_cast<std::size_t>(i)] != s;
+    }
+    EXPECT_EQ(bad, 0) << d;
+  });
+}
+
 TEST_F(MpiCollectives, IntegerAndDoubleSumsAreExact) {
   for_every_group([&](const Device& d, const std::vector<Device>& group, int, const AxisNames& axes) {
     const Array i = psum(Array::from_vector<std::int64_t>({d.id, 1, -d.id * 3}, d), axes);
