@@ -4,25 +4,37 @@
 
 namespace datarax {
 
-ShardedTree ShardedTree::shard(const Tree& tree, const NamedSharding& sharding,
-                               const ShardOptions& options) {
-  ShardedTree out;
+namespace {
+
+// Every leaf through `place` (one of ShardedArray's two ways in), each named by its key path.
+template <class Place>
+ShardedTree::Map place_leaves(const Tree& tree, const ShardOptions& options, Place&& place) {
+  ShardedTree::Map out;
   for (const auto& [key, leaf] : tree) {
     ShardOptions leaf_options = options;
     leaf_options.key = key;
-    out.leaves_.emplace(key, ShardedArray::shard(leaf, sharding, leaf_options));
+    out.emplace(key, place(leaf, leaf_options));
   }
+  return out;
+}
+
+}  // namespace
+
+ShardedTree ShardedTree::shard(const Tree& tree, const NamedSharding& sharding,
+                               const ShardOptions& options) {
+  ShardedTree out;
+  out.leaves_ = place_leaves(tree, options, [&](const Array& leaf, const ShardOptions& o) {
+    return ShardedArray::shard(leaf, sharding, o);
+  });
   return out;
 }
 
 ShardedTree ShardedTree::from_process_local(const Tree& tree, const NamedSharding& sharding,
                                             const ShardOptions& options) {
   ShardedTree out;
-  for (const auto& [key, leaf] : tree) {
-    ShardOptions leaf_options = options;
-    leaf_options.key = key;
-    out.leaves_.emplace(key, ShardedArray::from_process_local(leaf, sharding, leaf_options));
-  }
+  out.leaves_ = place_leaves(tree, options, [&](const Array& leaf, const ShardOptions& o) {
+    return ShardedArray::from_process_local(leaf, sharding, o);
+  });
   return out;
 }
 

@@ -387,28 +387,18 @@ void MpiGroup::gather_inputs(std::size_t bytes, const CollectiveDesc& desc, Cloc
       in_of_[static_cast<std::size_t>(processes_[k].ranks[j])] = gather_.data() + offsets[k] + j * bytes;
 }
 
-void MpiGroup::post_send(const void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) {
-  const auto* p = static_cast<const std::byte*>(data);
-  std::size_t done = 0;
-  do {
-    const std::size_t n = std::min(kMaxMessage, bytes - done);
-    requests_.push_back(MPI_REQUEST_NULL);
-    peers_.push_back(peer);
-    const int rc = MPI_Isend(p + done, static_cast<int>(n), MPI_BYTE, peer, tag_, mpi::comm(), &requests_.back());
-    if (rc != MPI_SUCCESS) mpi::abort_job(std::string(desc.label) + ": MPI_Isend to process " + std::to_string(peer) + " failed: " + mpi::error_text(rc));
-    done += n;
-  } while (done < bytes);
-}
-
-void MpiGroup::post_recv(void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) {
+void MpiGroup::post(bool send, void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) {
   auto* p = static_cast<std::byte*>(data);
   std::size_t done = 0;
   do {
     const std::size_t n = std::min(kMaxMessage, bytes - done);
     requests_.push_back(MPI_REQUEST_NULL);
     peers_.push_back(peer);
-    const int rc = MPI_Irecv(p + done, static_cast<int>(n), MPI_BYTE, peer, tag_, mpi::comm(), &requests_.back());
-    if (rc != MPI_SUCCESS) mpi::abort_job(std::string(desc.label) + ": MPI_Irecv from process " + std::to_string(peer) + " failed: " + mpi::error_text(rc));
+    const int rc = send ? MPI_Isend(p + done, static_cast<int>(n), MPI_BYTE, peer, tag_, mpi::comm(), &requests_.back())
+                        : MPI_Irecv(p + done, static_cast<int>(n), MPI_BYTE, peer, tag_, mpi::comm(), &requests_.back());
+    if (rc != MPI_SUCCESS)
+      mpi::abort_job(std::string(desc.label) + (send ? ": MPI_Isend to process " : ": MPI_Irecv from process ") +
+                     std::to_string(peer) + " failed: " + mpi::error_text(rc));
     done += n;
   } while (done < bytes);
 }

@@ -91,8 +91,11 @@ class MpiGroup {
                      std::chrono::milliseconds timeout);
   // Leader only. Posts a send / receive of `bytes` to / from process `peer` (in pieces MPI's int
   // counts can hold) onto requests_ and peers_.
-  void post_send(const void* data, std::size_t bytes, int peer, const CollectiveDesc& desc);
-  void post_recv(void* data, std::size_t bytes, int peer, const CollectiveDesc& desc);
+  void post(bool send, void* data, std::size_t bytes, int peer, const CollectiveDesc& desc);
+  void post_send(const void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) {
+    post(true, const_cast<void*>(data), bytes, peer, desc);  // MPI_Isend only reads it
+  }
+  void post_recv(void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) { post(false, data, bytes, peer, desc); }
   // Leader only. Waits for the posted requests; ends the job on timeout or an MPI error, throws
   // CollectiveError when this process's group aborts (one of its devices failed).
   // Waits for requests_[first..]; with first == 0 it then forgets every request.
