@@ -89,7 +89,7 @@ void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, co
       everywhere = true;
     } catch (...) {
     }
-    if (spans && !everywhere)
+    if (spans && (!everywhere || detail::MpiGroup::abandoned()))
       detail::mpi::abort_job("device " + d.to_string() + " failed: " + describe(err) +
                              "; ending the job, since the other processes' devices would wait for it");
 #endif

@@ -277,3 +277,29 @@ TEST_F(MpiCollectives, MismatchAcrossProcessesThrowsEverywhere) {
 
 }  // namespace
 }  // namespace datarax
+
+namespace datarax {
+namespace {
+
+// A mismatch among one process's own devices in a group that spans processes: that process's
+// leader tells the others, so every device of every process throws and the job goes on.
+TEST_F(MpiCollectives, MismatchInsideOneProcessThrowsEverywhere) {
+  if (local_device_count() < 2) GTEST_SKIP() << "needs 2 or more devices per process";
+  const Mesh mesh(devices(), {{"x", device_count()}});
+  std::atomic<int> threw{0};
+  EXPECT_THROW(run_spmd(mesh, [&](const Device& d) {
+                 try {
+                   psum(input(d, d.process_index == 0 && d.local_index == 1 ? 5 : 4), "x");
+                 } catch (const CollectiveError& e) {
+                   EXPECT_NE(std::string(e.what()).find("mismatched collectives"), std::string::npos) << e.what();
+                   ++threw;
+                   throw;
+                 }
+               }),
+               DeviceError);
+  EXPECT_EQ(threw.load(), local_device_count());
+  run_spmd(mesh, [&](const Device& d) { EXPECT_EQ(axis_size("x"), device_count()) << d; barrier("x"); });
+}
+
+}  // namespace
+}  // namespace datarax

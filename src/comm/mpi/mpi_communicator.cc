@@ -55,6 +55,8 @@ constexpr std::size_t kMaxMessage = std::size_t{1} << 30;  // bytes per MPI mess
 
 }  // namespace
 
+std::atomic<bool> MpiGroup::g_abandoned{false};
+
 MpiGroup::MpiGroup(std::vector<Device> devices, std::string name, const std::string& key)
     : devices_(std::move(devices)), name_(std::move(name)) {
   const int me = process_index();
@@ -122,11 +124,12 @@ void MpiGroup::all_reduce(int local_rank, const CollectiveDesc& desc, std::chron
     d.op = op;
     try {
       local_run(local_rank, d, timeout, observer);
-    } catch (const CollectiveError&) {
+    } catch (const MismatchError& e) {
       // A mismatch inside this process: the leader still tells the other processes, so that they
-      // throw too instead of waiting for it.
-      if (!leader || local_->aborted()) throw;
-      local_mismatch = std::current_exception();
+      // throw too instead of waiting for it; so it is a failure every process finds. (The local
+      // group may be aborted by now, by a member that threw first: the leader goes on regardless.)
+      if (!leader) throw CrossProcessMismatch(e.what());
+      local_mismatch = std::make_exception_ptr(CrossProcessMismatch(e.what()));
     }
   } else {
     local_run(local_rank, barrier_of(desc), timeout, observer);
@@ -267,7 +270,9 @@ std::string MpiGroup::exchange_headers(const CollectiveDesc& desc, bool local_mi
     post_recv(&headers_[k], sizeof(Header), processes_[k].index, desc);
     post_send(&mine, sizeof(Header), processes_[k].index, desc);
   }
-  wait(desc, deadline, timeout, "exchanging call descriptors");
+  // With a local mismatch this process's other devices have thrown already, aborting the local
+  // group: the exchange must finish anyway, since the other processes wait for this header.
+  wait(desc, deadline, timeout, "exchanging call descriptors", 0, /*stoppable=*/!local_mismatch);
   auto describe = [&](const Header& h) {
     CollectiveDesc d;
     d.kind = static_cast<CollectiveKind>(h.kind);
@@ -404,11 +409,11 @@ void MpiGroup::post(bool send, void* data, std::size_t bytes, int peer, const Co
 }
 
 void MpiGroup::wait(const CollectiveDesc& desc, Clock::time_point deadline, std::chrono::milliseconds timeout,
-                    const char* phase, std::size_t first) {
+                    const char* phase, std::size_t first, bool stoppable) {
   mpi::WaitResult result = mpi::WaitResult::done;
   const std::span<MPI_Request> some(requests_.data() + first, requests_.size() - first);
   try {
-    result = mpi::wait_all(some, deadline, [&] { return local_->aborted(); }, phase);
+    result = mpi::wait_all(some, deadline, [&] { return stoppable && local_->aborted(); }, phase);
   } catch (const CollectiveError& e) {
     mpi::abort_job(std::string(desc.label) + ": " + e.what() + "; ending the job, as the other processes cannot finish " +
                    desc.to_string() + " without this one");
@@ -434,9 +439,13 @@ void MpiGroup::wait(const CollectiveDesc& desc, Clock::time_point deadline, std:
     requests_.clear();
     peers_.clear();
   }
-  if (result == mpi::WaitResult::stopped)
+  if (result == mpi::WaitResult::stopped) {
+    // Requests left pending would match the next collective's messages: this process can take part
+    // in no further cross-process collective, and run_spmd ends the job.
+    g_abandoned.store(true, std::memory_order_release);
     throw CollectiveError(std::string(desc.label) + ": aborted while " + phase +
                           " because a device of this process failed");
+  }
 }
 
 }  // namespace datarax::detail

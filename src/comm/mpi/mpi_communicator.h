@@ -21,6 +21,7 @@
 
 #include <mpi.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -51,6 +52,9 @@ class MpiGroup {
   const std::vector<Device>& devices() const { return devices_; }
   const std::string& name() const { return name_; }
   ThreadsGroup& local_group() const { return *local_; }
+  // True once some group gave up waiting on MPI requests (a device of this process failed
+  // mid-collective): their messages are out of step from then on, and the job must end.
+  static bool abandoned() { return g_abandoned.load(std::memory_order_acquire); }
 
   // The communicator of the member with group rank `rank` (a device of this process).
   std::unique_ptr<GroupCommunicator> communicator(int rank, std::chrono::milliseconds timeout);
@@ -98,9 +102,10 @@ class MpiGroup {
   void post_recv(void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) { post(false, data, bytes, peer, desc); }
   // Leader only. Waits for the posted requests; ends the job on timeout or an MPI error, throws
   // CollectiveError when this process's group aborts (one of its devices failed).
-  // Waits for requests_[first..]; with first == 0 it then forgets every request.
+  // Waits for requests_[first..]; with first == 0 it then forgets every request. `stoppable`: give
+  // up (throwing) when this process's group aborts.
   void wait(const CollectiveDesc& desc, Clock::time_point deadline, std::chrono::milliseconds timeout,
-            const char* phase, std::size_t first = 0);
+            const char* phase, std::size_t first = 0, bool stoppable = true);
 
   std::vector<Device> devices_;
   std::string name_;
@@ -122,6 +127,7 @@ class MpiGroup {
   std::vector<MPI_Request> requests_;
   std::vector<int> peers_;           // the process each request is for
   std::vector<Header> headers_;      // by position in processes_
+  static std::atomic<bool> g_abandoned;
 };
 
 class MpiCommunicator final : public GroupCommunicator {

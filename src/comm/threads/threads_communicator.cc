@@ -170,7 +170,7 @@ void ThreadsGroup::check_matching(const CollectiveDesc& mine) const {
                            : other.op == first.op) &&
                       other.root == first.root && other.send_to == first.send_to;
     if (!same)
-      throw CollectiveError(std::string(mine.label) + ": mismatched collectives in the group over " + name_ + ": " +
+      throw MismatchError(std::string(mine.label) + ": mismatched collectives in the group over " + name_ + ": " +
                             devices_[0].to_string() + " called " + first.to_string() + " but " +
                             devices_[static_cast<std::size_t>(r)].to_string() + " called " +
                             other.to_string());

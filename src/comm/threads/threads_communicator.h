@@ -28,6 +28,13 @@ namespace datarax::detail {
 
 class ThreadsGroup;
 
+// The members of a group called different collectives at the same step (found by every member,
+// after all arrived): unlike an abort, every member knows it and the group stays in step.
+class MismatchError : public CollectiveError {
+ public:
+  using CollectiveError::CollectiveError;
+};
+
 // Told when a member starts and stops waiting, and asked, while it waits, whether the members that
 // have not arrived are stuck elsewhere — in a collective of another group, which can never complete
 // this one. The SPMD runtime implements it to turn such a mismatch (devices calling collectives
