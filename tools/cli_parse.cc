@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "datarax/error.h"
+#include "datarax/runtime.h"
 
 namespace datarax::tools {
 
@@ -37,9 +38,11 @@ int run_tool(const char* name, const std::function<void()>& body) {
     body();
   } catch (const InvalidArgumentError& e) {
     std::cerr << name << ": " << e.what() << "\n";
+    end_job_if_multi_process(2);  // under mpirun: the other processes would wait for this one
     return 2;
   } catch (const std::exception& e) {
     std::cerr << name << ": " << e.what() << "\n";
+    end_job_if_multi_process(1);
     return 1;
   }
   return 0;

@@ -42,6 +42,12 @@ int local_device_count();
 int process_index();
 int process_count();
 
+// For a program whose process failed on its own under a launcher (bad input on one host, say):
+// ends every process of the job now, with `exit_code` (MPI_Abort), so that the others do not wait
+// for this one until their collectives' deadline. Does nothing in a single-process job or before
+// initialization. The datarax tools call it after printing their error.
+void end_job_if_multi_process(int exit_code);
+
 // Parses a CPU device count as given in DATARAX_NUM_CPU_DEVICES or on a command line: a whole
 // number from 1 to kMaxCpuDevices. `source` names where the text came from, for the error message.
 int parse_num_cpu_devices(std::string_view text, std::string_view source);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -171,6 +172,20 @@ int device_count() { return static_cast<int>(devices().size()); }
 int local_device_count() { return static_cast<int>(local_devices().size()); }
 int process_index() { return ensure_initialized().process_index; }
 int process_count() { return ensure_initialized().process_count; }
+
+void end_job_if_multi_process(int exit_code) {
+  {
+    std::lock_guard lock(runtime_mutex());
+    const Runtime& rt = runtime_state();
+    if (!rt.initialized || rt.process_count < 2) return;
+  }
+#if DATARAX_HAVE_MPI
+  std::fflush(stdout);
+  std::fflush(stderr);
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+#endif
+  std::_Exit(exit_code);  // not reached with MPI: a multi-process job needs it
+}
 
 namespace detail {
 int other_devices_on_this_host() {
