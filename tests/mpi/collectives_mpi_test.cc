@@ -249,23 +249,29 @@ TEST_F(MpiCollectives, AllReduceInPlaceOnATree) {
   });
 }
 
+// Runs psum with `count(d)` elements on every device d of a line over all devices: the counts
+// differ somewhere, so every device of every process must throw a mismatch.
+template <class Count>
+void expect_mismatch_everywhere(const Mesh& mesh, Count&& count) {
+  std::atomic<int> threw{0};
+  EXPECT_THROW(run_spmd(mesh, [&](const Device& d) {
+                 try {
+                   psum(input(d, count(d)), "x");
+                 } catch (const CollectiveError& e) {
+                   EXPECT_NE(std::string(e.what()).find("mismatched collectives"), std::string::npos) << e.what();
+                   ++threw;
+                   throw;
+                 }
+               }),
+               DeviceError);
+  EXPECT_EQ(threw.load(), local_device_count());
+}
+
 // A call that differs between processes throws on every device of every process, naming both
 // sides, and the group stays usable afterwards.
 TEST_F(MpiCollectives, MismatchAcrossProcessesThrowsEverywhere) {
   const Mesh mesh(devices(), {{"x", device_count()}});
-  std::atomic<int> threw{0};
-  EXPECT_THROW(
-      run_spmd(mesh, [&](const Device& d) {
-        try {
-          psum(input(d, d.process_index == 0 ? 4 : 5), "x");
-        } catch (const CollectiveError& e) {
-          EXPECT_NE(std::string(e.what()).find("mismatched collectives"), std::string::npos) << e.what();
-          ++threw;
-          throw;
-        }
-      }),
-      DeviceError);
-  EXPECT_EQ(threw.load(), local_device_count());
+  expect_mismatch_everywhere(mesh, [](const Device& d) { return d.process_index == 0 ? 4 : 5; });
   run_spmd(mesh, [&](const Device& d) {
     EXPECT_EQ(psum(input(d, 1), "x").data<float>()[0], [&] {
       float s = 0;
@@ -275,29 +281,12 @@ TEST_F(MpiCollectives, MismatchAcrossProcessesThrowsEverywhere) {
   });
 }
 
-}  // namespace
-}  // namespace datarax
-
-namespace datarax {
-namespace {
-
 // A mismatch among one process's own devices in a group that spans processes: that process's
 // leader tells the others, so every device of every process throws and the job goes on.
 TEST_F(MpiCollectives, MismatchInsideOneProcessThrowsEverywhere) {
   if (local_device_count() < 2) GTEST_SKIP() << "needs 2 or more devices per process";
   const Mesh mesh(devices(), {{"x", device_count()}});
-  std::atomic<int> threw{0};
-  EXPECT_THROW(run_spmd(mesh, [&](const Device& d) {
-                 try {
-                   psum(input(d, d.process_index == 0 && d.local_index == 1 ? 5 : 4), "x");
-                 } catch (const CollectiveError& e) {
-                   EXPECT_NE(std::string(e.what()).find("mismatched collectives"), std::string::npos) << e.what();
-                   ++threw;
-                   throw;
-                 }
-               }),
-               DeviceError);
-  EXPECT_EQ(threw.load(), local_device_count());
+  expect_mismatch_everywhere(mesh, [](const Device& d) { return d.process_index == 0 && d.local_index == 1 ? 5 : 4; });
   run_spmd(mesh, [&](const Device& d) { EXPECT_EQ(axis_size("x"), device_count()) << d; barrier("x"); });
 }
 
