@@ -7,7 +7,12 @@
 #include <string_view>
 #include <vector>
 
+#include "datarax/device.h"
+
 namespace datarax::detail {
+
+// Whether any of `devices` belongs to another process than this one (a mesh that spans processes).
+bool spans_processes(const std::vector<Device>& devices);
 
 // The devices of the job's OTHER processes on this host (MPI's shared-memory split): threads that
 // compete for this host's cores with this process's. 0 in a single process.

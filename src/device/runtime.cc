@@ -188,6 +188,11 @@ void end_job_if_multi_process(int exit_code) {
 }
 
 namespace detail {
+bool spans_processes(const std::vector<Device>& devices) {
+  const int me = process_index();
+  return std::any_of(devices.begin(), devices.end(), [&](const Device& d) { return d.process_index != me; });
+}
+
 int other_devices_on_this_host() {
   const Runtime& rt = ensure_initialized();
   return rt.host_devices - static_cast<int>(rt.local_devices.size());

@@ -8,6 +8,7 @@
 #include "core/strings.h"
 #include "datarax/error.h"
 #include "datarax/runtime.h"
+#include "device/process_group.h"
 #include "sharding/block_copy.h"
 
 namespace datarax::detail {
@@ -18,8 +19,7 @@ std::vector<Tree> per_device_trees(const ShardedTree& tree) {
   const Mesh& mesh = tree.begin()->second.sharding().mesh();
   // A mesh over several processes: every leaf is gathered (collectively, in key order on every
   // process), and each device's block cut from the whole.
-  const bool spans = std::any_of(mesh.devices().begin(), mesh.devices().end(),
-                                 [](const Device& d) { return d.process_index != process_index(); });
+  const bool spans = spans_processes(mesh.devices());
   std::map<std::string, Array> whole;
   if (spans)
     for (const auto& [key, leaf] : tree) whole.emplace(key, leaf.gather());

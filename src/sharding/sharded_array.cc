@@ -21,9 +21,7 @@ Shape block_shape(const std::vector<IndexRange>& index) {
 
 bool is_local(const Device& d) { return d.process_index == process_index(); }
 
-bool spans_processes(const Mesh& mesh) {
-  return std::any_of(mesh.devices().begin(), mesh.devices().end(), [](const Device& d) { return !is_local(d); });
-}
+bool spans_processes(const Mesh& mesh) { return detail::spans_processes(mesh.devices()); }
 
 // One block as bytes: its rank, its ranges, then its elements.
 void append_block(std::vector<std::byte>& out, const Array& data, const std::vector<IndexRange>& index) {

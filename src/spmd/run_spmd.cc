@@ -10,6 +10,7 @@
 #if DATARAX_HAVE_MPI
 #include "comm/mpi/mpi_communicator.h"
 #include "comm/mpi/world.h"
+#include "device/process_group.h"
 #endif
 
 namespace datarax {
@@ -80,8 +81,7 @@ void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, co
 #if DATARAX_HAVE_MPI
     // The other processes' devices may be waiting for this one in a collective, and no exception
     // reaches them: end the job, unless every process found the failure (a cross-process mismatch).
-    const bool spans = std::any_of(mesh.devices().begin(), mesh.devices().end(),
-                                   [](const Device& x) { return x.process_index != process_index(); });
+    const bool spans = detail::spans_processes(mesh.devices());
     bool everywhere = false;
     try {
       std::rethrow_exception(err);

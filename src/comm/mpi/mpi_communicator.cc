@@ -179,9 +179,7 @@ void MpiGroup::gathered(int local_rank, const CollectiveDesc& desc, std::chrono:
     const CollectiveDesc& first = *published_[0];
     for (std::size_t i = 1; i < published_.size() && local_error.empty(); ++i) {
       const CollectiveDesc& other = *published_[i];
-      const bool reduces = first.kind == CollectiveKind::reduce_scatter;
-      if (other.kind != first.kind || other.dtype != first.dtype || other.count != first.count ||
-          (reduces && other.op != first.op) || other.root != first.root || other.send_to != first.send_to)
+      if (!same_call(first, other))
         local_error = std::string(desc.label) + ": mismatched collectives in the group over " + name_ + ": " +
                       devices_[static_cast<std::size_t>(local_ranks_[0])].to_string() + " called " +
                       first.to_string() + " but " +

@@ -159,17 +159,17 @@ void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const Collec
   }
 }
 
+bool same_call(const CollectiveDesc& a, const CollectiveDesc& b) {
+  const bool reduces = a.kind == CollectiveKind::all_reduce || a.kind == CollectiveKind::reduce_scatter;
+  return a.kind == b.kind && a.dtype == b.dtype && a.count == b.count && (!reduces || a.op == b.op) &&
+         a.root == b.root && a.send_to == b.send_to;
+}
+
 void ThreadsGroup::check_matching(const CollectiveDesc& mine) const {
   const CollectiveDesc& first = *slots_[0].desc;
   for (int r = 1; r < size(); ++r) {
     const CollectiveDesc& other = *slots_[static_cast<std::size_t>(r)].desc;
-    const bool same = other.kind == first.kind && other.dtype == first.dtype &&
-                      other.count == first.count &&
-                      (first.kind != CollectiveKind::all_reduce && first.kind != CollectiveKind::reduce_scatter
-                           ? true
-                           : other.op == first.op) &&
-                      other.root == first.root && other.send_to == first.send_to;
-    if (!same)
+    if (!same_call(first, other))
       throw MismatchError(std::string(mine.label) + ": mismatched collectives in the group over " + name_ + ": " +
                             devices_[0].to_string() + " called " + first.to_string() + " but " +
                             devices_[static_cast<std::size_t>(r)].to_string() + " called " +

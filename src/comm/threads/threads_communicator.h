@@ -35,6 +35,10 @@ class MismatchError : public CollectiveError {
   using CollectiveError::CollectiveError;
 };
 
+// Whether two members' calls match: the same kind, dtype, count, root and permutation, and for
+// reductions the same op.
+bool same_call(const CollectiveDesc& a, const CollectiveDesc& b);
+
 // Told when a member starts and stops waiting, and asked, while it waits, whether the members that
 // have not arrived are stuck elsewhere — in a collective of another group, which can never complete
 // this one. The SPMD runtime implements it to turn such a mismatch (devices calling collectives
