@@ -31,6 +31,12 @@
 // still the slowest device's time, taken over every process with pmax. The memory-bound columns
 // are left out ("-"): P processes share the machine's bandwidth in ways one process's triad does
 // not measure. Compare with mpi_all_reduce under mpirun -np P * N (run_all_reduce.sh --processes P).
+// With one device per process (--devices 1), datarax's ranks are MPI's ranks, and a second table
+// compares it with MPI_Allreduce(MPI_IN_PLACE) over the same processes IN THE SAME LAUNCH, call for
+// call: this machine's bandwidth drifts by 2x within minutes, more than the differences measured,
+// so tables from separate runs cannot settle a 5% question. MPI runs on a std::vector (what a plain
+// MPI program reduces) and on an Array's buffer (datarax's buffer cache: huge pages), the latter to
+// tell datarax's algorithm apart from the memory it runs on.
 //
 // Method. All calls for one (n, size) run inside ONE run_spmd launch, so dispatching work to the
 // device threads is never timed. Each device allocates and first-touches its own array, checks one
@@ -49,6 +55,7 @@
 #include <cstdio>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,6 +63,10 @@
 #include "all_reduce_table.h"
 #include "bench_util.h"
 #include "datarax/datarax.h"
+
+#ifdef DATARAX_BENCH_MPI
+#include <mpi.h>
+#endif
 
 namespace {
 
@@ -85,7 +96,26 @@ class StreamTriad {
   int threads_;
 };
 
-bench::Samples time_all_reduce(int n, long long bytes, int reps, int warmup);
+// The slowest device's times per call; with `raw_mpi`, also those of MPI's own in-place
+// MPI_Allreduce on MPI_COMM_WORLD, timed in the same launch, call for call: on a std::vector (mpi)
+// and on an Array's buffer (mpi_cache).
+struct Timings {
+  bench::Samples datarax;
+  std::optional<bench::Samples> mpi;
+  std::optional<bench::Samples> mpi_cache;
+};
+
+Timings time_all_reduce(int n, long long bytes, int reps, int warmup, bool raw_mpi);
+
+#ifdef DATARAX_BENCH_MPI
+constexpr bool kWithMpi = true;
+void raw_all_reduce(float* data, std::int64_t count) {
+  MPI_Allreduce(MPI_IN_PLACE, data, static_cast<int>(count), MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
+}
+#else
+constexpr bool kWithMpi = false;
+void raw_all_reduce(float*, std::int64_t) {}
+#endif
 
 }  // namespace
 
@@ -135,12 +165,32 @@ int main(int argc, char** argv) {
 
   for (const int per_process : counts) {
     const int n = multi ? datarax::device_count() : per_process;
+    // One device per process: datarax's ranks are MPI's, so MPI_Allreduce over the same processes
+    // can be timed call for call beside it (see time_all_reduce).
+    const bool raw_mpi = kWithMpi && multi && per_process == 1;
+    std::vector<std::string> same_launch;
     if (printer) bench::print_all_reduce_header(n);
     for (long long bytes = min_kib * kKiB; bytes <= max_mib * kMiB; bytes *= factor) {
       const int reps = bench::reps_for(n, bytes, fixed_reps);
       const double b_gbs = multi ? 0.0 : stream.measure(5).best_gbs;
-      const bench::Samples s = time_all_reduce(n, bytes, reps, warmup);
-      if (printer) bench::print_all_reduce_row(n, bytes, s, b_gbs, reps);
+      const Timings t = time_all_reduce(n, bytes, reps, warmup, raw_mpi);
+      if (printer) bench::print_all_reduce_row(n, bytes, t.datarax, b_gbs, reps);
+      if (printer && t.mpi) {
+        char row[200];
+        std::snprintf(row, sizeof row, "%10lld %8s | %12.2f | %12.2f %11.3f | %12.2f %11.3f | %5d", bytes,
+                      bench::size_name(bytes).c_str(), t.datarax.median(), t.mpi->median(),
+                      t.mpi->median() / t.datarax.median(), t.mpi_cache->median(),
+                      t.mpi_cache->median() / t.datarax.median(), reps);
+        same_launch.push_back(row);
+      }
+    }
+    if (printer && !same_launch.empty()) {
+      std::printf("## same launch, call for call in rotation: datarax vs MPI_Allreduce(MPI_IN_PLACE) on "
+                  "MPI_COMM_WORLD, over a std::vector (mpi) and over an Array's buffer (mpi_cache); median us "
+                  "of the slowest process; ratio > 1: datarax is faster\n");
+      std::printf("%10s %8s | %12s | %12s %11s | %12s %11s | %5s\n", "bytes", "size", "datarax_us", "mpi_us",
+                  "mpi/datarax", "mpi_cache_us", "ratio", "reps");
+      for (const std::string& row : same_launch) std::printf("%s\n", row.c_str());
     }
   }
   return 0;
@@ -150,14 +200,12 @@ namespace {
 
 // Times `reps` in-place all-reduces of `bytes` per device over the first n devices (see the file
 // comment for the method). Exits with a message if the verification call gives a wrong value.
-bench::Samples time_all_reduce(int n, long long bytes, int reps, int warmup) {
+Timings time_all_reduce(int n, long long bytes, int reps, int warmup, bool raw_mpi) {
   const std::vector<datarax::Device>& all = datarax::devices();
   const datarax::Mesh mesh(std::vector<datarax::Device>(all.begin(), all.begin() + n), {{"data", n}});
   const std::int64_t count = bytes / 4;
-  std::vector<std::vector<double>> us(static_cast<std::size_t>(n),
-                                      std::vector<double>(static_cast<std::size_t>(reps)));
-  // Per iteration, the slowest device's time over every process (pmax inside the launch).
-  std::vector<double> slowest(static_cast<std::size_t>(reps), 0.0);
+  // Per contender and iteration, the slowest device's time over every process (pmax in the launch).
+  std::vector<std::vector<double>> slowest(3, std::vector<double>(static_cast<std::size_t>(reps), 0.0));
   std::mutex failure_mu;
   std::string failure;
 
@@ -181,22 +229,46 @@ bench::Samples time_all_reduce(int n, long long bytes, int reps, int warmup) {
     }
     x.fill(0.0);
 
-    for (int i = 0; i < warmup; ++i) {
+    // The MPI columns' buffers: a std::vector, what a plain MPI program would reduce, and an Array
+    // of datarax's (the buffer cache's memory: huge pages where the kernel offers them), so that
+    // the table tells the algorithm apart from the memory it runs on. First-touched here.
+    std::vector<float> y(raw_mpi ? static_cast<std::size_t>(count) : 0, 0.0f);
+    datarax::Array z = datarax::Array::zeros(datarax::Shape{raw_mpi ? count : 0}, datarax::DType::f32, device);
+    auto timed = [&](int contender) {
       datarax::barrier("data");
-      datarax::all_reduce_in_place(x, datarax::ReduceOp::sum, "data");
+      switch (contender) {
+        case 0: return bench::time_us([&] { datarax::all_reduce_in_place(x, datarax::ReduceOp::sum, "data"); });
+        case 1: return bench::time_us([&] { raw_all_reduce(y.data(), count); });
+        default: return bench::time_us([&] { raw_all_reduce(z.data<float>().data(), count); });
+      }
+    };
+    const int contenders = raw_mpi ? 3 : 1;
+    for (int i = 0; i < warmup; ++i)
+      for (int c = 0; c < contenders; ++c) timed(c);
+    std::vector<std::vector<double>> mine(static_cast<std::size_t>(contenders),
+                                          std::vector<double>(static_cast<std::size_t>(reps)));
+    // Iteration i runs the contenders in the (i mod 6)-th of their 6 orders, so that each comes
+    // first, second and last, and right after each of the others (whose traffic may have evicted its
+    // buffer from the cache), equally often.
+    constexpr int kOrders[6][3] = {{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}};
+    for (int i = 0; i < reps; ++i)
+      for (const int c : kOrders[i % 6])
+        if (c < contenders) mine[static_cast<std::size_t>(c)][static_cast<std::size_t>(i)] = timed(c);
+    for (int c = 0; c < contenders; ++c) {
+      datarax::Array times = datarax::Array::from_vector<double>(mine[static_cast<std::size_t>(c)], device);
+      datarax::all_reduce_in_place(times, datarax::ReduceOp::max, "data");
+      if (rank == 0)
+        std::copy(times.data<double>().begin(), times.data<double>().end(),
+                  slowest[static_cast<std::size_t>(c)].begin());
     }
-    std::vector<double>& mine = us[static_cast<std::size_t>(rank)];
-    for (int i = 0; i < reps; ++i) {
-      datarax::barrier("data");
-      mine[static_cast<std::size_t>(i)] =
-          bench::time_us([&] { datarax::all_reduce_in_place(x, datarax::ReduceOp::sum, "data"); });
-    }
-    datarax::Array times = datarax::Array::from_vector<double>(mine, device);
-    datarax::all_reduce_in_place(times, datarax::ReduceOp::max, "data");
-    if (rank == 0) std::copy(times.data<double>().begin(), times.data<double>().end(), slowest.begin());
   });
   bench::verify(failure.empty(), failure);
-  return bench::Samples(std::move(slowest));
+  Timings t{bench::Samples(std::move(slowest[0])), std::nullopt, std::nullopt};
+  if (raw_mpi) {
+    t.mpi.emplace(std::move(slowest[1]));
+    t.mpi_cache.emplace(std::move(slowest[2]));
+  }
+  return t;
 }
 
 StreamTriad::StreamTriad()
