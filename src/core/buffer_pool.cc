@@ -1,6 +1,9 @@
 #include "core/buffer_pool.h"
 
+#include <sys/mman.h>
+
 #include <bit>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -13,6 +16,41 @@ namespace {
 
 constexpr std::size_t kLargeThreshold = 64 * 1024;          // below: plain allocator
 constexpr std::size_t kMaxCachedBytes = std::size_t{4} << 30;  // cache bound
+
+// Blocks of a huge page or more are mapped on their own, aligned to a huge page and marked for
+// transparent huge pages (where the kernel offers them: "madvise" or "always" in
+// /sys/kernel/mm/transparent_hugepage/enabled; elsewhere they are ordinary pages). A 2 MiB page
+// instead of 512 small ones means fewer TLB misses for the kernels, and for the kernel's
+// cross-process copy (Open MPI's CMA) 512 times fewer pages to pin: an all-reduce of 4-16 MiB
+// between two processes takes 1.5-1.9x less time on such buffers (bench/all_reduce, MPI column).
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
+
+std::byte* map_block(std::size_t cls) {
+  if (cls < kHugePage) {
+    void* p = std::aligned_alloc(kBufferAlignment, cls);
+    if (p == nullptr) throw std::bad_alloc();
+    return static_cast<std::byte*>(p);
+  }
+  // Map one huge page more than needed, then unmap the unaligned head and the rest of the tail.
+  const std::size_t span = cls + kHugePage;
+  void* raw = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) throw std::bad_alloc();
+  const auto start = reinterpret_cast<std::uintptr_t>(raw);
+  const std::uintptr_t aligned = (start + kHugePage - 1) & ~(std::uintptr_t{kHugePage} - 1);
+  if (aligned > start) munmap(raw, aligned - start);
+  const std::uintptr_t end = aligned + cls;
+  if (start + span > end) munmap(reinterpret_cast<void*>(end), start + span - end);
+  auto* p = reinterpret_cast<std::byte*>(aligned);
+  madvise(p, cls, MADV_HUGEPAGE);  // a hint: without THP the block simply keeps small pages
+  return p;
+}
+
+void unmap_block(std::byte* p, std::size_t cls) {
+  if (cls < kHugePage)
+    std::free(p);
+  else
+    munmap(p, cls);
+}
 
 // Size classes at quarter-power-of-two steps bound the waste to 25% of a request.
 std::size_t size_class(std::size_t nbytes) {
@@ -36,9 +74,7 @@ class Pool {
       }
       ++misses_;
     }
-    void* p = std::aligned_alloc(kBufferAlignment, cls);
-    if (p == nullptr) throw std::bad_alloc();
-    return static_cast<std::byte*>(p);
+    return map_block(cls);
   }
 
   void give(std::byte* p, std::size_t cls) {
@@ -50,7 +86,7 @@ class Pool {
         return;
       }
     }
-    std::free(p);
+    unmap_block(p, cls);
   }
 
   BufferCacheStats stats() {
@@ -61,7 +97,7 @@ class Pool {
   void clear() {
     std::lock_guard lock(mu_);
     for (auto& [cls, blocks] : free_)
-      for (std::byte* p : blocks) std::free(p);
+      for (std::byte* p : blocks) unmap_block(p, cls);
     free_.clear();
     cached_ = 0;
   }

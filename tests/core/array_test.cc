@@ -5,7 +5,10 @@
 
 #include "support/error_of.h"
 
+#include <cstdio>
+#include <fstream>
 #include <numeric>
+#include <string>
 
 #include "core/buffer_pool.h"
 
@@ -182,6 +185,35 @@ TEST(BufferPool, LargeBuffersAreReusedNotReallocated) {
   EXPECT_EQ(after.misses, before.misses);
   EXPECT_EQ(b.raw(), first);
   EXPECT_EQ(reinterpret_cast<std::uintptr_t>(b.raw()) % detail::kBufferAlignment, 0u);
+}
+
+// The VmFlags of the mapping that holds `p`, from /proc/self/smaps ("" if none holds it).
+std::string vm_flags_of(const void* p) {
+  std::ifstream smaps("/proc/self/smaps");
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  bool inside = false;
+  for (std::string line; std::getline(smaps, line);) {
+    unsigned long begin = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &begin, &end) == 2 && line.find(':') > line.find(' '))
+      inside = addr >= begin && addr < end;
+    else if (inside && line.rfind("VmFlags:", 0) == 0)
+      return line;
+  }
+  return {};
+}
+
+TEST(BufferPool, LargeBuffersAreHugePageAlignedAndAdvised) {
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  Array big = Array::empty({(3 << 20) / 4});  // 3 MiB: one whole huge page and a tail
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(big.raw()) % kHuge, 0u);
+  Array small = Array::empty({(1 << 20) / 4});  // below a huge page: the ordinary allocator
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(small.raw()) % detail::kBufferAlignment, 0u);
+  const std::string flags = vm_flags_of(big.raw());
+  ASSERT_FALSE(flags.empty()) << "no mapping in /proc/self/smaps holds the buffer";
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+  if (!thp) GTEST_SKIP() << "this kernel has no transparent huge pages to advise";
+  // "hg": the mapping was marked MADV_HUGEPAGE (whether the kernel found huge pages is its affair).
+  EXPECT_THAT(flags + " ", HasSubstr(" hg ")) << flags;
 }
 
 TEST(Shape, Basics) {
