@@ -3,6 +3,7 @@
 #include <cmath>
 #include <string>
 
+#include "core/target_clones.h"
 #include "optim/leaves.h"
 
 namespace datarax::optim {
@@ -42,13 +43,6 @@ struct AdamConstants {
 // The element-wise Adam(W) step over one leaf. Separate pointers that do not alias (restrict) and
 // no branch in the loop let the compiler vectorize it; target_clones compiles it for AVX-512 and
 // AVX2 as well as the baseline, and the loader picks the best the CPU has.
-// ThreadSanitizer cannot run an ifunc resolver (it runs during relocation, before TSan's runtime
-// is up), so a TSan build keeps the baseline version only.
-#if defined(__SANITIZE_THREAD__)
-#define DATARAX_CLONES
-#else
-#define DATARAX_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
 
 template <class T>
 DATARAX_CLONES

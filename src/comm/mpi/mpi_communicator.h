@@ -121,8 +121,14 @@ class MpiGroup {
   // Leader state, reused from call to call.
   std::uint64_t calls_ = 0;
   std::string error_;            // set by the leader, read by every member after the last barrier
-  std::vector<std::byte> staging_;  // the ring's incoming chunk / the packed local inputs
-  std::vector<std::byte> gather_;   // every member's input (gathered collectives)
+  // Reused scratch from the buffer cache (huge pages for large sizes, as Arrays get), grown on demand.
+  struct Scratch {
+    std::shared_ptr<std::byte> block;
+    std::size_t bytes = 0;
+    std::byte* reserve(std::size_t n);  // at least n bytes; the contents are not kept
+  };
+  Scratch staging_;  // the ring's incoming chunk
+  Scratch gather_;   // every member's input (gathered collectives)
   std::vector<const std::byte*> in_of_;  // by group rank: its input inside gather_
   std::vector<MPI_Request> requests_;
   std::vector<int> peers_;           // the process each request is for

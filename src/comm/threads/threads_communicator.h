@@ -63,6 +63,9 @@ class ThreadsGroup {
   int size() const { return static_cast<int>(devices_.size()); }
   const std::vector<Device>& devices() const { return devices_; }
   const std::string& name() const { return name_; }
+  // Whether the members' waits spin before they sleep: only while this host's device threads (all
+  // processes') fit on its cores, else spinning steals the core of the thread being waited for.
+  bool spins() const { return spin_; }
 
   // A communicator for member `rank`; one per member thread. Its waits time out after `timeout`
   // (changeable later through ThreadsCommunicator::set_timeout).
