@@ -12,7 +12,9 @@
 # MPI columns read "-".
 # --processes P: the multi-process mode. datarax runs under mpirun -np P with N devices per process
 # (N = 1 and 2 by default, or --devices N), so every all-reduce crosses processes (MPI backend), and
-# is compared with MPI_Allreduce over P * N ranks: the same number of devices.
+# is compared with MPI_Allreduce over P * N ranks: the same number of devices. With N = 1, the
+# datarax run also prints its own same-launch comparison with MPI_Allreduce (the table to trust
+# on a machine whose bandwidth drifts between runs; see bench/all_reduce.cc).
 set -euo pipefail
 
 usage="usage: $0 [--quick] [--devices N] [--processes P] [BUILD_DIR]"
@@ -90,6 +92,8 @@ for n in "${counts[@]}"; do
   fi
   awk '
     { file = FILENAME == ARGV[1] ? 1 : 2 }  # an empty MPI file has no first line to count
+    /^## same launch/ { done[file] = 1 }    # the datarax table ends where its same-launch one starts
+    done[file] { next }
     $1 == "bytes" { for (i = 1; i <= NF; i++) col[file, $i] = i; next }
     $1 !~ /^[0-9]+$/ { next }
     file == 1 { mpi[$1] = $col[1, "median_us"]; next }
