@@ -1,12 +1,8 @@
 #include "comm/mpi/mpi_communicator.h"
 
 #include <algorithm>
-#include <climits>
 #include <cstring>
-#include <map>
 
-#include "comm/mpi/wait.h"
-#include "comm/mpi/world.h"
 #include "comm/reduce_kernels.h"
 #include "core/buffer_pool.h"
 #include "core/strings.h"
@@ -17,21 +13,9 @@ namespace datarax::detail {
 
 namespace {
 
-std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 1469598103934665603ull) {
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
 // [begin, end) of chunk `part` of `count` elements in `parts` nearly equal chunks.
 std::pair<std::int64_t, std::int64_t> chunk(std::int64_t count, int parts, int part) {
   return {count * part / parts, count * (part + 1) / parts};
-}
-
-std::string seconds(std::chrono::milliseconds t) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(t.count()) / 1000.0);
-  return buf;
 }
 
 // A member's local waits outlast its leader's cross-process deadline, so that a process that does
@@ -53,8 +37,6 @@ constexpr std::size_t kSegment = std::size_t{256} << 10;
 constexpr std::size_t kSegmentFrom = std::size_t{8} << 20;
 constexpr int kSegmentsAhead = 2;
 
-constexpr std::size_t kMaxMessage = std::size_t{1} << 30;  // bytes per MPI message (int counts)
-
 // mine op= theirs, in the widest vectors the CPU has: the fold is the only arithmetic on the
 // all-reduce's critical path and runs on data just received, still in cache, where a baseline
 // x86-64 build's 4-wide SSE2 adds would trail MPI's own AVX reduction.
@@ -63,33 +45,31 @@ DATARAX_CLONES void fold(T* __restrict mine, const T* __restrict theirs, std::in
   combine(mine, theirs, n, op);
 }
 
+// The group ranks of `devices` that live in process `process`, ascending.
+std::vector<int> ranks_in_process(const std::vector<Device>& devices, int process) {
+  std::vector<int> ranks;
+  for (int r = 0; r < static_cast<int>(devices.size()); ++r)
+    if (devices[static_cast<std::size_t>(r)].process_index == process) ranks.push_back(r);
+  return ranks;
+}
+
+std::vector<Device> pick(const std::vector<Device>& devices, const std::vector<int>& ranks) {
+  std::vector<Device> out;
+  for (int r : ranks) out.push_back(devices[static_cast<std::size_t>(r)]);
+  return out;
+}
+
 }  // namespace
 
-std::atomic<bool> MpiGroup::g_abandoned{false};
-
 MpiGroup::MpiGroup(std::vector<Device> devices, std::string name, const std::string& key)
-    : devices_(std::move(devices)), name_(std::move(name)) {
-  const int me = process_index();
-  std::map<int, std::vector<int>> by_process;
-  for (int r = 0; r < size(); ++r) {
-    const Device& d = devices_[static_cast<std::size_t>(r)];
-    by_process[d.process_index].push_back(r);
-    if (d.process_index == me) local_ranks_.push_back(r);
-  }
-  for (auto& [index, ranks] : by_process) {
-    if (index == me) me_ = static_cast<int>(processes_.size());
-    processes_.push_back({index, std::move(ranks)});
-  }
-  std::vector<Device> local;
-  for (int r : local_ranks_) local.push_back(devices_[static_cast<std::size_t>(r)]);
-  local_ = std::make_unique<ThreadsGroup>(std::move(local), name_);
+    : devices_(std::move(devices)),
+      name_(std::move(name)),
+      local_ranks_(ranks_in_process(devices_, process_index())),
+      local_(std::make_unique<ThreadsGroup>(pick(devices_, local_ranks_), name_)),
+      leaders_(devices_, name_, key, *local_) {
   for (int i = 0; i < static_cast<int>(local_ranks_.size()); ++i)
     local_comms_.push_back(std::make_unique<ThreadsCommunicator>(local_.get(), i, std::chrono::seconds(1)));
   published_.resize(local_ranks_.size());
-  key_hash_ = fnv1a(key.data(), key.size());
-  const int tags = std::max(2, mpi::tag_upper_bound());
-  tag_ = 1 + static_cast<int>(key_hash_ % static_cast<std::uint64_t>(tags - 1));
-  headers_.resize(processes_.size());
   in_of_.resize(devices_.size());
 }
 
@@ -148,7 +128,7 @@ void MpiGroup::all_reduce(int local_rank, const CollectiveDesc& desc, std::chron
   }
   // 2. The leaders combine the processes' partials.
   if (leader) {
-    error_ = exchange_headers(desc, local_mismatch != nullptr, deadline, timeout);
+    error_ = leaders_.exchange_headers(desc, local_mismatch != nullptr, deadline, timeout);
     if (local_mismatch) std::rethrow_exception(local_mismatch);
     if (error_.empty() && desc.count > 0) {
       ring_all_reduce(desc.out, desc, op, deadline, timeout);
@@ -196,7 +176,7 @@ void MpiGroup::gathered(int local_rank, const CollectiveDesc& desc, std::chrono:
                       devices_[static_cast<std::size_t>(local_ranks_[i])].to_string() + " called " +
                       other.to_string();
     }
-    error_ = exchange_headers(desc, !local_error.empty(), deadline, timeout);
+    error_ = leaders_.exchange_headers(desc, !local_error.empty(), deadline, timeout);
     if (!local_error.empty()) error_ = local_error;
     const std::size_t item = byte_size(desc.dtype);
     const std::size_t bytes = static_cast<std::size_t>(desc.count) * item;
@@ -256,93 +236,43 @@ void MpiGroup::gathered(int local_rank, const CollectiveDesc& desc, std::chrono:
   if (!error_.empty()) throw CrossProcessMismatch(error_);
 }
 
-// ---- between the leaders ---------------------------------------------------------------------
-
-std::string MpiGroup::exchange_headers(const CollectiveDesc& desc, bool local_mismatch, Clock::time_point deadline,
-                                       std::chrono::milliseconds timeout) {
-  const bool reduces = desc.kind == CollectiveKind::all_reduce || desc.kind == CollectiveKind::reduce_scatter;
-  Header& mine = headers_[static_cast<std::size_t>(me_)];
-  mine = Header{};
-  mine.key = key_hash_;
-  mine.call = ++calls_;
-  mine.count = desc.count;
-  mine.send_to = desc.send_to.empty() ? 0 : fnv1a(desc.send_to.data(), desc.send_to.size() * sizeof(int));
-  mine.root = desc.root;
-  mine.kind = static_cast<std::uint8_t>(desc.kind);
-  mine.op = static_cast<std::uint8_t>(reduces ? desc.op : ReduceOp::sum);
-  mine.dtype = static_cast<std::uint8_t>(desc.dtype);
-  mine.local_mismatch = local_mismatch ? 1 : 0;
-  if (processes_.size() == 1) return {};
-  for (std::size_t k = 0; k < processes_.size(); ++k) {
-    if (static_cast<int>(k) == me_) continue;
-    post_recv(&headers_[k], sizeof(Header), processes_[k].index, desc);
-    post_send(&mine, sizeof(Header), processes_[k].index, desc);
-  }
-  // With a local mismatch this process's other devices have thrown already, aborting the local
-  // group: the exchange must finish anyway, since the other processes wait for this header.
-  wait(desc, deadline, timeout, "exchanging call descriptors", 0, /*stoppable=*/!local_mismatch);
-  auto describe = [&](const Header& h) {
-    CollectiveDesc d;
-    d.kind = static_cast<CollectiveKind>(h.kind);
-    d.op = static_cast<ReduceOp>(h.op);
-    d.dtype = static_cast<DType>(h.dtype);
-    d.count = h.count;
-    d.root = h.root;
-    return d.to_string() + " (its collective #" + std::to_string(h.call) + " on this group)";
-  };
-  for (std::size_t k = 0; k < processes_.size(); ++k) {
-    const Header& h = headers_[k];
-    const std::string who = "process " + std::to_string(processes_[k].index);
-    if (h.local_mismatch && static_cast<int>(k) != me_)
-      return std::string(desc.label) + ": mismatched collectives in the group over " + name_ + ": the devices of " +
-             who + " made different calls (its error names them)";
-    if (h.key != mine.key)
-      return std::string(desc.label) + ": " + who + " sent a message of another group on this group's MPI tag " +
-             std::to_string(tag_) + "; rename a mesh axis to change the tag";
-    if (h.call != mine.call || h.kind != mine.kind || h.op != mine.op || h.dtype != mine.dtype ||
-        h.count != mine.count || h.root != mine.root || h.send_to != mine.send_to)
-      return std::string(desc.label) + ": mismatched collectives across processes in the group over " + name_ +
-             ": process " + std::to_string(process_index()) + " called " + describe(mine) + " but " + who +
-             " called " + describe(h);
-  }
-  return {};
-}
-
 void MpiGroup::ring_all_reduce(void* data, const CollectiveDesc& desc, ReduceOp op, Clock::time_point deadline,
                                std::chrono::milliseconds timeout) {
-  const int p = static_cast<int>(processes_.size());
+  const std::vector<Leaders::Process>& processes = leaders_.processes();
+  const int me = leaders_.me();
+  const int p = static_cast<int>(processes.size());
   if (p == 1) return;
   const std::size_t item = byte_size(desc.dtype);
-  const int next = processes_[static_cast<std::size_t>((me_ + 1) % p)].index;
-  const int prev = processes_[static_cast<std::size_t>((me_ + p - 1) % p)].index;
+  const int next = processes[static_cast<std::size_t>((me + 1) % p)].index;
+  const int prev = processes[static_cast<std::size_t>((me + p - 1) % p)].index;
   auto* bytes = static_cast<std::byte*>(data);
   std::byte* staging = staging_.reserve(static_cast<std::size_t>(desc.count / p + 1) * item);
   // Reduce-scatter: at step s this process sends chunk me-s and folds chunk me-s-1 from prev into
   // its own; after p-1 steps chunk me+1 holds every process's contribution.
   for (int s = 0; s < p - 1; ++s) {
-    const int send_c = (me_ - s + p) % p;
-    const int recv_c = (me_ - s - 1 + 2 * p) % p;
+    const int send_c = (me - s + p) % p;
+    const int recv_c = (me - s - 1 + 2 * p) % p;
     const auto [sb, se] = chunk(desc.count, p, send_c);
     const auto [rb, re] = chunk(desc.count, p, recv_c);
     // The incoming chunk arrives in segments, each folded in as soon as it is there, while it is
     // still in cache and the next one is on its way.
     // Small chunks go whole: segments only pay off once a chunk no longer fits in cache.
-    const std::size_t segment = static_cast<std::size_t>(re - rb) * item >= kSegmentFrom ? kSegment : kMaxMessage;
+    const std::size_t segment = static_cast<std::size_t>(re - rb) * item >= kSegmentFrom ? kSegment : Leaders::kMaxMessage;
     const std::int64_t per_segment = std::max<std::int64_t>(1, static_cast<std::int64_t>(segment / item));
     // Sent in the same segments as received: a message must match its receive's size.
     for (std::int64_t at = sb; at < se; at += per_segment)
-      post_send(bytes + static_cast<std::size_t>(at) * item,
+      leaders_.post_send(bytes + static_cast<std::size_t>(at) * item,
                 static_cast<std::size_t>(std::min(per_segment, se - at)) * item, next, desc);
     const std::int64_t length = re - rb;
     auto post_segment = [&](std::int64_t at) {
       const std::int64_t n = std::min(per_segment, length - at);
-      post_recv(staging + static_cast<std::size_t>(at) * item, static_cast<std::size_t>(n) * item, prev, desc);
+      leaders_.post_recv(staging + static_cast<std::size_t>(at) * item, static_cast<std::size_t>(n) * item, prev, desc);
     };
     std::int64_t posted = 0;
     for (int k = 0; k < kSegmentsAhead && posted < length; ++k, posted += per_segment) post_segment(posted);
     for (std::int64_t at = 0; at < length; at += per_segment) {
-      const std::size_t request = requests_.size() - static_cast<std::size_t>((posted - at + per_segment - 1) / per_segment);
-      wait(desc, deadline, timeout, "reducing across processes", request);
+      const std::size_t request = leaders_.posted() - static_cast<std::size_t>((posted - at + per_segment - 1) / per_segment);
+      leaders_.wait(desc, deadline, timeout, "reducing across processes", request);
       if (posted < length) {
         post_segment(posted);
         posted += per_segment;
@@ -361,42 +291,44 @@ void MpiGroup::ring_all_reduce(void* data, const CollectiveDesc& desc, ReduceOp 
         }
       });
     }
-    wait(desc, deadline, timeout, "reducing across processes");
+    leaders_.wait(desc, deadline, timeout, "reducing across processes");
   }
   // All-gather: the complete chunks travel once around the ring.
   for (int s = 0; s < p - 1; ++s) {
-    const int send_c = (me_ + 1 - s + p) % p;
-    const int recv_c = (me_ - s + p) % p;
+    const int send_c = (me + 1 - s + p) % p;
+    const int recv_c = (me - s + p) % p;
     const auto [sb, se] = chunk(desc.count, p, send_c);
     const auto [rb, re] = chunk(desc.count, p, recv_c);
-    post_recv(bytes + static_cast<std::size_t>(rb) * item, static_cast<std::size_t>(re - rb) * item, prev, desc);
-    post_send(bytes + static_cast<std::size_t>(sb) * item, static_cast<std::size_t>(se - sb) * item, next, desc);
-    wait(desc, deadline, timeout, "sharing the result across processes");
+    leaders_.post_recv(bytes + static_cast<std::size_t>(rb) * item, static_cast<std::size_t>(re - rb) * item, prev, desc);
+    leaders_.post_send(bytes + static_cast<std::size_t>(sb) * item, static_cast<std::size_t>(se - sb) * item, next, desc);
+    leaders_.wait(desc, deadline, timeout, "sharing the result across processes");
   }
 }
 
 void MpiGroup::gather_inputs(std::size_t bytes, const CollectiveDesc& desc, Clock::time_point deadline,
                              std::chrono::milliseconds timeout) {
-  std::vector<std::size_t> offsets(processes_.size());
+  const std::vector<Leaders::Process>& processes = leaders_.processes();
+  const int me = leaders_.me();
+  std::vector<std::size_t> offsets(processes.size());
   std::size_t total = 0;
-  for (std::size_t k = 0; k < processes_.size(); ++k) {
+  for (std::size_t k = 0; k < processes.size(); ++k) {
     offsets[k] = total;
-    total += processes_[k].ranks.size() * bytes;
+    total += processes[k].ranks.size() * bytes;
   }
   std::byte* all = gather_.reserve(total);
   // This process's members' inputs, packed into its own block.
-  std::byte* own = all + offsets[static_cast<std::size_t>(me_)];
+  std::byte* own = all + offsets[static_cast<std::size_t>(me)];
   for (std::size_t i = 0; i < published_.size(); ++i)
     if (bytes > 0) std::memcpy(own + i * bytes, published_[i]->in, bytes);
-  for (std::size_t k = 0; k < processes_.size(); ++k) {
-    if (static_cast<int>(k) == me_) continue;
-    post_recv(all + offsets[k], processes_[k].ranks.size() * bytes, processes_[k].index, desc);
-    post_send(own, published_.size() * bytes, processes_[k].index, desc);
+  for (std::size_t k = 0; k < processes.size(); ++k) {
+    if (static_cast<int>(k) == me) continue;
+    leaders_.post_recv(all + offsets[k], processes[k].ranks.size() * bytes, processes[k].index, desc);
+    leaders_.post_send(own, published_.size() * bytes, processes[k].index, desc);
   }
-  wait(desc, deadline, timeout, "gathering inputs across processes");
-  for (std::size_t k = 0; k < processes_.size(); ++k)
-    for (std::size_t j = 0; j < processes_[k].ranks.size(); ++j)
-      in_of_[static_cast<std::size_t>(processes_[k].ranks[j])] = all + offsets[k] + j * bytes;
+  leaders_.wait(desc, deadline, timeout, "gathering inputs across processes");
+  for (std::size_t k = 0; k < processes.size(); ++k)
+    for (std::size_t j = 0; j < processes[k].ranks.size(); ++j)
+      in_of_[static_cast<std::size_t>(processes[k].ranks[j])] = all + offsets[k] + j * bytes;
 }
 
 std::byte* MpiGroup::Scratch::reserve(std::size_t n) {
@@ -406,62 +338,6 @@ std::byte* MpiGroup::Scratch::reserve(std::size_t n) {
     bytes = n;
   }
   return block.get();
-}
-
-void MpiGroup::post(bool send, void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) {
-  auto* p = static_cast<std::byte*>(data);
-  std::size_t done = 0;
-  do {
-    const std::size_t n = std::min(kMaxMessage, bytes - done);
-    requests_.push_back(MPI_REQUEST_NULL);
-    peers_.push_back(peer);
-    const int rc = send ? MPI_Isend(p + done, static_cast<int>(n), MPI_BYTE, peer, tag_, mpi::comm(), &requests_.back())
-                        : MPI_Irecv(p + done, static_cast<int>(n), MPI_BYTE, peer, tag_, mpi::comm(), &requests_.back());
-    if (rc != MPI_SUCCESS)
-      mpi::abort_job(std::string(desc.label) + (send ? ": MPI_Isend to process " : ": MPI_Irecv from process ") +
-                     std::to_string(peer) + " failed: " + mpi::error_text(rc));
-    done += n;
-  } while (done < bytes);
-}
-
-void MpiGroup::wait(const CollectiveDesc& desc, Clock::time_point deadline, std::chrono::milliseconds timeout,
-                    const char* phase, std::size_t first, bool stoppable) {
-  mpi::WaitResult result = mpi::WaitResult::done;
-  const std::span<MPI_Request> some(requests_.data() + first, requests_.size() - first);
-  try {
-    result = mpi::wait_all(some, deadline, [&] { return stoppable && local_->aborted(); }, phase, local_->spins());
-  } catch (const CollectiveError& e) {
-    mpi::abort_job(std::string(desc.label) + ": " + e.what() + "; ending the job, as the other processes cannot finish " +
-                   desc.to_string() + " without this one");
-  }
-  if (result == mpi::WaitResult::timed_out) {
-    std::vector<int> missing;
-    for (std::size_t i = first; i < requests_.size(); ++i)
-      if (!mpi::completed(requests_[i]) && std::find(missing.begin(), missing.end(), peers_[i]) == missing.end())
-        missing.push_back(peers_[i]);
-    std::sort(missing.begin(), missing.end());
-    std::vector<std::string> names;
-    for (int process : missing) {
-      std::vector<std::string> devs;
-      for (const Device& d : devices_)
-        if (d.process_index == process) devs.push_back(d.to_string());
-      names.push_back(std::to_string(process) + " (" + join(devs, ", ") + ")");
-    }
-    mpi::abort_job(std::string(desc.label) + ": timed out after " + seconds(timeout) + " " + phase + " in " +
-                   desc.to_string() + " over " + name_ + "; process" + (names.size() == 1 ? " " : "es ") +
-                   join(names, ", ") + " did not arrive; ending the job so that no process waits forever");
-  }
-  if (first == 0) {
-    requests_.clear();
-    peers_.clear();
-  }
-  if (result == mpi::WaitResult::stopped) {
-    // Requests left pending would match the next collective's messages: this process can take part
-    // in no further cross-process collective, and run_spmd ends the job.
-    g_abandoned.store(true, std::memory_order_release);
-    throw CollectiveError(std::string(desc.label) + ": aborted while " + phase +
-                          " because a device of this process failed");
-  }
 }
 
 }  // namespace datarax::detail

@@ -2,9 +2,9 @@
 // over the threads backend.
 //
 // Inside each process the group's members form a ThreadsGroup (shared memory); the process's
-// first member is its leader and alone talks to the other processes' leaders over MPI, on datarax's
-// own communicator with a tag of the group's own, in point-to-point messages whose every wait has
-// the collective's deadline (mpi/wait.h). All-reduce, the hot path, runs in three phases:
+// first member is its leader and alone talks to the other processes' leaders over MPI, in
+// point-to-point messages whose every wait has the collective's deadline (mpi/leaders.h). All-reduce,
+// the hot path, runs in three phases:
 //   1. the process's members reduce their inputs among themselves (threads backend, in parallel);
 //   2. the leaders all-reduce the process partials with a ring (reduce-scatter, then all-gather:
 //      each element reduced once, in one order, so every process gets the same bits), through a
@@ -19,16 +19,13 @@
 // processes that did come would otherwise wait forever.
 #pragma once
 
-#include <mpi.h>
-
-#include <atomic>
 #include <chrono>
-#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "comm/group_communicator.h"
+#include "comm/mpi/leaders.h"
 #include "comm/threads/threads_communicator.h"
 
 namespace datarax::detail {
@@ -54,7 +51,7 @@ class MpiGroup {
   ThreadsGroup& local_group() const { return *local_; }
   // True once some group gave up waiting on MPI requests (a device of this process failed
   // mid-collective): their messages are out of step from then on, and the job must end.
-  static bool abandoned() { return g_abandoned.load(std::memory_order_acquire); }
+  static bool abandoned() { return Leaders::abandoned(); }
 
   // The communicator of the member with group rank `rank` (a device of this process).
   std::unique_ptr<GroupCommunicator> communicator(int rank, std::chrono::milliseconds timeout);
@@ -64,19 +61,6 @@ class MpiGroup {
            WaitObserver* observer);
 
  private:
-  struct Process {
-    int index = 0;           // process index (MPI rank)
-    std::vector<int> ranks;  // its members' group ranks, ascending
-  };
-  struct Header {
-    std::uint64_t key = 0;   // the group's key hash: a different value is a tag collision
-    std::uint64_t call = 0;  // the group's collective number on this process
-    std::int64_t count = 0;
-    std::uint64_t send_to = 0;  // hash of the permutation
-    std::int32_t root = 0;
-    std::uint8_t kind = 0, op = 0, dtype = 0, local_mismatch = 0;
-  };
-
   void all_reduce(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
                   WaitObserver* observer);
   void gathered(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
@@ -84,42 +68,22 @@ class MpiGroup {
   void local_run(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
                  WaitObserver* observer);
 
-  // Leader only. Exchanges headers with the other leaders; returns "" or the mismatch message.
-  std::string exchange_headers(const CollectiveDesc& desc, bool local_mismatch, Clock::time_point deadline,
-                               std::chrono::milliseconds timeout);
   // Leader only. The ring all-reduce of `count` elements of `data` across the processes.
   void ring_all_reduce(void* data, const CollectiveDesc& desc, ReduceOp op, Clock::time_point deadline,
                        std::chrono::milliseconds timeout);
   // Leader only. Every member's `bytes`-byte input into gather_, process by process; sets in_of_.
   void gather_inputs(std::size_t bytes, const CollectiveDesc& desc, Clock::time_point deadline,
                      std::chrono::milliseconds timeout);
-  // Leader only. Posts a send / receive of `bytes` to / from process `peer` (in pieces MPI's int
-  // counts can hold) onto requests_ and peers_.
-  void post(bool send, void* data, std::size_t bytes, int peer, const CollectiveDesc& desc);
-  void post_send(const void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) {
-    post(true, const_cast<void*>(data), bytes, peer, desc);  // MPI_Isend only reads it
-  }
-  void post_recv(void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) { post(false, data, bytes, peer, desc); }
-  // Leader only. Waits for the posted requests; ends the job on timeout or an MPI error, throws
-  // CollectiveError when this process's group aborts (one of its devices failed).
-  // Waits for requests_[first..]; with first == 0 it then forgets every request. `stoppable`: give
-  // up (throwing) when this process's group aborts.
-  void wait(const CollectiveDesc& desc, Clock::time_point deadline, std::chrono::milliseconds timeout,
-            const char* phase, std::size_t first = 0, bool stoppable = true);
 
   std::vector<Device> devices_;
   std::string name_;
-  int tag_ = 0;
-  std::uint64_t key_hash_ = 0;
-  std::vector<int> local_ranks_;    // group ranks of this process's members, ascending
-  std::vector<Process> processes_;  // the processes of the group, ascending
-  int me_ = 0;                      // this process's position in processes_
+  std::vector<int> local_ranks_;  // group ranks of this process's members, ascending
   std::unique_ptr<ThreadsGroup> local_;
+  Leaders leaders_;  // used by the leader (local rank 0) only
   std::vector<std::unique_ptr<ThreadsCommunicator>> local_comms_;
   std::vector<const CollectiveDesc*> published_;  // by local rank, for the gathered collectives
 
   // Leader state, reused from call to call.
-  std::uint64_t calls_ = 0;
   std::string error_;            // set by the leader, read by every member after the last barrier
   // Reused scratch from the buffer cache (huge pages for large sizes, as Arrays get), grown on demand.
   struct Scratch {
@@ -130,10 +94,6 @@ class MpiGroup {
   Scratch staging_;  // the ring's incoming chunk
   Scratch gather_;   // every member's input (gathered collectives)
   std::vector<const std::byte*> in_of_;  // by group rank: its input inside gather_
-  std::vector<MPI_Request> requests_;
-  std::vector<int> peers_;           // the process each request is for
-  std::vector<Header> headers_;      // by position in processes_
-  static std::atomic<bool> g_abandoned;
 };
 
 class MpiCommunicator final : public GroupCommunicator {
