@@ -170,11 +170,7 @@ void MpiGroup::gathered(int local_rank, const CollectiveDesc& desc, std::chrono:
     for (std::size_t i = 1; i < published_.size() && local_error.empty(); ++i) {
       const CollectiveDesc& other = *published_[i];
       if (!same_call(first, other))
-        local_error = std::string(desc.label) + ": mismatched collectives in the group over " + name_ + ": " +
-                      devices_[static_cast<std::size_t>(local_ranks_[0])].to_string() + " called " +
-                      first.to_string() + " but " +
-                      devices_[static_cast<std::size_t>(local_ranks_[i])].to_string() + " called " +
-                      other.to_string();
+        local_error = mismatch_message(desc.label, name_, local_->devices()[0], first, local_->devices()[i], other);
     }
     error_ = leaders_.exchange_headers(desc, !local_error.empty(), deadline, timeout);
     if (!local_error.empty()) error_ = local_error;

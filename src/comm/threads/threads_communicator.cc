@@ -165,15 +165,19 @@ bool same_call(const CollectiveDesc& a, const CollectiveDesc& b) {
          a.root == b.root && a.send_to == b.send_to;
 }
 
+std::string mismatch_message(std::string_view label, const std::string& group, const Device& a_device,
+                             const CollectiveDesc& a, const Device& b_device, const CollectiveDesc& b) {
+  return std::string(label) + ": mismatched collectives in the group over " + group + ": " + a_device.to_string() + " called " +
+         a.to_string() + " but " + b_device.to_string() + " called " + b.to_string();
+}
+
 void ThreadsGroup::check_matching(const CollectiveDesc& mine) const {
   const CollectiveDesc& first = *slots_[0].desc;
   for (int r = 1; r < size(); ++r) {
     const CollectiveDesc& other = *slots_[static_cast<std::size_t>(r)].desc;
     if (!same_call(first, other))
-      throw MismatchError(std::string(mine.label) + ": mismatched collectives in the group over " + name_ + ": " +
-                            devices_[0].to_string() + " called " + first.to_string() + " but " +
-                            devices_[static_cast<std::size_t>(r)].to_string() + " called " +
-                            other.to_string());
+      throw MismatchError(
+          mismatch_message(mine.label, name_, devices_[0], first, devices_[static_cast<std::size_t>(r)], other));
   }
 }
 

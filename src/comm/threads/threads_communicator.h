@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "comm/group_communicator.h"
@@ -38,6 +39,9 @@ class MismatchError : public CollectiveError {
 // Whether two members' calls match: the same kind, dtype, count, root and permutation, and for
 // reductions the same op.
 bool same_call(const CollectiveDesc& a, const CollectiveDesc& b);
+// The error text for two members' calls that are not the same_call, in the group over `group`.
+std::string mismatch_message(std::string_view label, const std::string& group, const Device& a_device,
+                             const CollectiveDesc& a, const Device& b_device, const CollectiveDesc& b);
 
 // Told when a member starts and stops waiting, and asked, while it waits, whether the members that
 // have not arrived are stuck elsewhere — in a collective of another group, which can never complete
