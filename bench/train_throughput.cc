@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "bench_util.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 #include "datarax/train/trainer.h"
 
 // Every allocation of the process goes through here, so that steady-state steps can be checked for
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
     config.schedule = "constant";
     config.shard_optimizer_state = sharded;
     StepClock clock(static_cast<std::size_t>(steps));
-    const auto report = datarax::train::train(config, &clock);
+    const auto report = datarax::train::train(config, {.observer = &clock});
     bench::verify(report.steps.size() == static_cast<std::size_t>(steps), "every step ran");
     bench::verify(report.steps.back().loss < report.steps.front().loss, "the loss fell");
     std::vector<double> us;

@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "datarax/error.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 
 namespace datarax::tools {
 

@@ -5,12 +5,14 @@
 //   datarax-train --devices 2 --epochs 1 --metrics-out m.jsonl --plot curves.png
 //
 // Exit codes: 0 success, 2 bad arguments or bad input files, 1 anything else.
+#include <algorithm>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "cli_parse.h"
 #include "datarax/datarax.h"
+#include "datarax/io/safetensors.h"
 #include "datarax/train/trainer.h"
 #include "train_output.h"
 
@@ -39,10 +41,27 @@ std::vector<int> parse_hidden(const std::string& text) {
   return out;
 }
 
+// The flag that sets a TrainConfig field: "--" and the field with dashes, but for the two whose
+// flags say it differently.
+std::string flag_of(const std::string& field) {
+  if (field == "data_parallel") return "--mesh";
+  if (field == "init_path") return "--init";
+  std::string flag = "--" + field;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+// The library names its fields; the user typed flags.
+datarax::InvalidArgumentError in_flags(const datarax::train::ConfigError& e) {
+  const std::string value = e.field() == "data_parallel" ? "data=" + e.value() : e.value();
+  return datarax::InvalidArgumentError(flag_of(e.field()) + " " + value + ": " + e.problem());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   datarax::train::TrainConfig config;
+  std::string save_path, metrics_out, plot_path;
   CLI::App app{"datarax-train: data-parallel training of an MLP on MNIST-format data"};
   std::string devices_text, mesh_text, hidden_text = "512,512";
   std::optional<double> momentum, clip_norm;
@@ -70,9 +89,9 @@ int main(int argc, char** argv) {
   app.add_option("--data-dir", config.data_dir, "directory of MNIST-format files (default: Debian's Fashion-MNIST)");
   app.add_flag("--no-shuffle", no_shuffle, "take batches in data-set order");
   app.add_option("--init", config.init_path, "initial parameters from a safetensors file");
-  app.add_option("--save", config.save_path, "write the final parameters to a safetensors file");
-  app.add_option("--metrics-out", config.metrics_out, "write metrics as JSON lines");
-  app.add_option("--plot", config.plot_path, "write a PNG of the loss and accuracy curves");
+  app.add_option("--save", save_path, "write the final parameters to a safetensors file");
+  app.add_option("--metrics-out", metrics_out, "write metrics as JSON lines");
+  app.add_option("--plot", plot_path, "write a PNG of the loss and accuracy curves");
   app.add_option("--log-every", config.log_every, "log (and write metrics) every N steps")->capture_default_str();
   if (auto code = datarax::tools::parse_command_line(app, argc, argv)) return *code;
 
@@ -91,19 +110,31 @@ int main(int argc, char** argv) {
     config.steps = steps;
     config.shuffle = !no_shuffle;
     config.drop_last = !keep_last;
-    config.validate();
-    if (!config.plot_path.empty()) datarax::tools::check_plot_available(config.plot_path);
+    try {
+      config.validate();
+      if (!plot_path.empty()) datarax::tools::check_plot_available(plot_path);
 
-    datarax::tools::ConsoleOutput console(config, stdout);
-    datarax::tools::Observers observers;
-    observers.add(&console);
-    std::optional<datarax::tools::MetricsFile> metrics;
-    if (!config.metrics_out.empty()) observers.add(&metrics.emplace(config.metrics_out, config.log_every));
-    const datarax::train::TrainReport report = datarax::train::train(config, &observers);
-    if (!config.plot_path.empty()) {
-      datarax::tools::write_plot(report, config.plot_path);
-      std::cout << "plot: " << config.plot_path << "\n";
+      datarax::tools::ConsoleOutput console(config, stdout);
+      datarax::tools::Observers observers;
+      observers.add(&console);
+      std::optional<datarax::tools::MetricsFile> metrics;
+      if (!metrics_out.empty()) observers.add(&metrics.emplace(metrics_out, config.log_every));
+      const datarax::train::TrainReport report = datarax::train::train(config, {.observer = &observers});
+      // Every process holds the same parameters; process 0 alone writes files.
+      if (datarax::process_index() != 0) return;
+      if (!plot_path.empty()) {
+        datarax::tools::write_plot(report, plot_path);
+        std::cout << "plot: " << plot_path << "\n";
+      }
+      if (!save_path.empty()) {
+        datarax::io::save_safetensors(save_path, report.params,
+                                      {{"model", report.info.model},
+                                       {"steps", std::to_string(report.steps.size())},
+                                       {"format", "datarax"}});
+        std::cout << "saved: " << save_path << "\n";
+      }
+    } catch (const datarax::train::ConfigError& e) {
+      throw in_flags(e);
     }
-    if (!config.save_path.empty()) std::cout << "saved: " << config.save_path << "\n";
   });
 }

@@ -26,12 +26,6 @@
 
 namespace datarax {
 
-// A collective failed: mismatched calls, or the group was aborted because a member failed.
-class CollectiveError : public Error {
- public:
-  using Error::Error;
-};
-
 enum class CollectiveKind : unsigned char {
   all_reduce, all_gather, reduce_scatter, broadcast, all_to_all, permute, barrier
 };

@@ -1,13 +1,20 @@
-// Error types of datarax.
+// Error types of datarax: every error the library throws derives from datarax::Error, and every
+// one a caller may want to tell apart is declared here, collective and device failures included.
 //
-// Policy (after Gloo's docs/errors.md): every failure a caller can cause or recover from is an
-// exception derived from datarax::Error, whose message names the operation, the offending value and
-// the valid range. Library code never exits or aborts. Errors of other libraries (MPI, CUDA, the
-// OS) are turned into these types once, at their boundary, with the other library's own text.
+// Policy (docs/errors.md): a failure a caller can cause or recover from is an exception whose
+// message names the operation, the offending value and the valid range. Library code does not
+// exit; the one exception is a multi-process job whose other processes cannot be told of a
+// failure any other way (a process that never comes, a collective that cannot finish): that ends
+// the job (MPI_Abort), from one function, and docs/errors.md lists when. Errors of other
+// libraries (MPI, zlib, the OS) become these types once, at their boundary, with their own text.
 #pragma once
 
+#include <exception>
 #include <stdexcept>
 #include <string>
+#include <utility>
+
+#include "datarax/device.h"
 
 namespace datarax {
 
@@ -41,10 +48,40 @@ class KeyError : public InvalidArgumentError {
   using InvalidArgumentError::InvalidArgumentError;
 };
 
-// A wait passed its deadline.
+// A wait passed its deadline (a collective whose group did not all arrive names the devices that
+// did not).
 class TimeoutError : public Error {
  public:
   using Error::Error;
+};
+
+// A collective failed: its group was aborted because a member failed, or the members' calls did
+// not match. Thrown on the devices that called it.
+class CollectiveError : public Error {
+ public:
+  using Error::Error;
+};
+
+// The members of a collective's group made different calls at the same step (another kind, op,
+// dtype, count, root or axis). Every member finds it and throws it, naming both calls; unlike an
+// abort, the group stays in step and may be used again.
+class MismatchError : public CollectiveError {
+ public:
+  using CollectiveError::CollectiveError;
+};
+
+// An SPMD function failed on a device (run_spmd, shard_map, pmap). what() names the device and the
+// original message; original() is the exception it threw, to rethrow or inspect.
+class DeviceError : public Error {
+ public:
+  DeviceError(Device device, std::exception_ptr original, const std::string& message)
+      : Error(message), device_(device), original_(std::move(original)) {}
+  const Device& device() const { return device_; }
+  const std::exception_ptr& original() const { return original_; }
+
+ private:
+  Device device_;
+  std::exception_ptr original_;
 };
 
 }  // namespace datarax

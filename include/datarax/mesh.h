@@ -36,6 +36,9 @@ class Mesh {
   bool has_axis(std::string_view name) const;
   int size() const { return static_cast<int>(devices_.size()); }
   const std::vector<Device>& devices() const { return devices_; }
+  // Whether devices of other processes than this one are in the mesh (JAX's is_multi_process):
+  // then placing, gathering and SPMD code over it are collective across those processes.
+  bool spans_processes() const;
 
   // Coordinates of a device of the mesh, one per axis; InvalidArgumentError if it is not in it.
   std::vector<int> coords(const Device& device) const;

@@ -21,24 +21,9 @@
 #include "datarax/sharded_tree.h"
 #include "datarax/spmd.h"
 #include "datarax/tree.h"
+#include "datarax/tree_spec.h"
 
 namespace datarax {
-
-// A PartitionSpec for every leaf of a tree: one for all, or one per key path with a default.
-class TreeSpec {
- public:
-  TreeSpec(PartitionSpec all = {}) : rest_(std::move(all)) {}  // NOLINT: implicit by design
-  TreeSpec(std::map<std::string, PartitionSpec> per_key, PartitionSpec rest = {})
-      : per_key_(per_key.begin(), per_key.end()), rest_(std::move(rest)) {}
-
-  const PartitionSpec& for_key(std::string_view key) const;
-  // KeyError naming `op` and the first per-key entry that `tree` lacks.
-  void check_keys(const Tree& tree, std::string_view op) const;
-
- private:
-  std::map<std::string, PartitionSpec, std::less<>> per_key_;
-  PartitionSpec rest_;
-};
 
 using SpmdFunction = std::function<Tree(const Tree&)>;
 

@@ -63,6 +63,11 @@ class ShardedArray {
   // shards. When the mesh spans processes this is collective: every process of the job must call
   // it (in the same order as its other cross-process calls), and every process gets the whole array.
   Array gather() const;
+  // Every device's shard, in mesh order, whichever process holds it (JAX's global_shards). When the
+  // mesh spans processes this is collective, like gather(), and the blocks of other processes'
+  // devices are copies in this process's memory (their `data` on this process's first mesh device);
+  // otherwise it is shards().
+  std::vector<Shard> global_shards() const;
   // The same global array under another sharding (of the same mesh devices or others).
   ShardedArray reshard(const NamedSharding& sharding,
                        Placement placement = Placement::view_if_possible) const;

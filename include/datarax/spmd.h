@@ -26,20 +26,6 @@ struct SpmdOptions {
   std::optional<std::chrono::milliseconds> timeout;
 };
 
-// A device's function failed. what() names the device and the original message; original() is the
-// exception it threw, to rethrow or inspect.
-class DeviceError : public Error {
- public:
-  DeviceError(Device device, std::exception_ptr original, const std::string& message)
-      : Error(message), device_(device), original_(std::move(original)) {}
-  const Device& device() const { return device_; }
-  const std::exception_ptr& original() const { return original_; }
-
- private:
-  Device device_;
-  std::exception_ptr original_;
-};
-
 // Runs fn(device) once for every device of the mesh that belongs to this process, each on that
 // device's worker thread, and returns when all have finished. Not reentrant: calling it from
 // inside an SPMD function throws.

@@ -83,6 +83,26 @@ Tree map2(const Tree& a, const Tree& b, Fn&& fn);
 // Same keys, and every leaf bitwise_equal.
 bool bitwise_equal(const Tree& a, const Tree& b);
 
+namespace detail {
+// What Tree and ShardedTree share: both are sorted maps from key path to a leaf with to_string().
+template <class Map>
+std::vector<std::string> keys_of(const Map& leaves) {
+  std::vector<std::string> out;
+  out.reserve(leaves.size());
+  for (const auto& kv : leaves) out.push_back(kv.first);
+  return out;
+}
+// "{key: leaf, ...}".
+template <class Map>
+std::string leaves_to_string(const Map& leaves) {
+  std::string out = "{";
+  for (const auto& kv : leaves) out += (out.size() > 1 ? ", " : "") + kv.first + ": " + kv.second.to_string();
+  return out + "}";
+}
+// KeyError "<op>: no key "<key>"; the tree has <its keys, or (none)>".
+[[noreturn]] void throw_no_key(std::string_view op, std::string_view key, const std::vector<std::string>& keys);
+}  // namespace detail
+
 template <class Fn>
 Tree Tree::map(Fn&& fn) const {
   Tree out;

@@ -1,7 +1,5 @@
 #include "datarax/communicator.h"
 
-#include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <set>
 
@@ -9,58 +7,13 @@
 
 namespace datarax {
 
-std::string_view to_string(ReduceOp op) {
-  switch (op) {
-    case ReduceOp::sum: return "sum";
-    case ReduceOp::mean: return "mean";
-    case ReduceOp::max: return "max";
-    case ReduceOp::min: return "min";
-  }
-  return "invalid";
-}
-
-ReduceOp parse_reduce_op(std::string_view name, std::string_view op) {
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  for (ReduceOp r : {ReduceOp::sum, ReduceOp::mean, ReduceOp::max, ReduceOp::min})
-    if (to_string(r) == lower) return r;
-  throw InvalidArgumentError(std::string(op) + ": unknown reduce op \"" + std::string(name) +
-                             "\"; valid: mean, sum, max, min");
-}
-
-std::string_view to_string(CollectiveKind kind) {
-  switch (kind) {
-    case CollectiveKind::all_reduce: return "all_reduce";
-    case CollectiveKind::all_gather: return "all_gather";
-    case CollectiveKind::reduce_scatter: return "reduce_scatter";
-    case CollectiveKind::broadcast: return "broadcast";
-    case CollectiveKind::all_to_all: return "all_to_all";
-    case CollectiveKind::permute: return "permute";
-    case CollectiveKind::barrier: return "barrier";
-  }
-  return "invalid";
-}
-
-std::string CollectiveDesc::to_string() const {
-  std::string s(datarax::to_string(kind));
-  if (kind == CollectiveKind::barrier) return s + "()";
-  s += "(";
-  if (kind == CollectiveKind::all_reduce || kind == CollectiveKind::reduce_scatter)
-    s += std::string(datarax::to_string(op)) + ", ";
-  s += std::string(datarax::to_string(dtype)) + "[" + std::to_string(count) + "]";
-  if (kind == CollectiveKind::broadcast) s += ", root " + std::to_string(root);
-  if (kind == CollectiveKind::permute)
-    s += ", send_to [" + detail::join(send_to, ", ", [](int r) { return std::to_string(r); }) + "]";
-  return s + ")";
-}
-
 std::chrono::milliseconds default_collective_timeout() {
   if (const char* env = std::getenv("DATARAX_COLLECTIVE_TIMEOUT_S"); env != nullptr) {
     char* end = nullptr;
     const double s = std::strtod(env, &end);
     if (end == env || *end != '\0' || !(s > 0) || s > 1e7)
       throw InvalidArgumentError("DATARAX_COLLECTIVE_TIMEOUT_S: \"" + std::string(env) +
-                                 "\" is not a timeout; valid: seconds > 0, e.g. 300 or 0.5");
+                                 "\" is not a timeout; valid: seconds above 0 and up to 1e7 (115 days), e.g. 300 or 0.5");
     return std::chrono::milliseconds(static_cast<long long>(s * 1000.0 + 0.5));
   }
   return std::chrono::seconds(300);

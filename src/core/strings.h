@@ -2,6 +2,8 @@
 #pragma once
 
 #include <charconv>
+#include <chrono>
+#include <cstdio>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -25,12 +27,24 @@ inline std::string join(const std::vector<std::string>& items, std::string_view 
   return join(items, sep, [](const std::string& s) { return s; });
 }
 
+// The items joined by ", ", or "(none)".
+inline std::string list_or_none(const std::vector<std::string>& items) {
+  return items.empty() ? std::string("(none)") : join(items, ", ");
+}
+
 inline std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // The shortest text that reads back as x ("0.5", "1e-08").
 inline std::string number(double x) {
   char buf[32];
   return std::string(buf, std::to_chars(buf, buf + sizeof buf, x).ptr);
+}
+
+// A duration for messages: "300 s", "0.5 s" (three significant digits).
+inline std::string seconds(std::chrono::milliseconds t) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(t.count()) / 1000.0);
+  return buf;
 }
 
 }  // namespace datarax::detail

@@ -17,14 +17,9 @@ void validate_key_path(std::string_view key, std::string_view op) {
                                problem + "; key paths look like \"params/dense_0/kernel\"");
 }
 
-namespace {
-
-std::string key_list(const Tree& tree) {
-  if (tree.empty()) return "(none)";
-  return detail::join(tree.keys(), ", ");
+void detail::throw_no_key(std::string_view op, std::string_view key, const std::vector<std::string>& keys) {
+  throw KeyError(std::string(op) + ": no key " + quoted(key) + "; the tree has " + list_or_none(keys));
 }
-
-}  // namespace
 
 Tree::Tree(std::initializer_list<std::pair<const std::string, Array>> leaves) {
   for (const auto& [key, value] : leaves) set(key, value);
@@ -37,8 +32,7 @@ void Tree::set(std::string key, Array value) {
 
 const Array& Tree::at(std::string_view key) const {
   auto it = leaves_.find(key);
-  if (it == leaves_.end())
-    throw KeyError("Tree::at: no key " + detail::quoted(key) + "; the tree has " + key_list(*this));
+  if (it == leaves_.end()) detail::throw_no_key("Tree::at", key, keys());
   return it->second;
 }
 
@@ -48,18 +42,11 @@ Array& Tree::at(std::string_view key) {
 
 void Tree::erase(std::string_view key) {
   auto it = leaves_.find(key);
-  if (it == leaves_.end())
-    throw KeyError("Tree::erase: no key " + detail::quoted(key) + "; the tree has " +
-                   key_list(*this));
+  if (it == leaves_.end()) detail::throw_no_key("Tree::erase", key, keys());
   leaves_.erase(it);
 }
 
-std::vector<std::string> Tree::keys() const {
-  std::vector<std::string> out;
-  out.reserve(leaves_.size());
-  for (const auto& [key, leaf] : leaves_) out.push_back(key);
-  return out;
-}
+std::vector<std::string> Tree::keys() const { return detail::keys_of(leaves_); }
 
 Tree Tree::subtree(std::string_view prefix) const {
   const std::string p = std::string(prefix) + "/";
@@ -75,12 +62,7 @@ Tree Tree::with_prefix(std::string_view prefix) const {
   return out;
 }
 
-std::string Tree::to_string() const {
-  return "{" +
-         detail::join(leaves_, ", ",
-                      [](const auto& kv) { return kv.first + ": " + kv.second.to_string(); }) +
-         "}";
-}
+std::string Tree::to_string() const { return detail::leaves_to_string(leaves_); }
 
 void check_same_keys(const Tree& a, const Tree& b, std::string_view op) {
   for (const auto& [key, leaf] : a)

@@ -7,7 +7,7 @@
 #include "core/strings.h"
 #include "datarax/data/permutation.h"
 
-namespace datarax {
+namespace datarax::data {
 
 namespace {
 
@@ -125,4 +125,4 @@ bool Loader::next(Tree& batch) {
   return true;
 }
 
-}  // namespace datarax
+}  // namespace datarax::data

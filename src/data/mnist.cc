@@ -5,9 +5,9 @@
 #include <system_error>
 
 #include "core/strings.h"
-#include "datarax/data/idx.h"
+#include "datarax/io/idx.h"
 
-namespace datarax {
+namespace datarax::data {
 
 namespace {
 
@@ -55,18 +55,18 @@ Dataset load_mnist(const std::string& dir, std::string_view split) {
   const fs::path root(dir);
   if (!fs::exists(root, ec))
     fail("data directory " + detail::quoted(dir) +
-         " does not exist; pass --data-dir with the directory that holds the MNIST-format files "
+         " does not exist; expected the directory that holds the MNIST-format files "
          "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] (for Fashion-MNIST, Debian's "
          "dataset-fashion-mnist package installs them in " +
          std::string(kDefaultFashionMnistDir) + ")");
   if (!fs::is_directory(root, ec))
-    fail("data directory " + detail::quoted(dir) + " is not a directory; pass --data-dir with "
-         "the directory that holds the MNIST-format files");
+    fail("data directory " + detail::quoted(dir) + " is not a directory; expected the directory that "
+         "holds the MNIST-format files");
 
   const std::string images_path = find_file(root, prefix + "-images-idx3-ubyte");
   const std::string labels_path = find_file(root, prefix + "-labels-idx1-ubyte");
-  const Array raw_images = read_idx(images_path);
-  const Array raw_labels = read_idx(labels_path);
+  const Array raw_images = io::read_idx(images_path);
+  const Array raw_labels = io::read_idx(labels_path);
   const std::string both = detail::quoted(images_path) + " and " + detail::quoted(labels_path);
 
   const Shape& is = raw_images.shape();
@@ -83,6 +83,7 @@ Dataset load_mnist(const std::string& dir, std::string_view split) {
 
   Dataset out;
   out.name = data_set_name(root, split);
+  out.num_classes = kClasses;
   out.labels = Array::empty({n}, DType::i32);
   const auto src_labels = raw_labels.data<std::uint8_t>();
   auto labels = out.labels.data<std::int32_t>();
@@ -103,4 +104,4 @@ Dataset load_mnist(const std::string& dir, std::string_view split) {
   return out;
 }
 
-}  // namespace datarax
+}  // namespace datarax::data

@@ -4,37 +4,29 @@
 #include <string>
 #include <utility>
 
+#include "core/splitmix64.h"
 #include "datarax/error.h"
 
-namespace datarax {
+namespace datarax::data {
 
-std::uint64_t SplitMix64::next() {
-  state_ += 0x9E3779B97F4A7C15ull;
-  std::uint64_t z = state_;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
+namespace {
 
-std::uint64_t SplitMix64::uniform(std::uint64_t bound) {
-  if (bound == 0) throw InvalidArgumentError("SplitMix64::uniform: bound 0; expected at least 1");
-  const std::uint64_t threshold = (0 - bound) % bound;  // 2^64 mod bound
-  std::uint64_t x = next();
-  while (x < threshold) x = next();
-  return x % bound;
-}
+using datarax::detail::SplitMix64;
 
-SplitMix64 SplitMix64::for_epoch(std::uint64_t seed, std::int64_t epoch) {
+// The generator for (seed, epoch): state first(first(seed) + epoch), as permutation.h defines it.
+SplitMix64 for_epoch(std::uint64_t seed, std::int64_t epoch) {
   const std::uint64_t first_of_seed = SplitMix64(seed).next();
   return SplitMix64(SplitMix64(first_of_seed + static_cast<std::uint64_t>(epoch)).next());
 }
+
+}  // namespace
 
 void fill_epoch_permutation(std::span<std::int64_t> out, std::uint64_t seed, std::int64_t epoch) {
   if (epoch < 0)
     throw InvalidArgumentError("epoch_permutation: epoch " + std::to_string(epoch) +
                                " is negative; expected 0 or more");
   std::iota(out.begin(), out.end(), std::int64_t{0});
-  SplitMix64 rng = SplitMix64::for_epoch(seed, epoch);
+  SplitMix64 rng = for_epoch(seed, epoch);
   for (std::size_t i = out.size(); i > 1; --i) {
     const std::size_t j = static_cast<std::size_t>(rng.uniform(i));
     std::swap(out[i - 1], out[j]);
@@ -50,4 +42,4 @@ std::vector<std::int64_t> epoch_permutation(std::int64_t n, std::uint64_t seed, 
   return out;
 }
 
-}  // namespace datarax
+}  // namespace datarax::data

@@ -1,9 +1,8 @@
 #include "datarax/distributed/data_parallel_module.h"
 
-#include <cctype>
-
 #include "core/strings.h"
 #include "datarax/error.h"
+#include "datarax/tree_spec.h"
 #include "distributed/per_device.h"
 
 namespace datarax::distributed {
@@ -30,30 +29,20 @@ ShardedArray DataParallelModule::shard_batch(const Array& batch,
 
 ShardedTree DataParallelModule::shard_model_state(
     const Tree& state, const Mesh& mesh, const std::map<std::string, PartitionSpec>& specs) const {
-  for (const auto& [key, spec] : specs)
-    if (!state.contains(key))
-      throw KeyError("shard_model_state: a PartitionSpec is given for " + detail::quoted(key) +
-                     ", which is not a key of the state; its keys are " +
-                     (state.empty() ? std::string("(none)") : detail::join(state.keys(), ", ")));
+  const TreeSpec tree_spec(specs);
+  tree_spec.check_keys(state, "shard_model_state", "state");
   ShardedTree out;
-  for (const auto& [key, leaf] : state) {
-    auto it = specs.find(key);
-    const NamedSharding sharding(mesh, it == specs.end() ? PartitionSpec{} : it->second);
-    out.set(key, ShardedArray::shard(leaf, sharding,
+  for (const auto& [key, leaf] : state)
+    out.set(key, ShardedArray::shard(leaf, NamedSharding(mesh, tree_spec.for_key(key)),
                                      {.placement = Placement::copy, .op = "shard_model_state", .key = key}));
-  }
   return out;
 }
 
 namespace {
 
+// The ops all_reduce_gradients takes: the seed's reduce_type "mean" or "sum".
 ReduceOp gradient_op(std::string_view reduce_type) {
-  std::string lower(reduce_type);
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (lower == "mean") return ReduceOp::mean;
-  if (lower == "sum") return ReduceOp::sum;
-  throw InvalidArgumentError("Unsupported reduce_type: " + std::string(reduce_type) +
-                             " (expected \"mean\" or \"sum\")");
+  return parse_reduce_op(reduce_type, "all_reduce_gradients", {ReduceOp::mean, ReduceOp::sum});
 }
 
 }  // namespace
@@ -65,15 +54,18 @@ Tree DataParallelModule::all_reduce_gradients(const Tree& grads, std::string_vie
 
 Tree DataParallelModule::all_reduce_gradients(const Tree& grads, ReduceOp reduce_type,
                                               const AxisNames& axis_name) const {
-  if (reduce_type != ReduceOp::mean && reduce_type != ReduceOp::sum)
-    throw InvalidArgumentError("Unsupported reduce_type: " + std::string(to_string(reduce_type)) +
-                               " (expected \"mean\" or \"sum\")");
+  gradient_op(to_string(reduce_type));  // mean or sum only
   return reduce_type == ReduceOp::mean ? pmean(grads, axis_name) : psum(grads, axis_name);
 }
 
 void DataParallelModule::all_reduce_gradients_in_place(Tree& grads, std::string_view reduce_type,
                                                        const AxisNames& axis_name) const {
   all_reduce_in_place(grads, gradient_op(reduce_type), axis_name);
+}
+
+void DataParallelModule::all_reduce_gradients_in_place(Array& flat_grads, ReduceOp reduce_type,
+                                                       const AxisNames& axis_name) const {
+  all_reduce_in_place(flat_grads, gradient_op(to_string(reduce_type)), axis_name);
 }
 
 ShardedTree DataParallelModule::all_reduce_gradients(const ShardedTree& per_device_grads,

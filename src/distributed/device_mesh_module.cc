@@ -6,7 +6,7 @@
 
 #include "core/strings.h"
 #include "datarax/error.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 
 namespace datarax::distributed {
 

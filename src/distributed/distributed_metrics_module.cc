@@ -57,6 +57,10 @@ Tree DistributedMetricsModule::reduce_custom(const Tree& metrics, const ReduceSp
   return out;
 }
 
+void DistributedMetricsModule::reduce_in_place(Tree& metrics, ReduceOp op, const AxisNames& axis_name) const {
+  all_reduce_in_place(metrics, op, axis_name);
+}
+
 std::map<std::string, std::vector<Array>> DistributedMetricsModule::collect_from_devices(
     const Tree& metrics, const AxisNames& axis_name) const {
   return unstack(datarax::all_gather(metrics, axis_name));

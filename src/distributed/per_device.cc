@@ -4,49 +4,29 @@
 #include <cstring>
 #include <map>
 
-#include "comm/reduce_kernels.h"
+#include "core/reduce_kernels.h"
 #include "core/strings.h"
 #include "datarax/error.h"
-#include "datarax/runtime.h"
-#include "device/process_group.h"
-#include "sharding/block_copy.h"
 
 namespace datarax::detail {
 
 std::vector<Tree> per_device_trees(const ShardedTree& tree) {
   std::vector<Tree> out;
   if (tree.empty()) return out;
-  const Mesh& mesh = tree.begin()->second.sharding().mesh();
-  // A mesh over several processes: every leaf is gathered (collectively, in key order on every
-  // process), and each device's block cut from the whole.
-  const bool spans = spans_processes(mesh.devices());
-  std::map<std::string, Array> whole;
-  if (spans)
-    for (const auto& [key, leaf] : tree) whole.emplace(key, leaf.gather());
-  for (const Device& d : mesh.devices()) {
-    if (!spans && d.process_index != process_index()) continue;
-    Tree t;
-    for (const auto& [key, leaf] : tree) {
-      Array block;
-      if (spans) {
-        const Array& global = whole.at(key);
-        const std::vector<IndexRange> index = leaf.sharding().index_of(d, leaf.shape());
-        std::vector<std::int64_t> dims;
-        for (const IndexRange& r : index) dims.push_back(r.size());
-        block = Array::empty(Shape(std::move(dims)), global.dtype(), global.device());
-        extract_block(global, index, block);
-      } else {
-        block = leaf.shard_for(d);
-      }
-      const bool stacked = leaf.shape().rank() > 0 && !leaf.sharding().spec().axes_of(0).empty() &&
-                           block.shape()[0] == 1;
-      if (stacked) {
+  // Every device's blocks: this process's, or, when the mesh spans processes, every process's
+  // (global_shards gathers each leaf, collectively, in key order on every process).
+  for (const auto& [key, leaf] : tree) {
+    const std::vector<Shard> shards = leaf.global_shards();
+    out.resize(shards.size());
+    const bool stacked = leaf.shape().rank() > 0 && !leaf.sharding().spec().axes_of(0).empty();
+    for (std::size_t i = 0; i < shards.size(); ++i) {
+      Array block = shards[i].data;
+      if (stacked && block.shape()[0] == 1) {
         std::vector<std::int64_t> rest(block.shape().dims().begin() + 1, block.shape().dims().end());
         block = block.reshape(Shape(std::move(rest)));
       }
-      t.set(key, block);
+      out[i].set(key, block);
     }
-    out.push_back(std::move(t));
   }
   return out;
 }
@@ -116,7 +96,7 @@ std::map<std::string, ReduceOp> resolve_ops(const std::vector<std::string>& keys
   for (const auto& [key, name] : names) {
     if (out.find(key) == out.end())
       throw KeyError(std::string(op) + ": an op is given for " + quoted(key) +
-                     ", which is not a metric; the metrics are " + (keys.empty() ? std::string("(none)") : join(keys, ", ")));
+                     ", which is not a metric; the metrics are " + list_or_none(keys));
     out[key] = parse_reduce_op(name, std::string(op) + " (for " + quoted(key) + ")");
   }
   return out;

@@ -9,7 +9,7 @@
 #include "core/strings.h"
 #include "io/file.h"
 
-namespace datarax {
+namespace datarax::io {
 
 // Arrays hold elements in the host's byte order and safetensors in little-endian; every host we
 // build for is little-endian, so bytes go to and from the file as they are.
@@ -239,4 +239,4 @@ std::map<std::string, std::string> load_safetensors_metadata(const std::string& 
   return read_header(file).metadata;
 }
 
-}  // namespace datarax
+}  // namespace datarax::io

@@ -5,6 +5,7 @@
 
 #include "core/strings.h"
 #include "datarax/error.h"
+#include "device/process_group.h"
 
 namespace datarax {
 
@@ -198,5 +199,7 @@ std::string Mesh::to_string() const {
 }
 
 std::ostream& operator<<(std::ostream& os, const Mesh& mesh) { return os << mesh.to_string(); }
+
+bool Mesh::spans_processes() const { return detail::spans_processes(devices_); }
 
 }  // namespace datarax

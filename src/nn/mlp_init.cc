@@ -3,8 +3,8 @@
 #include <cstddef>
 #include <string>
 
+#include "core/splitmix64.h"
 #include "datarax/nn/mlp.h"
-#include "nn/splitmix64.h"
 
 namespace datarax::nn {
 
@@ -39,11 +39,11 @@ Tree mlp_init(const MlpConfig& config, std::uint64_t seed) {
     const std::int64_t in = config.sizes[i];
     const std::int64_t out = config.sizes[i + 1];
     Array kernel = Array::empty({in, out}, DType::f32);
-    const std::uint64_t key = detail::splitmix64_at(seed, i);
+    const std::uint64_t key = datarax::detail::SplitMix64::at(seed, i);
     const double limit = std::sqrt(6.0 / static_cast<double>(in));
     std::span<float> w = kernel.data<float>();
     for (std::size_t j = 0; j < w.size(); ++j) {
-      const double u = detail::unit_double(detail::splitmix64_at(key, j));
+      const double u = datarax::detail::unit_double(datarax::detail::SplitMix64::at(key, j));
       w[j] = static_cast<float>((2.0 * u - 1.0) * limit);
     }
     const std::string prefix = "dense_" + std::to_string(i);

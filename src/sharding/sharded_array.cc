@@ -5,8 +5,8 @@
 #include <set>
 
 #include "core/strings.h"
-#include "datarax/runtime.h"
-#include "device/process_group.h"
+#include "datarax/device_discovery.h"
+#include "comm/process_collectives.h"
 #include "sharding/block_copy.h"
 
 namespace datarax {
@@ -20,8 +20,6 @@ Shape block_shape(const std::vector<IndexRange>& index) {
 }
 
 bool is_local(const Device& d) { return d.process_index == process_index(); }
-
-bool spans_processes(const Mesh& mesh) { return detail::spans_processes(mesh.devices()); }
 
 // One block as bytes: its rank, its ranges, then its elements.
 void append_block(std::vector<std::byte>& out, const Array& data, const std::vector<IndexRange>& index) {
@@ -74,7 +72,7 @@ ShardedArray ShardedArray::shard(const Array& global, const NamedSharding& shard
 ShardedArray ShardedArray::from_process_local(const Array& local, const NamedSharding& sharding,
                                               const ShardOptions& options) {
   const std::string op = options.op == "shard" ? std::string("from_process_local") : std::string(options.op);
-  if (!spans_processes(sharding.mesh()) || local.rank() == 0) return shard(local, sharding, options);
+  if (!sharding.mesh().spans_processes() || local.rank() == 0) return shard(local, sharding, options);
   // Which row blocks this process's devices hold: with a trial shape of one row per block.
   const int blocks = sharding.num_shards(local.rank())[0];
   std::vector<std::int64_t> trial_dims = local.shape().dims();
@@ -167,7 +165,7 @@ const Array& ShardedArray::shard_for(const Device& device) const {
 Array ShardedArray::gather() const {
   const Device home = shards_.empty() ? Device{} : shards_.front().device;
   Array out = Array::empty(shape_, dtype_, home);
-  if (spans_processes(sharding_.mesh())) {
+  if (sharding_.mesh().spans_processes()) {
     // Every process sends its distinct blocks to every process; each assembles the whole array.
     std::vector<std::byte> mine;
     std::set<std::vector<std::int64_t>> sent;
@@ -178,7 +176,7 @@ Array ShardedArray::gather() const {
     }
     std::set<std::vector<std::int64_t>> done;
     std::int64_t covered = 0;
-    for (const std::vector<std::byte>& from : detail::all_gather_from_processes(mine, "ShardedArray::gather")) {
+    for (const std::vector<std::byte>& from : detail::all_gather_across_processes(mine, "ShardedArray::gather")) {
       std::size_t at = 0;
       auto get = [&] {
         std::int64_t v = 0;
@@ -222,6 +220,19 @@ Array ShardedArray::gather() const {
                                std::to_string(covered) + " of " + std::to_string(shape_.numel()) +
                                " elements; gathering across processes needs every process to call "
                                "gather");
+  return out;
+}
+
+std::vector<Shard> ShardedArray::global_shards() const {
+  if (!sharding_.mesh().spans_processes()) return shards_;
+  const Array whole = gather();
+  std::vector<Shard> out;
+  for (const Device& device : sharding_.mesh().devices()) {
+    std::vector<IndexRange> index = sharding_.index_of(device, shape_);
+    Array block = Array::empty(block_shape(index), dtype_, whole.device());
+    detail::extract_block(whole, index, block);
+    out.push_back({device, std::move(block), std::move(index)});
+  }
   return out;
 }
 

@@ -45,17 +45,11 @@ void ShardedTree::set(std::string key, ShardedArray value) {
 
 const ShardedArray& ShardedTree::at(std::string_view key) const {
   auto it = leaves_.find(key);
-  if (it == leaves_.end())
-    throw KeyError("ShardedTree::at: no key " + detail::quoted(key) + "; the tree has " +
-                   (leaves_.empty() ? std::string("(none)") : detail::join(keys(), ", ")));
+  if (it == leaves_.end()) detail::throw_no_key("ShardedTree::at", key, keys());
   return it->second;
 }
 
-std::vector<std::string> ShardedTree::keys() const {
-  std::vector<std::string> out;
-  for (const auto& [key, leaf] : leaves_) out.push_back(key);
-  return out;
-}
+std::vector<std::string> ShardedTree::keys() const { return detail::keys_of(leaves_); }
 
 Tree ShardedTree::local_tree(const Device& device) const {
   Tree out;
@@ -77,11 +71,6 @@ ShardedTree ShardedTree::reshard(const NamedSharding& sharding, Placement placem
   return out;
 }
 
-std::string ShardedTree::to_string() const {
-  return "{" +
-         detail::join(leaves_, ", ",
-                      [](const auto& kv) { return kv.first + ": " + kv.second.to_string(); }) +
-         "}";
-}
+std::string ShardedTree::to_string() const { return detail::leaves_to_string(leaves_); }
 
 }  // namespace datarax

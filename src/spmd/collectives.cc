@@ -20,7 +20,7 @@ struct Call {
 
 Call begin(const char* op, const AxisNames& axes) {
   detail::DeviceContext& ctx = detail::require_context(op);
-  detail::DeviceContext::CommEntry& entry = detail::communicator_for(ctx, axes.names(), op);
+  detail::DeviceContext::CommEntry& entry = detail::communicator_for(ctx, axes, op);
   return {*entry.comm, entry.label(op)};
 }
 

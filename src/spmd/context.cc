@@ -5,12 +5,10 @@
 #include <memory>
 
 #include "core/strings.h"
+#include "datarax/collectives.h"
 #include "datarax/error.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 
-#if DATARAX_HAVE_MPI
-#include "comm/mpi/mpi_communicator.h"
-#endif
 
 namespace datarax::detail {
 
@@ -18,49 +16,25 @@ namespace {
 
 thread_local DeviceContext* t_context = nullptr;
 
-std::string axes_label(const std::vector<std::string>& axes) {
-  if (axes.size() == 1) return "axis " + quoted(axes[0]);
-  return "axes (" + join(axes, ", ") + ")";
-}
-
-// The groups of one (mesh, axes) pair that have devices in this process, and one communicator per
-// local device. A group inside this process is a ThreadsGroup; one that spans processes an MpiGroup.
+// The groups of one (mesh, axes) pair that have devices in this process: one communicator per
+// local device, from whichever backend comm picks for each group.
 struct GroupSet {
   bool built = false;
-  std::vector<std::unique_ptr<ThreadsGroup>> groups;
-#if DATARAX_HAVE_MPI
-  std::vector<std::unique_ptr<MpiGroup>> mpi_groups;
-#endif
-  std::map<Device, std::unique_ptr<GroupCommunicator>> comms;
+  std::vector<std::unique_ptr<Group>> groups;
+  std::map<Device, GroupCommunicator*> comms;
 };
 
-void build_groups(GroupSet& set, const Mesh& mesh, const std::vector<std::string>& names,
-                  [[maybe_unused]] const std::string& key, std::chrono::milliseconds timeout) {
-  const std::string name = axes_label(names);
+void build_groups(GroupSet& set, const Mesh& mesh, const AxisNames& axes, const std::string& key,
+                  std::chrono::milliseconds timeout) {
+  const std::string name = axes.to_string();
   const int me = process_index();
   int index = 0;
-  for (auto& devices : mesh.groups(names)) {
-    [[maybe_unused]] const int group_index = index++;
-    const bool mine = std::any_of(devices.begin(), devices.end(), [&](const Device& d) { return d.process_index == me; });
-    if (!mine) continue;
-    const bool local = std::all_of(devices.begin(), devices.end(), [&](const Device& d) { return d.process_index == me; });
-    if (local) {
-      auto group = std::make_unique<ThreadsGroup>(devices, name);
-      for (int r = 0; r < group->size(); ++r)
-        set.comms[devices[static_cast<std::size_t>(r)]] = std::unique_ptr<GroupCommunicator>(
-            static_cast<ThreadsCommunicator*>(group->communicator(r, timeout).release()));
-      set.groups.push_back(std::move(group));
-      continue;
-    }
-#if DATARAX_HAVE_MPI
-    auto group = std::make_unique<MpiGroup>(devices, name, key + "|" + std::to_string(group_index));
-    for (int r = 0; r < group->size(); ++r)
-      if (devices[static_cast<std::size_t>(r)].process_index == me)
-        set.comms[devices[static_cast<std::size_t>(r)]] = group->communicator(r, timeout);
-    set.mpi_groups.push_back(std::move(group));
-#else
-    throw Error("collectives over " + name + ": the group spans processes, and this build has no MPI");
-#endif
+  for (const auto& devices : mesh.groups(axes.to_vector())) {
+    const int group_index = index++;
+    if (std::none_of(devices.begin(), devices.end(), [&](const Device& d) { return d.process_index == me; })) continue;
+    set.groups.push_back(make_group(devices, name, key + "|" + std::to_string(group_index), timeout));
+    for (const Device& d : devices)
+      if (d.process_index == me) set.comms[d] = &set.groups.back()->communicator(d);
   }
   set.built = true;
 }
@@ -73,10 +47,10 @@ std::map<std::string, GroupSet>& registry() {
 
 }  // namespace
 
-void Launch::touch(ThreadsGroup& group, const std::string& label) {
+void Launch::touch(LocalGroup& group, const std::string& label) {
   std::lock_guard lock(mu_);
   if (aborted_) throw CollectiveError(label + ": aborted because " + reason_);
-  for (ThreadsGroup* g : touched_)
+  for (LocalGroup* g : touched_)
     if (g == &group) return;
   touched_.push_back(&group);
 }
@@ -87,12 +61,12 @@ void Launch::abort(const std::string& reason) {
     aborted_ = true;
     reason_ = reason;
   }
-  for (ThreadsGroup* g : touched_) g->abort(reason_);
+  for (LocalGroup* g : touched_) g->abort(reason_);
 }
 
 void Launch::finish() {
   std::lock_guard lock(mu_);
-  for (ThreadsGroup* g : touched_)
+  for (LocalGroup* g : touched_)
     if (aborted_ || g->aborted()) g->reset();
 }
 
@@ -103,8 +77,7 @@ DeviceContext* Launch::context_of(const Device& device) const {
   return nullptr;
 }
 
-void DeviceContext::waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc, int phase,
-                               std::uint64_t call) {
+void DeviceContext::waiting_in(const LocalGroup* group, const CollectiveDesc* desc, int phase, std::uint64_t call) {
   std::lock_guard lock(wait_mu_);
   waiting_group_ = group;
   waiting_phase_ = phase;
@@ -112,7 +85,7 @@ void DeviceContext::waiting_in(const ThreadsGroup* group, const CollectiveDesc* 
   waiting_label_ = desc ? std::string(desc->label) : std::string();
 }
 
-void DeviceContext::check_missing(const ThreadsGroup& group, const CollectiveDesc& desc,
+void DeviceContext::check_missing(const LocalGroup& group, const CollectiveDesc& desc,
                                   const std::vector<Device>& missing) {
   for (const Device& d : missing) {
     DeviceContext* other = launch->context_of(d);
@@ -148,33 +121,33 @@ DeviceContext& require_context(const char* op) {
 const std::string& DeviceContext::CommEntry::label(const char* op) {
   for (const auto& [name, text] : labels)
     if (name == op) return text;
-  labels.emplace_back(op, std::string(op) + " over " + axes_label(axes));
+  labels.emplace_back(op, std::string(op) + " over " + AxisNames(axes).to_string());
   return labels.back().second;
 }
 
-DeviceContext::CommEntry& communicator_for(DeviceContext& context, std::span<const std::string_view> axes,
-                                           const char* op) {
+DeviceContext::CommEntry& communicator_for(DeviceContext& context, const AxisNames& axes, const char* op) {
+  const std::span<const std::string_view> names = axes.names();
   for (auto& entry : context.comms)
-    if (std::equal(entry.axes.begin(), entry.axes.end(), axes.begin(), axes.end())) return entry;
+    if (std::equal(entry.axes.begin(), entry.axes.end(), names.begin(), names.end())) return entry;
   const Mesh& mesh = context.launch->mesh();
-  if (axes.empty()) throw InvalidArgumentError(std::string(op) + ": no mesh axis named; name at least one");
-  const std::vector<std::string> names(axes.begin(), axes.end());
-  for (const std::string& a : names)
+  if (names.empty()) throw InvalidArgumentError(std::string(op) + ": no mesh axis named; name at least one");
+  for (std::string_view a : names)
     if (!mesh.has_axis(a))
-      throw InvalidArgumentError(std::string(op) + ": unknown axis " + quoted(a) +
-                                 "; the mesh has axes (" + join(mesh.axis_names(), ", ") + ")");
-  const std::string key = mesh.to_string() + "|" + join(names, ",");
+      throw InvalidArgumentError(std::string(op) + ": unknown axis " + quoted(a) + "; the mesh has axes (" +
+                                 join(mesh.axis_names(), ", ") + ")");
+  std::vector<std::string> owned = axes.to_vector();
+  const std::string key = mesh.to_string() + "|" + join(owned, ",");
   GroupCommunicator* comm = nullptr;
   {
     std::lock_guard lock(g_registry_mu);
     GroupSet& set = registry()[key];
-    if (!set.built) build_groups(set, mesh, names, key, context.launch->timeout());
-    comm = set.comms.at(context.device).get();
+    if (!set.built) build_groups(set, mesh, axes, key, context.launch->timeout());
+    comm = set.comms.at(context.device);
   }
   comm->set_timeout(context.launch->timeout());
   comm->set_observer(&context);
-  context.launch->touch(comm->local_group(), std::string(op) + " over " + axes_label(names));
-  context.comms.push_back({names, comm, {}});
+  context.launch->touch(comm->local_group(), std::string(op) + " over " + axes.to_string());
+  context.comms.push_back({std::move(owned), comm, {}});
   return context.comms.back();
 }
 

@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "comm/threads/threads_communicator.h"
+#include "comm/backends.h"
+#include "comm/group_communicator.h"
+#include "datarax/collectives.h"
 #include "datarax/mesh.h"
 
 namespace datarax::detail {
@@ -25,7 +27,7 @@ class Launch {
   std::chrono::milliseconds timeout() const { return timeout_; }
 
   // Registers a group this launch uses, so that abort() reaches it; throws if already aborted.
-  void touch(ThreadsGroup& group, const std::string& label);
+  void touch(LocalGroup& group, const std::string& label);
   // Aborts every group the launch touched, and those it touches later.
   void abort(const std::string& reason);
   // After every device returned: clears aborted groups for the next launch.
@@ -42,7 +44,7 @@ class Launch {
   std::mutex mu_;
   bool aborted_ = false;
   std::string reason_;
-  std::vector<ThreadsGroup*> touched_;
+  std::vector<LocalGroup*> touched_;
 };
 
 // A device's state during a launch. As the WaitObserver of its collectives it publishes where it
@@ -68,14 +70,12 @@ struct DeviceContext final : WaitObserver {
   // Set once the device's function has returned or thrown: it will join no collective again.
   std::atomic<bool> finished{false};
 
-  void waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc, int phase,
-                  std::uint64_t call) override;
-  void check_missing(const ThreadsGroup& group, const CollectiveDesc& desc,
-                     const std::vector<Device>& missing) override;
+  void waiting_in(const LocalGroup* group, const CollectiveDesc* desc, int phase, std::uint64_t call) override;
+  void check_missing(const LocalGroup& group, const CollectiveDesc& desc, const std::vector<Device>& missing) override;
 
  private:
   std::mutex wait_mu_;
-  const ThreadsGroup* waiting_group_ = nullptr;
+  const LocalGroup* waiting_group_ = nullptr;
   int waiting_phase_ = 0;
   std::uint64_t waiting_call_ = 0;
   std::string waiting_label_;  // a copy: the descriptor dies with the call
@@ -90,7 +90,6 @@ DeviceContext& require_context(const char* op);
 
 // The communicator of the current device for a collective over `axes` (validated against the mesh,
 // the error naming `op`), created on first use and cached for the process's lifetime.
-DeviceContext::CommEntry& communicator_for(DeviceContext& context, std::span<const std::string_view> axes,
-                                           const char* op);
+DeviceContext::CommEntry& communicator_for(DeviceContext& context, const AxisNames& axes, const char* op);
 
 }  // namespace datarax::detail

@@ -1,7 +1,7 @@
 #include "datarax/pmap.h"
 
 #include "core/strings.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 #include "datarax/shard_map.h"
 
 namespace datarax {

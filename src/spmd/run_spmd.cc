@@ -1,17 +1,12 @@
 #include <algorithm>
 
-#include "comm/threads/threads_communicator.h"
+#include "comm/backends.h"
 #include "datarax/communicator.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 #include "datarax/spmd.h"
+#include "device/process_group.h"
 #include "spmd/context.h"
 #include "spmd/worker_pool.h"
-
-#if DATARAX_HAVE_MPI
-#include "comm/mpi/mpi_communicator.h"
-#include "comm/mpi/world.h"
-#include "device/process_group.h"
-#endif
 
 namespace datarax {
 
@@ -78,21 +73,11 @@ void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, co
   if (first_failed >= 0) {
     const auto& err = errors[static_cast<std::size_t>(first_failed)];
     const Device& d = mine[static_cast<std::size_t>(first_failed)];
-#if DATARAX_HAVE_MPI
     // The other processes' devices may be waiting for this one in a collective, and no exception
     // reaches them: end the job, unless every process found the failure (a cross-process mismatch).
-    const bool spans = detail::spans_processes(mesh.devices());
-    bool everywhere = false;
-    try {
-      std::rethrow_exception(err);
-    } catch (const detail::CrossProcessMismatch&) {
-      everywhere = true;
-    } catch (...) {
-    }
-    if (spans && (!everywhere || detail::MpiGroup::abandoned()))
-      detail::mpi::abort_job("device " + d.to_string() + " failed: " + describe(err) +
+    if (mesh.spans_processes() && !detail::every_process_knows(err))
+      detail::end_job(1, "device " + d.to_string() + " failed: " + describe(err) +
                              "; ending the job, since the other processes' devices would wait for it");
-#endif
     throw DeviceError(d, err, "device " + d.to_string() + ": " + describe(err));
   }
 }

@@ -3,22 +3,9 @@
 #include <set>
 
 #include "core/strings.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 
 namespace datarax {
-
-const PartitionSpec& TreeSpec::for_key(std::string_view key) const {
-  auto it = per_key_.find(key);
-  return it == per_key_.end() ? rest_ : it->second;
-}
-
-void TreeSpec::check_keys(const Tree& tree, std::string_view op) const {
-  for (const auto& [key, spec] : per_key_)
-    if (!tree.contains(key))
-      throw KeyError(std::string(op) + ": a PartitionSpec is given for " + detail::quoted(key) +
-                     ", which is not a key of the tree; its keys are " +
-                     (tree.empty() ? std::string("(none)") : detail::join(tree.keys(), ", ")));
-}
 
 namespace detail {
 

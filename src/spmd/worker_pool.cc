@@ -1,6 +1,6 @@
 #include "spmd/worker_pool.h"
 
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 
 namespace datarax::detail {
 

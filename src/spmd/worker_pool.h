@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "comm/threads/wait.h"
+#include "core/wait_word.h"
 
 namespace datarax::detail {
 

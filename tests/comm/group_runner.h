@@ -6,7 +6,7 @@
 #include <thread>
 #include <vector>
 
-#include "comm/threads/threads_communicator.h"
+#include "comm/threads/group_communicator.h"
 #include "support/test_devices.h"
 
 namespace datarax::test {

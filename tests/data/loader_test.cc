@@ -9,7 +9,7 @@
 #include "datarax/data/permutation.h"
 #include "support/error_of.h"
 
-namespace datarax {
+namespace datarax::data {
 namespace {
 
 using ::testing::HasSubstr;
@@ -203,4 +203,4 @@ TEST(Loader, RejectsBadOptionsAndDataSets) {
 }
 
 }  // namespace
-}  // namespace datarax
+}  // namespace datarax::data

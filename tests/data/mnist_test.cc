@@ -9,10 +9,10 @@
 #include <filesystem>
 
 #include "io/test_files.h"
-#include "data/idx_bytes.h"
+#include "support/idx_bytes.h"
 #include "support/error_of.h"
 
-namespace datarax {
+namespace datarax::data {
 namespace {
 
 using ::testing::AllOf;
@@ -78,7 +78,7 @@ TEST(LoadMnist, ScalesPixelsAndWidensLabels) {
 TEST(LoadMnist, MissingDirectorySuggestsDataDir) {
   EXPECT_THAT(error_of([] { load_mnist("/no/such/mnist", "train"); }),
               AllOf(HasSubstr("load_mnist: data directory \"/no/such/mnist\" does not exist"),
-                    HasSubstr("pass --data-dir"), HasSubstr(kDefaultFashionMnistDir)));
+                    HasSubstr("expected the directory that holds the MNIST-format files"), HasSubstr(kDefaultFashionMnistDir)));
 }
 
 TEST(LoadMnist, BadSplitAndMissingFiles) {
@@ -90,7 +90,7 @@ TEST(LoadMnist, BadSplitAndMissingFiles) {
   EXPECT_THAT(error_of([&] { load_mnist(tmp.path().string(), "test"); }),
               HasSubstr("has neither t10k-labels-idx1-ubyte nor t10k-labels-idx1-ubyte.gz"));
   EXPECT_THAT(error_of([&] { load_mnist(tmp.file("train-images-idx3-ubyte.gz"), "train"); }),
-              HasSubstr("is not a directory; pass --data-dir"));
+              HasSubstr("is not a directory; expected the directory"));
 }
 
 TEST(LoadMnist, InconsistentFilesNameTheFiles) {
@@ -154,4 +154,4 @@ TEST(FashionMnist, RealTrainAndTestSets) {
 }
 
 }  // namespace
-}  // namespace datarax
+}  // namespace datarax::data

@@ -9,27 +9,12 @@
 
 #include "support/error_of.h"
 
-namespace datarax {
+namespace datarax::data {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using test::error_of;
-
-// The published SplitMix64 outputs from state 0 (Vigna's splitmix64.c reference).
-TEST(SplitMix64, MatchesTheReferenceSequence) {
-  SplitMix64 g(0);
-  EXPECT_EQ(g.next(), 0xE220A8397B1DCDAFull);
-  EXPECT_EQ(g.next(), 0x6E789E6AA1B965F4ull);
-  EXPECT_EQ(g.next(), 0x06C45D188009454Full);
-}
-
-TEST(SplitMix64, UniformStaysInRange) {
-  SplitMix64 g(7);
-  for (std::uint64_t bound : {1ull, 2ull, 3ull, 10ull, 60000ull, (1ull << 63) + 1, ~0ull})
-    for (int i = 0; i < 100; ++i) EXPECT_LT(g.uniform(bound), bound);
-  EXPECT_THAT(error_of([&] { g.uniform(0); }), HasSubstr("SplitMix64::uniform: bound 0"));
-}
 
 // Expected permutations from an independent implementation of the algorithm in permutation.h
 // (Python, arbitrary-precision integers masked to 64 bits):
@@ -87,4 +72,4 @@ TEST(EpochPermutation, RejectsNegativeArguments) {
 }
 
 }  // namespace
-}  // namespace datarax
+}  // namespace datarax::data

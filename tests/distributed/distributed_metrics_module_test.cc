@@ -205,11 +205,11 @@ TEST(AllReduceGradients, OutsideSpmdOnPerDeviceGradientsGivesAReplicatedResult) 
 TEST(AllReduceGradients, RejectsUnsupportedReduceTypes) {
   DataParallelModule dp;
   EXPECT_EQ(test::error_of([&] { dp.all_reduce_gradients(Tree{}, "max"); }),
-            "Unsupported reduce_type: max (expected \"mean\" or \"sum\")");
+            "all_reduce_gradients: unknown reduce op \"max\"; valid: mean, sum");
   EXPECT_EQ(test::error_of([&] { dp.all_reduce_gradients(ShardedTree{}, "avg"); }),
-            "Unsupported reduce_type: avg (expected \"mean\" or \"sum\")");
+            "all_reduce_gradients: unknown reduce op \"avg\"; valid: mean, sum");
   EXPECT_EQ(test::error_of([&] { dp.all_reduce_gradients(Tree{}, ReduceOp::min); }),
-            "Unsupported reduce_type: min (expected \"mean\" or \"sum\")");
+            "all_reduce_gradients: unknown reduce op \"min\"; valid: mean, sum");
 }
 
 }  // namespace

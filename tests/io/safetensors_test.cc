@@ -15,7 +15,7 @@
 #include "io/test_files.h"
 #include "support/error_of.h"
 
-namespace datarax {
+namespace datarax::io {
 namespace {
 
 using ::testing::AllOf;
@@ -265,4 +265,4 @@ TEST(Safetensors, MissingFile) {
 }
 
 }  // namespace
-}  // namespace datarax
+}  // namespace datarax::io

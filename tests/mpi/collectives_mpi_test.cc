@@ -15,7 +15,7 @@
 #include "datarax/communicator.h"
 #include "datarax/distributed/device_mesh_module.h"
 #include "datarax/mesh.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 #include "datarax/spmd.h"
 
 namespace datarax {

@@ -10,7 +10,7 @@
 #include "datarax/distributed/data_parallel_module.h"
 #include "datarax/distributed/device_mesh_module.h"
 #include "datarax/distributed/distributed_metrics_module.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 #include "datarax/sharded_array.h"
 #include "datarax/spmd.h"
 

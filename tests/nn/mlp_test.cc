@@ -329,7 +329,7 @@ TEST(Mlp, BadArgumentsAreNamed) {
   EXPECT_THROW(Mlp(c, 1, DType::bf16), DTypeError);
 }
 
-// splitmix64 written out again, independently of src/nn/splitmix64.h.
+// splitmix64 written out again, independently of src/core/splitmix64.h.
 std::uint64_t reference_splitmix(std::uint64_t key, std::uint64_t n) {
   std::uint64_t z = key + (n + 1) * 0x9E3779B97F4A7C15ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;

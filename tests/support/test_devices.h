@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 
 namespace datarax::test {
 

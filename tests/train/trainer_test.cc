@@ -1,5 +1,6 @@
 // The data-parallel trainer on the real Fashion-MNIST data (Debian's dataset-fashion-mnist, which
-// the dependency script installs; the tests skip with a reason without it).
+// the dependency script installs; run by hand without it, the tests skip, saying why; under the
+// test command they fail).
 #include "datarax/train/trainer.h"
 
 #include <gmock/gmock.h>
@@ -8,17 +9,15 @@
 #include <cmath>
 #include <filesystem>
 
-#include "datarax/data/mnist.h"
+#include "datarax/device_discovery.h"
 #include "datarax/io/safetensors.h"
-#include "datarax/runtime.h"
 #include "support/error_of.h"
+#include "support/skip.h"
 
 namespace datarax::train {
 namespace {
 
 using ::testing::HasSubstr;
-
-bool have_data() { return std::filesystem::exists(std::string(kDefaultFashionMnistDir) + "/train-labels-idx1-ubyte.gz"); }
 
 TrainConfig small_run(int devices, std::int64_t steps) {
   TrainConfig c;
@@ -35,7 +34,7 @@ TrainConfig small_run(int devices, std::int64_t steps) {
 // losses (to 1e-5 relative) for 50 steps: data parallelism changes where the work runs, not what
 // is computed (the gradient mean over devices equals the full batch's mean).
 TEST(Trainer, SameLossesOnOneTwoFourAndEightDevices) {
-  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)";
+  DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
   const TrainReport one = train(small_run(1, 50));
   ASSERT_EQ(one.steps.size(), 50u);
@@ -57,7 +56,7 @@ TEST(Trainer, SameLossesOnOneTwoFourAndEightDevices) {
 // ZeRO-1 (sharded optimizer state) does element for element the arithmetic of the replicated step:
 // the losses and final parameters are bitwise identical, with clipping and AdamW's decay too.
 TEST(Trainer, ShardedOptimizerStateIsBitwiseTheReplicatedStep) {
-  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
   for (int n : {2, 3}) {
     TrainConfig c = small_run(n, 20);
@@ -73,7 +72,7 @@ TEST(Trainer, ShardedOptimizerStateIsBitwiseTheReplicatedStep) {
 }
 
 TEST(Trainer, PaddedLastBatchGivesExactMeansAndEpochRows) {
-  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
   // 60000 = 234 * 256 + 96: without drop_last the 235th batch has 96 real rows and 160 padded.
   TrainConfig c = small_run(4, 235);
@@ -90,18 +89,18 @@ TEST(Trainer, PaddedLastBatchGivesExactMeansAndEpochRows) {
 }
 
 TEST(Trainer, SaveAndInitRoundTrip) {
-  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed";
+  DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
   const auto dir = std::filesystem::temp_directory_path() / ("datarax-trainer-test-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
-  TrainConfig a = small_run(2, 5);
-  a.save_path = (dir / "p.safetensors").string();
-  const TrainReport ra = train(a);
-  const Tree saved = load_safetensors(a.save_path);
+  const std::string path = (dir / "p.safetensors").string();
+  const TrainReport ra = train(small_run(2, 5));
+  io::save_safetensors(path, ra.params);
+  const Tree saved = io::load_safetensors(path);
   EXPECT_TRUE(bitwise_equal(saved, ra.params));
   // Starting from the saved parameters with SGD at lr 0 keeps them exactly.
   TrainConfig b = small_run(2, 2);
-  b.init_path = a.save_path;
+  b.init_path = path;
   b.optimizer = "sgd";
   b.lr = 1e-30;
   const TrainReport rb = train(b);
@@ -110,25 +109,25 @@ TEST(Trainer, SaveAndInitRoundTrip) {
       ASSERT_NEAR(rb.params.at(key).data<float>()[i], leaf.data<float>()[i], 1e-6) << key;
   // Wrong shapes: a model with other hidden sizes refuses the file, naming the tensor.
   TrainConfig c = small_run(2, 1);
-  c.init_path = a.save_path;
+  c.init_path = path;
   c.hidden = {32};
-  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("--init " + a.save_path + ": tensor \"dense_0/bias\" is f32[64]; the model needs f32[32]"));
+  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.init_path = " + path + ": tensor \"dense_0/bias\" is f32[64]; the model needs f32[32]"));
   std::filesystem::remove_all(dir);
 }
 
 TEST(Trainer, BadConfigurationIsRejectedBeforeTraining) {
   initialize({.num_cpu_devices = 8});
   TrainConfig c = small_run(3, 1);
-  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("--batch-size 256 is not divisible by the data axis (3 devices)"));
+  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.batch_size = 256: not divisible by the data axis (3 devices); use a multiple of 3"));
   c = small_run(2, 1);
   c.optimizer = "rmsprop";
-  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("--optimizer rmsprop: unknown optimizer; valid: sgd, adam, adamw"));
+  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.optimizer = rmsprop: unknown optimizer; valid: sgd, adam, adamw"));
   c = small_run(2, 1);
   c.data_dir = "/nonexistent/dir";
   EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("/nonexistent/dir"));
   c = small_run(2, 1);
   c.momentum = 0.9;
-  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("--momentum applies to --optimizer sgd only"));
+  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.momentum = 0.9: applies to optimizer sgd only"));
   c = small_run(16, 1);
   EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("Not enough devices. Data parallelism requires 16 devices, but only 8 are available."));
 }

@@ -29,7 +29,7 @@
 #include "datarax/data/mnist.h"
 #include "datarax/tree.h"
 
-namespace datarax {
+namespace datarax::data {
 
 struct LoaderOptions {
   std::int64_t global_batch = 0;  // B: examples per step across all processes; > 0
@@ -74,4 +74,4 @@ class Loader {
   Shape inputs_shape_, labels_shape_, mask_shape_, scalar_shape_;  // the batch's, made once
 };
 
-}  // namespace datarax
+}  // namespace datarax::data

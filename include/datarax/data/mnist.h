@@ -11,7 +11,7 @@
 
 #include "datarax/array.h"
 
-namespace datarax {
+namespace datarax::data {
 
 inline constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
@@ -20,14 +20,15 @@ struct Dataset {
   Array images;      // f32 [N, features]: for MNIST, [N, 784], pixels / 255 in [0, 1], row-major
   Array labels;      // i32 [N]: class indices, for MNIST 0..9
   std::string name;  // for messages and logs: "fashion-mnist/train"
+  int num_classes = 0;  // labels are 0..num_classes-1: 10 for MNIST-format data
 };
 
 // Loads split "train" or "test" (the t10k files) from `dir`. For each of images and labels the
 // raw file is used when present, else the ".gz" one. Throws InvalidArgumentError naming the
-// directory or the files when: the directory is missing (the message suggests --data-dir); a file
+// directory or the files when: the directory is missing; a file
 // is missing or not a valid IDX file (see read_idx); the images are not u8 [N, 28, 28] or the
 // labels not u8 [N]; the two counts differ; a label is 10 or more. The name is the directory's
 // last component and the split: "fashion-mnist/train".
 Dataset load_mnist(const std::string& dir, std::string_view split);
 
-}  // namespace datarax
+}  // namespace datarax::data

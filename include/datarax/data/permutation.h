@@ -5,7 +5,7 @@
 // every process of a job (and a run resumed elsewhere) must see the same order. The algorithm
 // below is fixed, and a few lines in any language reproduce it:
 //
-//   SplitMix64 (Steele, Lea & Flood, 2014), 64-bit unsigned arithmetic, wrapping:
+//   SplitMix64 (Steele, Lea & Flood, 2014; src/core/splitmix64.h), 64-bit unsigned arithmetic, wrapping:
 //     next():  state += 0x9E3779B97F4A7C15; z = state;
 //              z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9;
 //              z = (z ^ (z >> 27)) * 0x94D049BB133111EB;
@@ -23,21 +23,7 @@
 #include <span>
 #include <vector>
 
-namespace datarax {
-
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t state) : state_(state) {}
-  // The generator that epoch_permutation uses for (seed, epoch).
-  static SplitMix64 for_epoch(std::uint64_t seed, std::int64_t epoch);
-
-  std::uint64_t next();
-  // Uniform in [0, bound); bound must be at least 1.
-  std::uint64_t uniform(std::uint64_t bound);
-
- private:
-  std::uint64_t state_;
-};
+namespace datarax::data {
 
 // Writes a permutation of 0..out.size()-1 into `out`, as described above. It depends only on
 // (out.size(), seed, epoch). epoch must be >= 0 (InvalidArgumentError otherwise).
@@ -46,4 +32,4 @@ void fill_epoch_permutation(std::span<std::int64_t> out, std::uint64_t seed, std
 // The same, as a new vector of n (>= 0) indices.
 std::vector<std::int64_t> epoch_permutation(std::int64_t n, std::uint64_t seed, std::int64_t epoch);
 
-}  // namespace datarax
+}  // namespace datarax::data

@@ -44,13 +44,17 @@ class DataParallelModule {
 
   // Inside SPMD: the gradients averaged ("mean") or summed ("sum") over `axis_name`, the same on
   // every device of the group. reduce_type is case-insensitive; anything else throws
-  //   Unsupported reduce_type: <value> (expected "mean" or "sum")
+  //   all_reduce_gradients: unknown reduce op "<value>"; valid: mean, sum
   Tree all_reduce_gradients(const Tree& grads, std::string_view reduce_type = "mean",
                             const AxisNames& axis_name = "data") const;
   Tree all_reduce_gradients(const Tree& grads, ReduceOp reduce_type, const AxisNames& axis_name = "data") const;
   // The same, in place: each leaf of grads becomes the reduction, without new buffers (a training
   // loop's form: no copy of the gradients per step). The leaves must be floating point for mean.
   void all_reduce_gradients_in_place(Tree& grads, std::string_view reduce_type = "mean",
+                                     const AxisNames& axis_name = "data") const;
+  // The same on one flat gradient buffer (or a bucket of one): one collective for all the
+  // gradients it holds.
+  void all_reduce_gradients_in_place(Array& flat_grads, ReduceOp reduce_type = ReduceOp::mean,
                                      const AxisNames& axis_name = "data") const;
   // Outside SPMD, on per-device gradients (e.g. a pmap's stacked output): the reduction over the
   // devices, placed replicated on the same devices, each with its own copy.

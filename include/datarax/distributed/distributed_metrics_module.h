@@ -38,6 +38,10 @@ class DistributedMetricsModule {
   // Keys not in reduce_fn use mean. An unknown op, or a key of reduce_fn not in the metrics,
   // throws naming it.
   Tree reduce_custom(const Tree& metrics, const ReduceSpec& reduce_fn, const AxisNames& axis_name) const;
+  // In place and without allocating: every leaf of `metrics` becomes its reduction with `op` over
+  // the axes (a training loop's per-step metrics; one collective per leaf). The mean of an integer
+  // leaf cannot stay in place: InvalidArgumentError.
+  void reduce_in_place(Tree& metrics, ReduceOp op, const AxisNames& axis_name) const;
   // Every device's value of each metric, in group-rank order.
   std::map<std::string, std::vector<Array>> collect_from_devices(const Tree& metrics,
                                                                  const AxisNames& axis_name) const;

@@ -14,7 +14,7 @@
 
 #include "datarax/tree.h"
 
-namespace datarax {
+namespace datarax::io {
 
 // Writes `tree` (and `metadata`, string to string) to `path`, atomically: the data goes to a
 // temporary file in the same directory, which is fsynced and renamed over `path`, so `path` holds
@@ -39,4 +39,4 @@ Tree load_safetensors(const std::string& path);
 // header is validated as by load_safetensors.
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
 
-}  // namespace datarax
+}  // namespace datarax::io

@@ -1,7 +1,11 @@
-// TrainConfig: everything a data-parallel training run is configured by (what datarax-train's
-// flags set). Defaults train the README's model: MLP 784-512-512-10, Adam at a peak learning rate
-// of 1e-3 (100 warmup steps, then a cosine decay to 0 over the run), global batch 256,
-// data-parallel over every local device, 10 epochs of Fashion-MNIST.
+// TrainConfig: what a data-parallel training run is configured by. Defaults train the README's
+// model: MLP 784-512-512-10, Adam at a peak learning rate of 1e-3 (100 warmup steps, then a cosine
+// decay to 0 over the run), global batch 256, data-parallel over every local device, 10 epochs of
+// Fashion-MNIST. The number of classes comes from the data set.
+//
+// A bad value throws ConfigError, which names the field as it is spelled here, its value and what
+// is valid: `TrainConfig.batch_size = 256: not divisible by the data axis (3 devices); use a
+// multiple of 3`. (A command-line tool maps the field to its own flag; see tools/.)
 #pragma once
 
 #include <cstdint>
@@ -9,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "datarax/mesh.h"
+#include "datarax/error.h"
 
 namespace datarax::train {
 
@@ -29,19 +33,33 @@ struct TrainConfig {
   std::int64_t warmup_steps = 100;
   std::optional<double> clip_norm;         // clip gradients by global norm
   bool shard_optimizer_state = false;      // ZeRO-1: each device updates 1/n of the parameters
+  // Gradients are all-reduced in buckets of at most this many bytes, in one flat buffer; 0 (the
+  // default) is one bucket for all of them: one collective per step.
+  std::int64_t gradient_bucket_bytes = 0;
   std::vector<int> hidden = {512, 512};
   std::string activation = "relu";         // relu | gelu
   std::uint64_t seed = 0;
   std::string data_dir;                    // empty: the Fashion-MNIST package's directory
   bool shuffle = true;
-  std::string init_path;                   // initial parameters (safetensors)
-  std::string save_path;                   // final parameters (safetensors)
-  std::string metrics_out;                 // JSON lines
-  std::string plot_path;                   // PNG of the curves (gnuplot)
-  std::int64_t log_every = 50;
+  std::string init_path;                   // initial parameters (safetensors); empty: seeded init
+  std::int64_t log_every = 50;             // steps per samples/s window of StepMetrics
 
-  // Checks ranges and names; InvalidArgumentError saying what is valid.
+  // Checks every field's range and names; ConfigError for the first bad one.
   void validate() const;
+};
+
+// A TrainConfig field with a value the trainer cannot use, or an input it names (init_path,
+// data_dir) that cannot be read.
+class ConfigError : public InvalidArgumentError {
+ public:
+  // `field` as spelled in TrainConfig, `value` as text, `problem` what is wrong and what is valid.
+  ConfigError(std::string field, std::string value, std::string problem);
+  const std::string& field() const { return field_; }
+  const std::string& value() const { return value_; }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::string field_, value_, problem_;
 };
 
 }  // namespace datarax::train

@@ -1,13 +1,16 @@
-// The data-parallel trainer: an MLP on MNIST-format data over a "data" mesh of local devices.
+// The data-parallel trainer: an MLP on MNIST-format data over a "data" mesh of devices.
 //
-// Each step, as in the seed's example: the global batch is sharded over the "data" axis (views, no
-// copy); every device runs forward and backward on its shard; DataParallelModule averages the
-// gradients across devices; every device applies the same optimizer update to its own replica (or,
-// with shard_optimizer_state, to its slice: ZeRO-1). The step's loss and accuracy are combined in
-// place in a fixed buffer, so that steps allocate nothing; the epoch's test metrics go through
-// DistributedMetricsModule::reduce_custom. All steps of an epoch run in one SPMD launch.
+// Two pieces (docs/architecture.md): a host loop on the calling thread — it loads each global
+// batch (this process's slice) and shards it over the devices (views, no copy) one step ahead of
+// them, keeps the epoch schedule, takes checkpoints and stop requests between steps and reports to
+// the observer — and a per-device Step that runs inside one SPMD launch: forward, backward, the
+// gradient reduction over "data" in flat buckets, clipping and the optimizer update of the
+// device's replica (or, with shard_optimizer_state, of its slice: ZeRO-1). Step metrics and the
+// epoch's test metrics are reduced across devices by DistributedMetricsModule. No step allocates
+// once the buffers exist.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -21,7 +24,7 @@ struct StepMetrics {
   std::int64_t step = 0;      // counts from 1
   double loss = 0;            // mean loss of the step's global batch, before its update
   double accuracy = 0;
-  double samples_per_s = 0;   // over the steps since the last logged one
+  double samples_per_s = 0;   // over the steps since the last logged one (log_every)
 };
 
 struct EpochMetrics {
@@ -37,22 +40,32 @@ struct TrainInfo {
   std::string mesh;           // e.g. "Mesh(data=2; cpu:0..1)"
   std::int64_t parameters = 0;
   std::string model;          // e.g. "MLP 784-512-512-10 (relu)"
-  std::string dataset;        // e.g. "fashion-mnist: 60000 train, 10000 test"
+  std::string dataset;        // e.g. "fashion-mnist/train 60000 train, fashion-mnist/test 10000 test"
+  int classes = 0;            // from the data set
   std::int64_t steps_per_epoch = 0;
   std::int64_t total_steps = 0;
+};
+
+// The training state between two steps, as whole (unsharded) tensors: what a checkpoint holds.
+struct TrainState {
+  std::int64_t step = 0;      // steps done
+  int epoch = 0;              // the epoch of the last step done (from 1)
+  std::int64_t step_in_epoch = 0;
+  Tree params;                // "dense_0/kernel", ...
+  Tree opt_state;             // the optimizer's state (optim/optimizer.h: "count", "mu/...", ...)
 };
 
 struct TrainReport {
   TrainInfo info;
   std::vector<StepMetrics> steps;     // every step
   std::vector<EpochMetrics> epochs;   // every completed epoch
-  Tree params;                        // final parameters (device 0's replica)
+  Tree params;                        // final parameters, whole
+  bool stopped = false;               // ended early by a StopToken
   double seconds = 0;
 };
 
-// Receives progress as training goes. Calls come one at a time, in order, but on_step is called
-// from the first device's worker thread (inside the SPMD launch that runs the epoch's steps); the
-// others come from the caller's thread.
+// Receives progress as training goes, on the thread that called train(), one call at a time and
+// in order. Under mpirun only process 0's observer is called.
 class TrainObserver {
  public:
   virtual ~TrainObserver() = default;
@@ -63,12 +76,41 @@ class TrainObserver {
   virtual void on_finish(const TrainReport&) {}
 };
 
-// Trains as `config` says. Throws InvalidArgumentError for bad configuration or data (before any
-// step runs, where it can be known then).
+// When the host loop takes a snapshot of the training state, and what it does with it. Called on
+// the thread that called train(), between steps (the devices wait meanwhile); under mpirun on
+// every process, each with the same whole state.
+class CheckpointPolicy {
+ public:
+  virtual ~CheckpointPolicy() = default;
+  // Whether to snapshot the state after `step` (counts from 1).
+  virtual bool due(std::int64_t step) const = 0;
+  // Stores the snapshot; an exception stops training and propagates from train().
+  virtual void save(const TrainState& state) = 0;
+};
+
+// A request to stop, from any thread (a signal handler's flag, a watchdog, an observer). The host
+// loop checks it before each step: the step in progress finishes, a checkpoint policy (if any)
+// saves the state, and train() returns its report with stopped = true.
+class StopToken {
+ public:
+  void request_stop() { stop_.store(true, std::memory_order_relaxed); }
+  bool stop_requested() const { return stop_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<bool> stop_{false};
+};
+
+struct TrainHooks {
+  TrainObserver* observer = nullptr;
+  CheckpointPolicy* checkpoint = nullptr;
+  const StopToken* stop = nullptr;
+};
+
+// Trains as `config` says. Throws ConfigError for a bad configuration or input (before any step
+// runs, where it can be known then).
 // Under mpirun every process calls train with the same config: each loads only its slice of every
 // global batch and trains its devices of the one data-parallel mesh over all processes' devices;
-// process 0 alone calls the observer and writes config.save_path (every process returns the
-// same report, parameters included).
-TrainReport train(const TrainConfig& config, TrainObserver* observer = nullptr);
+// every process returns the same report, parameters included.
+TrainReport train(const TrainConfig& config, const TrainHooks& hooks = {});
 
 }  // namespace datarax::train

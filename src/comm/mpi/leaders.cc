@@ -4,10 +4,11 @@
 #include <cstdio>
 #include <map>
 
-#include "comm/mpi/wait.h"
-#include "comm/mpi/world.h"
+#include "comm/mpi/requests.h"
+#include "device/mpi/world.h"
+#include "device/process_group.h"
 #include "core/strings.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 
 namespace datarax::detail {
 
@@ -17,12 +18,6 @@ std::uint64_t fnv1a(const void* data, std::size_t n, std::uint64_t h = 146959810
   const auto* p = static_cast<const unsigned char*>(data);
   for (std::size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
   return h;
-}
-
-std::string seconds(std::chrono::milliseconds t) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(t.count()) / 1000.0);
-  return buf;
 }
 
 }  // namespace
@@ -99,13 +94,13 @@ void Leaders::post(bool send, void* data, std::size_t bytes, int peer, const Col
   auto* p = static_cast<std::byte*>(data);
   std::size_t done = 0;
   do {
-    const std::size_t n = std::min(kMaxMessage, bytes - done);
+    const std::size_t n = std::min(mpi::kMaxMessageBytes, bytes - done);
     requests_.push_back(MPI_REQUEST_NULL);
     peers_.push_back(peer);
     const int rc = send ? MPI_Isend(p + done, static_cast<int>(n), MPI_BYTE, peer, tag_, mpi::comm(), &requests_.back())
                         : MPI_Irecv(p + done, static_cast<int>(n), MPI_BYTE, peer, tag_, mpi::comm(), &requests_.back());
     if (rc != MPI_SUCCESS)
-      mpi::abort_job(std::string(desc.label) + (send ? ": MPI_Isend to process " : ": MPI_Irecv from process ") +
+      end_job(1, std::string(desc.label) + (send ? ": MPI_Isend to process " : ": MPI_Irecv from process ") +
                      std::to_string(peer) + " failed: " + mpi::error_text(rc));
     done += n;
   } while (done < bytes);
@@ -118,7 +113,7 @@ void Leaders::wait(const CollectiveDesc& desc, Clock::time_point deadline, std::
   try {
     result = mpi::wait_all(some, deadline, [&] { return stoppable && local_.aborted(); }, phase, local_.spins());
   } catch (const CollectiveError& e) {
-    mpi::abort_job(std::string(desc.label) + ": " + e.what() + "; ending the job, as the other processes cannot finish " +
+    end_job(1, std::string(desc.label) + ": " + e.what() + "; ending the job, as the other processes cannot finish " +
                    desc.to_string() + " without this one");
   }
   if (result == mpi::WaitResult::timed_out) {
@@ -134,7 +129,7 @@ void Leaders::wait(const CollectiveDesc& desc, Clock::time_point deadline, std::
         if (d.process_index == process) devs.push_back(d.to_string());
       names.push_back(std::to_string(process) + " (" + join(devs, ", ") + ")");
     }
-    mpi::abort_job(std::string(desc.label) + ": timed out after " + seconds(timeout) + " " + phase + " in " +
+    end_job(1, std::string(desc.label) + ": timed out after " + seconds(timeout) + " " + phase + " in " +
                    desc.to_string() + " over " + name_ + "; process" + (names.size() == 1 ? " " : "es ") +
                    join(names, ", ") + " did not arrive; ending the job so that no process waits forever");
   }

@@ -6,7 +6,7 @@
 // (mpi_communicator.h) are written in: post sends and receives, then wait for them.
 //
 // Every wait polls with the collective's deadline (mpi/wait.h). A process that does not come in
-// time, or an MPI error, ends the job (mpi::abort_job) naming the collective, the phase and the
+// time, or an MPI error, ends the job (end_job, device/process_group.h) naming the collective, the phase and the
 // processes that did not arrive: the processes that did come would otherwise wait forever. A wait
 // may instead give up when this process's own devices failed (its local group aborted); the
 // requests it leaves pending would match the next collective's messages, so the process is marked
@@ -26,7 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "comm/threads/threads_communicator.h"
+#include "comm/mpi/requests.h"
+#include "comm/threads/group_communicator.h"
 #include "datarax/communicator.h"
 #include "datarax/device.h"
 
@@ -34,8 +35,6 @@ namespace datarax::detail {
 
 class Leaders {
  public:
-  static constexpr std::size_t kMaxMessage = std::size_t{1} << 30;  // bytes per MPI message (int counts)
-
   struct Process {
     int index = 0;           // process index (MPI rank)
     std::vector<int> ranks;  // its members' group ranks, ascending
@@ -56,8 +55,8 @@ class Leaders {
   std::string exchange_headers(const CollectiveDesc& desc, bool local_mismatch, Clock::time_point deadline,
                                std::chrono::milliseconds timeout);
 
-  // Posts a send / receive of `bytes` to / from process `peer`, in messages of at most kMaxMessage
-  // bytes (MPI counts are ints).
+  // Posts a send / receive of `bytes` to / from process `peer`, in messages of at most
+  // mpi::kMaxMessageBytes (MPI counts are ints).
   void post_send(const void* data, std::size_t bytes, int peer, const CollectiveDesc& desc) {
     post(true, const_cast<void*>(data), bytes, peer, desc);  // MPI_Isend only reads it
   }

@@ -1,4 +1,4 @@
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -21,52 +21,21 @@
 #include <string_view>
 #include <vector>
 
+#include "comm/backends.h"
 #include "comm/group_communicator.h"
-#include "comm/threads/wait.h"
+#include "core/wait_word.h"
 #include "datarax/communicator.h"
 
 namespace datarax::detail {
 
-class ThreadsGroup;
-
-// The members of a group called different collectives at the same step (found by every member,
-// after all arrived): unlike an abort, every member knows it and the group stays in step.
-class MismatchError : public CollectiveError {
- public:
-  using CollectiveError::CollectiveError;
-};
-
-// Whether two members' calls match: the same kind, dtype, count, root and permutation, and for
-// reductions the same op.
-bool same_call(const CollectiveDesc& a, const CollectiveDesc& b);
-// The error text for two members' calls that are not the same_call, in the group over `group`.
-std::string mismatch_message(std::string_view label, const std::string& group, const Device& a_device,
-                             const CollectiveDesc& a, const Device& b_device, const CollectiveDesc& b);
-
-// Told when a member starts and stops waiting, and asked, while it waits, whether the members that
-// have not arrived are stuck elsewhere — in a collective of another group, which can never complete
-// this one. The SPMD runtime implements it to turn such a mismatch (devices calling collectives
-// over different axes at the same step) into a prompt error instead of a timeout.
-class WaitObserver {
- public:
-  virtual ~WaitObserver() = default;
-  // `group` null: no longer waiting. Otherwise the member waits at barrier `phase` of its call
-  // number `call` on `group` (what ThreadsGroup::missing takes).
-  virtual void waiting_in(const ThreadsGroup* group, const CollectiveDesc* desc, int phase,
-                          std::uint64_t call) = 0;
-  // May throw CollectiveError to stop waiting.
-  virtual void check_missing(const ThreadsGroup& group, const CollectiveDesc& desc,
-                             const std::vector<Device>& missing) = 0;
-};
-
-class ThreadsGroup {
+class ThreadsGroup final : public LocalGroup {
  public:
   // `name` describes the group in messages, e.g. "axis \"data\"".
   ThreadsGroup(std::vector<Device> devices, std::string name);
 
   int size() const { return static_cast<int>(devices_.size()); }
   const std::vector<Device>& devices() const { return devices_; }
-  const std::string& name() const { return name_; }
+  const std::string& name() const override { return name_; }
   // Whether the members' waits spin before they sleep: only while this host's device threads (all
   // processes') fit on its cores, else spinning steals the core of the thread being waited for.
   bool spins() const { return spin_; }
@@ -75,20 +44,17 @@ class ThreadsGroup {
   // (changeable later through ThreadsCommunicator::set_timeout).
   std::unique_ptr<Communicator> communicator(int rank, std::chrono::milliseconds timeout);
 
-  // Makes every pending and future collective of the group throw CollectiveError with `reason`,
-  // until reset(). Safe to call from any thread, any number of times (the first reason is kept).
-  void abort(const std::string& reason);
-  bool aborted() const { return aborted_.load(std::memory_order_acquire); }
-  // Clears an abort and the barrier state. Only while no member is inside a collective.
-  void reset();
+  void abort(const std::string& reason) override;
+  bool aborted() const override { return aborted_.load(std::memory_order_acquire); }
+  // Also clears the barrier state.
+  void reset() override;
 
   // Runs member `rank`'s part of its next collective on this group. `observer` may be null.
   void run(int rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
            WaitObserver* observer = nullptr);
 
-  // The members that have not reached barrier `phase` (0: before the data phase, 1: after it) of
-  // their call number `call`. Thread-safe.
-  std::vector<Device> missing(int phase, std::uint64_t call) const;
+  // Phase 0: the barrier before the data phase; 1: the one after it.
+  std::vector<Device> missing(int phase, std::uint64_t call) const override;
 
  private:
   struct alignas(64) Slot {
@@ -129,7 +95,7 @@ class ThreadsCommunicator final : public GroupCommunicator {
   const std::vector<Device>& devices() const override { return group_->devices(); }
   void set_timeout(std::chrono::milliseconds timeout) override { timeout_ = timeout; }
   void set_observer(WaitObserver* observer) override { observer_ = observer; }
-  ThreadsGroup& local_group() const override { return *group_; }
+  LocalGroup& local_group() const override { return *group_; }
 
  protected:
   void run(const CollectiveDesc& desc) override { group_->run(rank_, desc, timeout_, observer_); }
@@ -142,3 +108,14 @@ class ThreadsCommunicator final : public GroupCommunicator {
 };
 
 }  // namespace datarax::detail
+
+namespace datarax::detail::threads {
+
+// The threads backend serves a group whose devices are all in this process (`key` is not needed).
+bool accepts(const std::vector<Device>& devices);
+std::unique_ptr<Group> make_group(const std::vector<Device>& devices, const std::string& name, const std::string& key,
+                                  std::chrono::milliseconds timeout);
+// Its failures never reach another process.
+inline bool every_process_knows(const std::exception_ptr&) { return false; }
+
+}  // namespace datarax::detail::threads

@@ -1,13 +1,16 @@
-#include "comm/mpi/mpi_communicator.h"
+#include "comm/mpi/group_communicator.h"
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 
-#include "comm/reduce_kernels.h"
+#include "comm/collective_call.h"
+#include "core/reduce_kernels.h"
 #include "core/buffer_pool.h"
 #include "core/strings.h"
 #include "core/target_clones.h"
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
+#include "device/process_group.h"
 
 namespace datarax::detail {
 
@@ -74,6 +77,13 @@ MpiGroup::MpiGroup(std::vector<Device> devices, std::string name, const std::str
 }
 
 MpiGroup::~MpiGroup() = default;
+
+int MpiGroup::rank_of(const Device& device) const {
+  for (int r : local_ranks_)
+    if (devices_[static_cast<std::size_t>(r)] == device) return r;
+  throw InvalidArgumentError("communicator: " + device.to_string() + " is not a member in this process of the group over " +
+                             name_);
+}
 
 std::unique_ptr<GroupCommunicator> MpiGroup::communicator(int rank, std::chrono::milliseconds timeout) {
   const auto it = std::find(local_ranks_.begin(), local_ranks_.end(), rank);
@@ -253,7 +263,7 @@ void MpiGroup::ring_all_reduce(void* data, const CollectiveDesc& desc, ReduceOp 
     // The incoming chunk arrives in segments, each folded in as soon as it is there, while it is
     // still in cache and the next one is on its way.
     // Small chunks go whole: segments only pay off once a chunk no longer fits in cache.
-    const std::size_t segment = static_cast<std::size_t>(re - rb) * item >= kSegmentFrom ? kSegment : Leaders::kMaxMessage;
+    const std::size_t segment = static_cast<std::size_t>(re - rb) * item >= kSegmentFrom ? kSegment : mpi::kMaxMessageBytes;
     const std::int64_t per_segment = std::max<std::int64_t>(1, static_cast<std::int64_t>(segment / item));
     // Sent in the same segments as received: a message must match its receive's size.
     for (std::int64_t at = sb; at < se; at += per_segment)
@@ -337,3 +347,50 @@ std::byte* MpiGroup::Scratch::reserve(std::size_t n) {
 }
 
 }  // namespace datarax::detail
+
+namespace datarax::detail::mpi {
+
+namespace {
+
+// The group and one communicator per member in this process.
+class Members final : public Group {
+ public:
+  Members(const std::vector<Device>& devices, const std::string& name, const std::string& key,
+          std::chrono::milliseconds timeout)
+      : group_(devices, name, key) {
+    for (int r = 0; r < group_.size(); ++r)
+      if (devices[static_cast<std::size_t>(r)].process_index == process_index())
+        comms_.emplace(devices[static_cast<std::size_t>(r)], group_.communicator(r, timeout));
+  }
+  GroupCommunicator& communicator(const Device& device) override {
+    const auto it = comms_.find(device);
+    if (it == comms_.end()) group_.rank_of(device);  // throws, naming the device
+    return *it->second;
+  }
+
+ private:
+  MpiGroup group_;
+  std::map<Device, std::unique_ptr<GroupCommunicator>> comms_;
+};
+
+}  // namespace
+
+bool accepts(const std::vector<Device>& devices) { return spans_processes(devices); }
+
+std::unique_ptr<Group> make_group(const std::vector<Device>& devices, const std::string& name, const std::string& key,
+                                  std::chrono::milliseconds timeout) {
+  return std::make_unique<Members>(devices, name, key, timeout);
+}
+
+bool every_process_knows(const std::exception_ptr& failure) {
+  if (!failure || MpiGroup::abandoned()) return false;
+  try {
+    std::rethrow_exception(failure);
+  } catch (const CrossProcessMismatch&) {
+    return true;
+  } catch (...) {
+    return false;
+  }
+}
+
+}  // namespace datarax::detail::mpi

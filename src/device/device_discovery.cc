@@ -1,4 +1,4 @@
-#include "datarax/runtime.h"
+#include "datarax/device_discovery.h"
 
 #include <algorithm>
 #include <charconv>
@@ -12,7 +12,7 @@
 #include "device/process_group.h"
 
 #if DATARAX_HAVE_MPI
-#include "comm/mpi/world.h"
+#include "device/mpi/world.h"
 #endif
 
 namespace datarax {
@@ -179,20 +179,10 @@ void end_job_if_multi_process(int exit_code) {
     const Runtime& rt = runtime_state();
     if (!rt.initialized || rt.process_count < 2) return;
   }
-#if DATARAX_HAVE_MPI
-  std::fflush(stdout);
-  std::fflush(stderr);
-  MPI_Abort(MPI_COMM_WORLD, exit_code);
-#endif
-  std::_Exit(exit_code);  // not reached with MPI: a multi-process job needs it
+  detail::end_job(exit_code, "");
 }
 
 namespace detail {
-bool spans_processes(const std::vector<Device>& devices) {
-  const int me = process_index();
-  return std::any_of(devices.begin(), devices.end(), [&](const Device& d) { return d.process_index != me; });
-}
-
 int other_devices_on_this_host() {
   const Runtime& rt = ensure_initialized();
   return rt.host_devices - static_cast<int>(rt.local_devices.size());

@@ -15,8 +15,8 @@
 // outputs. Before any data moves, the leaders exchange a header (kind, op, dtype, count, the
 // group's call number): a mismatch between processes throws CollectiveError on every member of
 // every process, as within one. A process that does not come within the deadline, or an MPI error,
-// ends the job through mpi::abort_job naming the collective and the missing processes: the
-// processes that did come would otherwise wait forever.
+// ends the job (end_job, device/process_group.h) naming the collective and the missing processes:
+// the processes that did come would otherwise wait forever.
 #pragma once
 
 #include <chrono>
@@ -24,17 +24,18 @@
 #include <string>
 #include <vector>
 
+#include "comm/backends.h"
 #include "comm/group_communicator.h"
 #include "comm/mpi/leaders.h"
-#include "comm/threads/threads_communicator.h"
+#include "comm/threads/group_communicator.h"
 
 namespace datarax::detail {
 
-// A mismatch between processes, which every process of the group finds and throws: the one failure
-// of a cross-process collective that does not end the job.
-class CrossProcessMismatch : public CollectiveError {
+// A mismatch in a group that spans processes, which every process of the group finds and throws:
+// the one failure of a cross-process collective that does not end the job.
+class CrossProcessMismatch : public MismatchError {
  public:
-  using CollectiveError::CollectiveError;
+  using MismatchError::MismatchError;
 };
 
 class MpiGroup {
@@ -55,6 +56,8 @@ class MpiGroup {
 
   // The communicator of the member with group rank `rank` (a device of this process).
   std::unique_ptr<GroupCommunicator> communicator(int rank, std::chrono::milliseconds timeout);
+  // The group rank of `device`, a member in this process; InvalidArgumentError otherwise.
+  int rank_of(const Device& device) const;
 
   // Member `local_rank` (its index among this process's members) runs its part of `desc`.
   void run(int local_rank, const CollectiveDesc& desc, std::chrono::milliseconds timeout,
@@ -105,7 +108,7 @@ class MpiCommunicator final : public GroupCommunicator {
   const std::vector<Device>& devices() const override { return group_->devices(); }
   void set_timeout(std::chrono::milliseconds timeout) override { timeout_ = timeout; }
   void set_observer(WaitObserver* observer) override { observer_ = observer; }
-  ThreadsGroup& local_group() const override { return group_->local_group(); }
+  LocalGroup& local_group() const override { return group_->local_group(); }
 
  protected:
   void run(const CollectiveDesc& desc) override { group_->run(local_rank_, desc, timeout_, observer_); }
@@ -119,3 +122,14 @@ class MpiCommunicator final : public GroupCommunicator {
 };
 
 }  // namespace datarax::detail
+
+namespace datarax::detail::mpi {
+
+// The MPI backend serves a group that spans processes.
+bool accepts(const std::vector<Device>& devices);
+std::unique_ptr<Group> make_group(const std::vector<Device>& devices, const std::string& name, const std::string& key,
+                                  std::chrono::milliseconds timeout);
+// A CrossProcessMismatch, while no group of this process has abandoned MPI requests.
+bool every_process_knows(const std::exception_ptr& failure);
+
+}  // namespace datarax::detail::mpi

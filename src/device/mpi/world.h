@@ -1,7 +1,8 @@
-// The MPI process group behind a multi-process job: joining it, datarax's private communicator,
-// MPI errors turned into ours, and ending the job when a process cannot go on.
+// The MPI bootstrap of a multi-process job: joining the MPI world, datarax's private communicator,
+// and MPI's errors turned into ours.
 //
-// Only the device runtime (initialize) and the mpi/ backend use this; nothing else sees MPI.
+// Part of device's internal interface: device discovery (initialize) joins here, and the MPI
+// backend of comm (src/comm/mpi) sends its messages on comm(); nothing else sees MPI.
 #pragma once
 
 #include <mpi.h>
@@ -34,10 +35,5 @@ int tag_upper_bound();
 // Throws CollectiveError "<what>: <MPI's text for rc>" unless rc is MPI_SUCCESS.
 void check(int rc, std::string_view what);
 std::string error_text(int rc);
-
-// Prints "datarax: process P: <message>" to stderr and ends every process of the job
-// (MPI_Abort) with exit code 1. For the failures no exception can fix: a process that does not
-// come or a collective that cannot finish, while the other processes wait in it.
-[[noreturn]] void abort_job(const std::string& message);
 
 }  // namespace datarax::detail::mpi

@@ -1,4 +1,4 @@
-// The process's view of the job: which devices exist, which are local, which process this is.
+// Device discovery: which devices the job has, which are this process's, which process this is.
 //
 // A process started by an MPI launcher (mpirun/mpiexec of Open MPI or MPICH, srun with PMI; see
 // docs/multi_host.md) joins the MPI job in initialize(): devices() is then every process's devices

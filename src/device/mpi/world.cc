@@ -1,9 +1,8 @@
-#include "comm/mpi/world.h"
+#include "device/mpi/world.h"
 
 #include <cstdio>
 #include <cstdlib>
 
-#include "datarax/communicator.h"
 #include "datarax/error.h"
 
 namespace datarax::detail::mpi {
@@ -90,16 +89,5 @@ World join(int local_devices) {
 
 MPI_Comm comm() { return g_comm; }
 int tag_upper_bound() { return g_tag_ub; }
-
-void abort_job(const std::string& message) {
-  int rank = -1;
-  int initialized = 0;
-  MPI_Initialized(&initialized);
-  if (initialized) MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  std::fprintf(stderr, "datarax: process %d: %s\n", rank, message.c_str());
-  std::fflush(stderr);
-  if (initialized) MPI_Abort(MPI_COMM_WORLD, 1);
-  std::_Exit(1);
-}
 
 }  // namespace datarax::detail::mpi

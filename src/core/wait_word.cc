@@ -1,4 +1,4 @@
-#include "comm/threads/wait.h"
+#include "core/wait_word.h"
 
 #include <linux/futex.h>
 #include <sched.h>
@@ -18,7 +18,9 @@ namespace datarax::detail {
 
 namespace {
 
-constexpr int kSpinIterations = 4000;  // ~100 us on the EPYC we measure on (pause ~24 ns); see docs/performance.md
+// Tens of microseconds on current x86 CPUs (a pause costs about 10 to 140 cycles): long enough to
+// cover a collective among idle cores, short enough to give the core back soon (docs/performance.md).
+constexpr int kSpinIterations = 4000;
 constexpr auto kMaxSleep = std::chrono::milliseconds(50);  // re-check the clock at least this often
 
 void futex_wait(const std::atomic<std::uint32_t>* word, std::uint32_t seen, std::chrono::nanoseconds d) {

@@ -1,11 +1,12 @@
-#include "comm/threads/threads_communicator.h"
+#include "comm/threads/group_communicator.h"
 
 #include <algorithm>
 #include <cstring>
 #include <exception>
 #include <thread>
 
-#include "comm/reduce_kernels.h"
+#include "comm/collective_call.h"
+#include "core/reduce_kernels.h"
 #include "core/strings.h"
 #include "device/process_group.h"
 
@@ -20,12 +21,6 @@ std::pair<std::int64_t, std::int64_t> part_range(std::int64_t count, int parts, 
   const std::int64_t aligned = (per + 15) / 16 * 16;
   const std::int64_t begin = std::min(count, aligned * part);
   return {begin, std::min(count, begin + aligned)};
-}
-
-std::string seconds(std::chrono::milliseconds t) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3g s", static_cast<double>(t.count()) / 1000.0);
-  return buf;
 }
 
 }  // namespace
@@ -159,18 +154,6 @@ void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const Collec
   }
 }
 
-bool same_call(const CollectiveDesc& a, const CollectiveDesc& b) {
-  const bool reduces = a.kind == CollectiveKind::all_reduce || a.kind == CollectiveKind::reduce_scatter;
-  return a.kind == b.kind && a.dtype == b.dtype && a.count == b.count && (!reduces || a.op == b.op) &&
-         a.root == b.root && a.send_to == b.send_to;
-}
-
-std::string mismatch_message(std::string_view label, const std::string& group, const Device& a_device,
-                             const CollectiveDesc& a, const Device& b_device, const CollectiveDesc& b) {
-  return std::string(label) + ": mismatched collectives in the group over " + group + ": " + a_device.to_string() + " called " +
-         a.to_string() + " but " + b_device.to_string() + " called " + b.to_string();
-}
-
 void ThreadsGroup::check_matching(const CollectiveDesc& mine) const {
   const CollectiveDesc& first = *slots_[0].desc;
   for (int r = 1; r < size(); ++r) {
@@ -267,3 +250,39 @@ void ThreadsGroup::move_data(int rank, const CollectiveDesc& desc) const {
 }
 
 }  // namespace datarax::detail
+
+namespace datarax::detail::threads {
+
+namespace {
+
+// One communicator per member, each for its own thread.
+class Members final : public Group {
+ public:
+  Members(const std::vector<Device>& devices, const std::string& name, std::chrono::milliseconds timeout)
+      : group_(devices, name) {
+    for (int r = 0; r < group_.size(); ++r) comms_.push_back(std::make_unique<ThreadsCommunicator>(&group_, r, timeout));
+  }
+  GroupCommunicator& communicator(const Device& device) override {
+    const auto& devices = group_.devices();
+    const auto it = std::find(devices.begin(), devices.end(), device);
+    if (it == devices.end())
+      throw InvalidArgumentError("communicator: " + device.to_string() + " is not a member of the group over " +
+                                 group_.name());
+    return *comms_[static_cast<std::size_t>(it - devices.begin())];
+  }
+
+ private:
+  ThreadsGroup group_;
+  std::vector<std::unique_ptr<ThreadsCommunicator>> comms_;
+};
+
+}  // namespace
+
+bool accepts(const std::vector<Device>& devices) { return !spans_processes(devices); }
+
+std::unique_ptr<Group> make_group(const std::vector<Device>& devices, const std::string& name, const std::string&,
+                                  std::chrono::milliseconds timeout) {
+  return std::make_unique<Members>(devices, name, timeout);
+}
+
+}  // namespace datarax::detail::threads

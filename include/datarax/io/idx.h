@@ -10,7 +10,7 @@
 
 #include "datarax/array.h"
 
-namespace datarax {
+namespace datarax::io {
 
 // The largest rank read_idx accepts. MNIST uses 1 (labels) and 3 (images).
 inline constexpr int kMaxIdxRank = 8;
@@ -25,4 +25,4 @@ inline constexpr int kMaxIdxRank = 8;
 // read_idx, the file and what is wrong (with the sizes involved).
 Array read_idx(const std::string& path);
 
-}  // namespace datarax
+}  // namespace datarax::io

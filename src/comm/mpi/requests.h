@@ -1,26 +1,31 @@
-// Waiting for MPI requests with a deadline, never blocking inside MPI.
+// MPI requests: the largest message, and waiting for requests with a deadline, never blocking
+// inside MPI.
 //
 // MPI's blocking calls (MPI_Wait, MPI_Allreduce) cannot be given a deadline or interrupted, so a
 // process that never comes would hang its peers forever. Every wait here polls MPI_Testall (which
 // also drives MPI's progress) and gives up when the deadline passes or the caller's stop condition
 // holds. Between polls it yields the core, unless told to spin: yielding is right when the job has
 // more threads than the host has cores, but where each device thread has a core of its own it only
-// delays the next poll (on this 2-core VM, a raw MPI exchange-and-fold of 4 MiB between 2 processes
-// took up to 30% longer with it).
+// delays the next poll (measured on 2 cores: a raw MPI exchange-and-fold of 4 MiB between 2
+// processes took up to 30% longer with it).
 #pragma once
 
 #include <mpi.h>
 #include <sched.h>
 
 #include <chrono>
+#include <cstddef>
 #include <span>
 #include <string_view>
 
-#include "comm/mpi/world.h"
+#include "device/mpi/world.h"
 
 namespace datarax::detail::mpi {
 
 using Clock = std::chrono::steady_clock;
+
+// The most bytes one message carries: MPI counts are ints, so larger data goes in several messages.
+inline constexpr std::size_t kMaxMessageBytes = std::size_t{1} << 30;
 
 enum class WaitResult { done, timed_out, stopped };
 

@@ -1,4 +1,4 @@
-#include "datarax/data/idx.h"
+#include "datarax/io/idx.h"
 
 #include <array>
 #include <bit>
@@ -9,7 +9,7 @@
 #include "io/content_reader.h"
 #include "io/file.h"
 
-namespace datarax {
+namespace datarax::io {
 
 namespace {
 
@@ -156,4 +156,4 @@ Array read_idx(const std::string& path) {
   return out;
 }
 
-}  // namespace datarax
+}  // namespace datarax::io

@@ -1,4 +1,4 @@
-#include "datarax/data/idx.h"
+#include "datarax/io/idx.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,10 +9,10 @@
 #include <functional>
 
 #include "io/test_files.h"
-#include "data/idx_bytes.h"
+#include "support/idx_bytes.h"
 #include "support/error_of.h"
 
-namespace datarax {
+namespace datarax::io {
 namespace {
 
 using ::testing::AllOf;
@@ -190,4 +190,4 @@ TEST(ReadIdx, MissingFileAndDirectory) {
 }
 
 }  // namespace
-}  // namespace datarax
+}  // namespace datarax::io

@@ -1,4 +1,4 @@
-// Waiting on a 32-bit atomic word with a deadline: spin briefly, then sleep in the kernel (futex).
+// WaitWord: waiting on a 32-bit atomic word with a deadline: spin briefly, then sleep in the kernel (futex).
 //
 // Why not std::atomic::wait: it has no timeout, and every wait in a collective needs one.
 // Why spin first: a collective on idle cores completes in well under a microsecond, far less than

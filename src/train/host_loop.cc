@@ -1,0 +1,257 @@
+#include "train/host_loop.h"
+
+#include <algorithm>
+#include <optional>
+#include <thread>
+
+#include "datarax/communicator.h"
+#include "datarax/device_discovery.h"
+#include "datarax/distributed/data_parallel_module.h"
+#include "datarax/distributed/distributed_metrics_module.h"
+#include "datarax/spmd.h"
+
+namespace datarax::train::detail {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string message_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
+}  // namespace
+
+HostLoop::HostLoop(Setup& setup, const TrainHooks& hooks)
+    : setup_(setup),
+      hooks_(hooks),
+      out_(hooks.observer != nullptr && process_index() == 0 ? *hooks.observer : quiet_),
+      settings_{.optimizer = setup.optimizer.get(),
+                .clip_norm = setup.config.clip_norm,
+                .shard_optimizer_state = setup.config.shard_optimizer_state,
+                .bucket_bytes = setup.config.gradient_bucket_bytes},
+      queue_(static_cast<int>(setup.local.size()), default_collective_timeout()) {
+  for (Slot& slot : slots_) {
+    slot.shards.resize(setup.local.size());
+    slot.totals.resize(setup.local.size());
+  }
+}
+
+TrainReport HostLoop::run() {
+  TrainReport report;
+  report.info = setup_.info;
+  report.steps.reserve(static_cast<std::size_t>(setup_.info.total_steps));
+  out_.on_start(report.info);
+  const Clock::time_point start = Clock::now();
+  // The devices' launch runs on a thread of its own, so that this one stays the host loop.
+  std::exception_ptr device_failure;
+  std::thread devices([&] {
+    try {
+      run_spmd(setup_.mesh, [&](const Device& device) {
+        const auto it = std::find(setup_.local.begin(), setup_.local.end(), device);
+        device_loop(static_cast<std::size_t>(it - setup_.local.begin()));
+      });
+    } catch (...) {
+      device_failure = std::current_exception();
+      queue_.abort("a device failed: " + message_of(device_failure));
+    }
+  });
+  try {
+    run_epochs(report);
+    post(Command::stop);
+  } catch (...) {
+    // The devices stop waiting for the host; whoever failed first is the error reported.
+    const bool host_first = queue_.abort("the host loop failed: " + message_of(std::current_exception()));
+    devices.join();
+    if (!host_first && device_failure) std::rethrow_exception(device_failure);
+    throw;
+  }
+  devices.join();
+  if (device_failure) std::rethrow_exception(device_failure);
+  report.seconds = seconds_since(start);
+  out_.on_finish(report);
+  return report;
+}
+
+void HostLoop::run_epochs(TrainReport& report) {
+  const TrainConfig& c = setup_.config;
+  const std::int64_t total = setup_.info.total_steps;
+  std::int64_t step = 0;
+  Epoch epoch;
+  window_start_ = Clock::now();
+  for (int e = 1; e <= c.epochs && step < total && !report.stopped; ++e) {
+    epoch = Epoch{e};
+    setup_.loader->start_epoch(e - 1);
+    const Clock::time_point epoch_start = Clock::now();
+    // One step in flight ahead of the one being reported: the host loads and shards step k + 1
+    // while the devices run step k.
+    std::optional<std::pair<std::uint32_t, std::int64_t>> in_flight;
+    auto finish_in_flight = [&] {
+      if (in_flight) finish_step(in_flight->first, in_flight->second, epoch, report);
+      in_flight.reset();
+    };
+    while (step < total) {
+      if (stop_requested()) {
+        report.stopped = true;
+        break;
+      }
+      if (!post_step()) break;
+      ++step;
+      const std::uint32_t command = queue_.posted() - 1;
+      finish_in_flight();
+      in_flight = {command, step};
+      if (hooks_.checkpoint != nullptr && hooks_.checkpoint->due(step)) {
+        finish_in_flight();
+        hooks_.checkpoint->save(snapshot(step, epoch, true));
+      }
+    }
+    finish_in_flight();
+    if (report.stopped || epoch.steps < setup_.info.steps_per_epoch) break;  // no epoch row for a part
+    evaluate(epoch, seconds_since(epoch_start), report);
+    report.epochs.back().seconds = seconds_since(epoch_start);
+    out_.on_epoch(report.epochs.back());
+  }
+  if (report.stopped && hooks_.checkpoint != nullptr) hooks_.checkpoint->save(snapshot(step, epoch, true));
+  report.params = snapshot(step, epoch, false).params;
+}
+
+bool HostLoop::post_step() {
+  queue_.wait_for_slot();
+  Slot& slot = slots_[queue_.posted() % CommandQueue::kSlots];
+  if (!setup_.loader->next(slot.batch)) return false;
+  slot.command = Command::step;
+  slot.count = slot.batch.at("count").item<float>();
+  // The loader refills the same buffers every step and the shards are views of them: a slot's
+  // batch is sharded once, and again only if the loader replaced a buffer.
+  if (slot.batch.at("inputs").raw() != slot.sharded_from) {
+    Tree per_example = slot.batch;
+    per_example.erase("count");
+    const ShardedTree sharded = distributed::DataParallelModule().shard_batch(per_example, setup_.batch_sharding);
+    for (std::size_t i = 0; i < setup_.local.size(); ++i) slot.shards[i] = sharded.local_tree(setup_.local[i]);
+    slot.sharded_from = slot.batch.at("inputs").raw();
+  }
+  queue_.post();
+  return true;
+}
+
+void HostLoop::finish_step(std::uint32_t command, std::int64_t step, Epoch& epoch, TrainReport& report) {
+  queue_.wait_completed(command);
+  const Slot& slot = slots_[command % CommandQueue::kSlots];
+  StepMetrics m;
+  m.step = step;
+  m.loss = slot.totals[0][0] / setup_.mesh.size();
+  m.accuracy = slot.totals[0][1] / slot.count;
+  window_samples_ += static_cast<std::int64_t>(slot.count);
+  const double dt = seconds_since(window_start_);
+  m.samples_per_s = dt > 0 ? static_cast<double>(window_samples_) / dt : 0;
+  if (step == 1 || step % setup_.config.log_every == 0) {
+    window_start_ = Clock::now();
+    window_samples_ = 0;
+  }
+  epoch.loss += m.loss * slot.count;
+  epoch.correct += slot.totals[0][1];
+  epoch.count += slot.count;
+  report.steps.push_back(m);
+  out_.on_step(m, epoch.number, ++epoch.steps);
+}
+
+std::uint32_t HostLoop::post(Command command) {
+  queue_.wait_for_slot();
+  const std::uint32_t c = queue_.posted();
+  slots_[c % CommandQueue::kSlots].command = command;
+  queue_.post();
+  return c;
+}
+
+void HostLoop::evaluate(const Epoch& epoch, double train_seconds, TrainReport& report) {
+  const std::uint32_t c = post(Command::evaluate);
+  queue_.wait_completed(c);
+  const nn::EvalResult& test = slots_[c % CommandQueue::kSlots].eval;
+  EpochMetrics m;
+  m.epoch = epoch.number;
+  m.train_loss = epoch.loss / epoch.count;
+  m.train_accuracy = epoch.correct / epoch.count;
+  m.test_loss = test.mean_loss();
+  m.test_accuracy = test.accuracy();
+  m.samples_per_s = epoch.count / train_seconds;
+  report.epochs.push_back(m);
+}
+
+TrainState HostLoop::snapshot(std::int64_t step, const Epoch& epoch, bool with_optimizer_state) {
+  queue_.wait_for_slot();
+  slots_[queue_.posted() % CommandQueue::kSlots].with_optimizer_state = with_optimizer_state;
+  const std::uint32_t c = post(Command::snapshot);
+  queue_.wait_completed(c);
+  TrainState state = std::move(slots_[c % CommandQueue::kSlots].state);
+  state.step = step;
+  state.epoch = epoch.number;
+  state.step_in_epoch = epoch.steps;
+  return state;
+}
+
+// ---- the devices' side ------------------------------------------------------------------------
+
+void HostLoop::device_loop(std::size_t local) {
+  Step step(setup_.model, setup_.local_batch, setup_.params.local_tree(setup_.local[local]), settings_,
+            setup_.data_rank[local], setup_.mesh.size());
+  Tree totals{{"totals", Array::zeros({2}, DType::f64)}};  // this device's step metrics
+  for (std::uint32_t c = 0;; ++c) {
+    queue_.wait_posted(c);
+    Slot& slot = slots_[c % CommandQueue::kSlots];
+    const Command command = slot.command;
+    switch (command) {
+      case Command::step: run_step(local, step, slot, totals); break;
+      case Command::evaluate: run_evaluate(local, step, slot); break;
+      case Command::snapshot: run_snapshot(local, step, slot); break;
+      case Command::stop: break;
+    }
+    queue_.complete(c);
+    if (command == Command::stop) return;
+  }
+}
+
+void HostLoop::run_step(std::size_t local, Step& step, Slot& slot, Tree& totals) const {
+  const Step::Result r = step.run(slot.shards[local], slot.count);
+  // The step's metrics: loss and correct predictions summed over the devices, in place.
+  std::span<double> t = totals.at("totals").data<double>();
+  t[0] = r.loss;
+  t[1] = r.correct;
+  distributed::DistributedMetricsModule().reduce_in_place(totals, ReduceOp::sum, settings_.data_axis);
+  slot.totals[local] = {t[0], t[1]};
+}
+
+void HostLoop::run_evaluate(std::size_t local, Step& step, Slot& slot) {
+  // Every device evaluates a slice of the test set; the totals are summed over the devices.
+  const Array& images = setup_.test_set.images;
+  const std::int64_t rows = images.shape()[0];
+  const std::int64_t n = setup_.mesh.size(), r = setup_.data_rank[local];
+  const std::int64_t lo = rows * r / n, hi = rows * (r + 1) / n;
+  const nn::EvalResult e = step.evaluate(images.slice(lo, hi), setup_.test_set.labels.slice(lo, hi));
+  const Tree total = distributed::DistributedMetricsModule().reduce_custom(
+      Tree{{"loss_sum", Array::scalar<double>(e.loss_sum)},
+           {"correct", Array::scalar<std::int64_t>(e.correct)},
+           {"count", Array::scalar<std::int64_t>(e.count)}},
+      {{"loss_sum", "sum"}, {"correct", "sum"}, {"count", "sum"}}, settings_.data_axis);
+  if (local == 0)
+    slot.eval = {total.at("loss_sum").item<double>(), total.at("correct").item<std::int64_t>(),
+                 total.at("count").item<std::int64_t>()};
+}
+
+void HostLoop::run_snapshot(std::size_t local, Step& step, Slot& slot) {
+  // Every device takes part: gathering a sharded optimizer state is collective.
+  Tree opt_state = slot.with_optimizer_state ? step.whole_optimizer_state() : Tree();
+  if (local != 0) return;
+  slot.state = TrainState{};
+  slot.state.params = step.params().map([](const Array& a) { return a.copy(); });
+  slot.state.opt_state = std::move(opt_state);
+}
+
+}  // namespace datarax::train::detail

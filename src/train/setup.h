@@ -1,0 +1,39 @@
+// What a training run is made of, built from a TrainConfig before any step: devices and mesh, the
+// data sets and this process's loader, the model, the optimizer and the initial parameters
+// placed on the mesh. Everything a bad configuration or input can break is checked here, so that
+// it fails (ConfigError, naming the field) before training starts.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "datarax/data/loader.h"
+#include "datarax/data/mnist.h"
+#include "datarax/mesh.h"
+#include "datarax/named_sharding.h"
+#include "datarax/nn/mlp.h"
+#include "datarax/optim/optimizer.h"
+#include "datarax/sharded_tree.h"
+#include "datarax/train/trainer.h"
+
+namespace datarax::train::detail {
+
+struct Setup {
+  explicit Setup(const TrainConfig& config);
+
+  TrainConfig config;
+  Mesh mesh;                      // ("data")
+  NamedSharding batch_sharding;   // the batch's leading axis over "data"
+  data::Dataset train_set, test_set;
+  std::unique_ptr<data::Loader> loader;  // this process's slices of the global batches
+  nn::MlpConfig model;
+  std::unique_ptr<optim::Optimizer> optimizer;
+  ShardedTree params;             // the initial parameters, a copy on every device
+  TrainInfo info;
+  std::vector<Device> local;      // this process's devices of the mesh, in mesh order
+  std::vector<int> data_rank;     // by local device: its position on the "data" axis
+  std::int64_t local_batch = 0;   // rows per device per step
+};
+
+}  // namespace datarax::train::detail
