@@ -23,6 +23,8 @@
 
 namespace datarax {
 
+class Communicator;
+
 // One mesh axis name or several: a view of the names for the duration of a call (it does not own
 // them, and does not allocate), as a parameter type. Up to kMaxAxes names.
 class AxisNames {
@@ -92,6 +94,12 @@ Tree ppermute(const Tree& x, const AxisNames& axes, const std::vector<std::pair<
 // along the leading axis in sender order (split and concat both on axis 0).
 Array all_to_all(const Array& x, const AxisNames& axes);
 Tree all_to_all(const Tree& x, const AxisNames& axes);
+
+// The current device's communicator over the axes (communicator.h): collectives on typed spans of
+// buffers the caller owns, e.g. communicator("data").all_reduce(std::span<float>(v), ReduceOp::sum).
+// Inside SPMD only (InvalidArgumentError elsewhere); the reference is valid until the SPMD
+// function returns, and like the named-axis functions it must be used from this device's thread.
+Communicator& communicator(const AxisNames& axes);
 
 // This device's rank in its group over the axes, and the group's size.
 int axis_index(const AxisNames& axes);

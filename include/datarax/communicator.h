@@ -1,10 +1,15 @@
 // Communicator: one member's handle on a group of devices that run collectives together.
 //
+// Inside an SPMD function, datarax::communicator(axes) (collectives.h) gives the current device's
+// communicator over mesh axes: collectives on typed spans of the caller's own buffers, where the
+// named-axis functions (psum, all_gather, ...) take Arrays and Trees.
+//
 // A group has ranks 0..size()-1; every member calls the same collectives in the same order with
 // matching arguments (same kind, op, dtype and counts). Calls block until the whole group has
-// taken part; every wait has a deadline (CollectiveOptions::timeout), and a group member that
-// fails aborts the group so that nobody waits for it. Mismatched calls (a different kind, op, dtype
-// or count at the same step) throw CollectiveError on every member, naming both sides.
+// taken part; every wait has a deadline (SpmdOptions::timeout, DATARAX_COLLECTIVE_TIMEOUT_S), and a
+// group member that fails aborts the group so that nobody waits for it (CollectiveError). Mismatched
+// calls (a different kind, op, dtype or count at the same step) throw MismatchError on every
+// member, naming both sides.
 //
 // Results are deterministic: reductions combine the members' values in rank order.
 // Buffers: `in` and `out` may be the same span (in place) unless a method says otherwise; the
@@ -51,6 +56,24 @@ struct CollectiveDesc {
 
 // Default deadline for every wait in a collective: 300 s, or DATARAX_COLLECTIVE_TIMEOUT_S.
 std::chrono::milliseconds default_collective_timeout();
+
+class Communicator;
+
+// Sees every collective this process's devices start, for tests and profilers (how many
+// collectives a training step makes, and of what). Installed for the whole process with
+// set_collective_observer; called on the calling device's thread, after the call's arguments were
+// checked and before it runs, with the member's communicator and its descriptor (desc.label names
+// the operation, e.g. "psum over axis \"data\""). Called from several threads at once: it must be
+// thread-safe, and it must not throw.
+class CollectiveObserver {
+ public:
+  virtual ~CollectiveObserver() = default;
+  virtual void on_collective(const Communicator& comm, const CollectiveDesc& desc) = 0;
+};
+
+// Installs `observer` (null: none) and returns the one it replaces. Not for use while collectives
+// run: install before the SPMD code starts, remove after it ends.
+CollectiveObserver* set_collective_observer(CollectiveObserver* observer);
 
 class Communicator {
  public:

@@ -1,5 +1,6 @@
 #include "datarax/communicator.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <set>
 
@@ -17,6 +18,14 @@ std::chrono::milliseconds default_collective_timeout() {
     return std::chrono::milliseconds(static_cast<long long>(s * 1000.0 + 0.5));
   }
   return std::chrono::seconds(300);
+}
+
+namespace {
+std::atomic<CollectiveObserver*> g_observer{nullptr};
+}  // namespace
+
+CollectiveObserver* set_collective_observer(CollectiveObserver* observer) {
+  return g_observer.exchange(observer, std::memory_order_acq_rel);
 }
 
 void Communicator::run_checked(CollectiveDesc desc, std::size_t out_count) {
@@ -88,6 +97,7 @@ void Communicator::run_checked(CollectiveDesc desc, std::size_t out_count) {
     case CollectiveKind::barrier:
       break;
   }
+  if (CollectiveObserver* observer = g_observer.load(std::memory_order_acquire)) observer->on_collective(*this, desc);
   run(desc);
 }
 

@@ -145,6 +145,8 @@ Tree all_to_all(const Tree& x, const AxisNames& axes) {
   return per_leaf(x, [&](const Array& a) { return all_to_all(a, axes); });
 }
 
+Communicator& communicator(const AxisNames& axes) { return begin("communicator", axes).comm; }
+
 int axis_index(const AxisNames& axes) { return begin("axis_index", axes).comm.rank(); }
 int axis_size(const AxisNames& axes) { return begin("axis_size", axes).comm.size(); }
 

@@ -8,9 +8,14 @@
 
 #include <cmath>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
+#include "datarax/communicator.h"
 #include "datarax/device_discovery.h"
 #include "datarax/io/safetensors.h"
+#include "datarax/nn/mlp.h"
+#include "datarax/optim/optimizer.h"
 #include "support/error_of.h"
 #include "support/skip.h"
 
@@ -71,6 +76,92 @@ TEST(Trainer, ShardedOptimizerStateIsBitwiseTheReplicatedStep) {
   }
 }
 
+// The collectives device cpu:0 starts, as (kind, op, dtype, count).
+class CollectiveLog final : public CollectiveObserver {
+ public:
+  struct Call {
+    CollectiveKind kind;
+    ReduceOp op;
+    DType dtype;
+    std::int64_t count;
+    friend bool operator==(const Call&, const Call&) = default;
+  };
+  void on_collective(const Communicator& comm, const CollectiveDesc& d) override {
+    if (comm.devices()[static_cast<std::size_t>(comm.rank())].id != 0) return;
+    std::lock_guard lock(mu_);
+    calls.push_back({d.kind, d.op, d.dtype, d.count});
+  }
+  std::vector<Call> calls;
+
+ private:
+  std::mutex mu_;
+};
+
+std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
+
+// The parameters of small_run's MLP 784-64-32-10.
+constexpr std::int64_t kParams = 784 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10;
+
+std::vector<CollectiveLog::Call> log_of(const TrainConfig& c) {
+  CollectiveLog log;
+  set_collective_observer(&log);
+  try {
+    train(c);
+  } catch (...) {
+    set_collective_observer(nullptr);
+    throw;
+  }
+  set_collective_observer(nullptr);
+  return log.calls;
+}
+
+// The replicated step reduces all gradients with one all-reduce per bucket (by default one bucket:
+// the whole flat buffer), then the step's metrics with one more: the calls are listed from the
+// formula for the buffer (the parameter count rounded up to 16 floats) and the bucket size.
+TEST(Trainer, ReplicatedStepMakesOneGradientAllReducePerBucket) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  const std::int64_t buffer = round_up(kParams, 16);
+  for (std::int64_t bucket_bytes : {std::int64_t{0}, std::int64_t{64} << 10, buffer * 4 - 64}) {
+    TrainConfig c = small_run(2, 3);
+    c.gradient_bucket_bytes = bucket_bytes;
+    const std::int64_t per = bucket_bytes == 0 ? buffer : bucket_bytes / 4;
+    std::vector<CollectiveLog::Call> step;
+    for (std::int64_t at = 0; at < buffer; at += per)
+      step.push_back({CollectiveKind::all_reduce, ReduceOp::mean, DType::f32, std::min(per, buffer - at)});
+    step.push_back({CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 2});  // loss and correct
+    std::vector<CollectiveLog::Call> expected;
+    for (int s = 0; s < 3; ++s) expected.insert(expected.end(), step.begin(), step.end());
+    const auto calls = log_of(c);
+    EXPECT_EQ(calls, expected) << "bucket_bytes " << bucket_bytes << ": " << calls.size() << " calls, expected "
+                               << expected.size();
+    std::printf("bucket_bytes %lld: %zu gradient collectives per step\n", static_cast<long long>(bucket_bytes),
+                step.size() - 1);
+  }
+}
+
+// ZeRO-1 shares the step: one reduce-scatter of the whole gradient buffer, the clip norm's sum of
+// squares over the slices, one all-gather of the updated slices, then the metrics.
+TEST(Trainer, ShardedStepMakesOneReduceScatterAndOneAllGather) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  for (int n : {2, 3}) {
+    TrainConfig c = small_run(n, 2);
+    c.batch_size = 6 * 40;
+    c.shard_optimizer_state = true;
+    c.clip_norm = 1.0;
+    const std::int64_t buffer = round_up(kParams, 16 * n);
+    const std::vector<CollectiveLog::Call> step = {
+        {CollectiveKind::reduce_scatter, ReduceOp::mean, DType::f32, buffer},
+        {CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 1},
+        {CollectiveKind::all_gather, ReduceOp::sum, DType::f32, buffer / n},
+        {CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 2}};
+    std::vector<CollectiveLog::Call> expected = step;
+    expected.insert(expected.end(), step.begin(), step.end());
+    EXPECT_EQ(log_of(c), expected) << n << " devices";
+  }
+}
+
 TEST(Trainer, PaddedLastBatchGivesExactMeansAndEpochRows) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
@@ -113,6 +204,105 @@ TEST(Trainer, SaveAndInitRoundTrip) {
   c.hidden = {32};
   EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.init_path = " + path + ": tensor \"dense_0/bias\" is f32[64]; the model needs f32[32]"));
   std::filesystem::remove_all(dir);
+}
+
+// Every observer call comes on the thread that called train(), in order.
+TEST(Trainer, ObserverRunsOnTheCallersThread) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  struct Threads final : TrainObserver {
+    std::vector<std::thread::id> seen;
+    std::vector<std::int64_t> steps;
+    void on_start(const TrainInfo&) override { seen.push_back(std::this_thread::get_id()); }
+    void on_step(const StepMetrics& m, int, std::int64_t) override {
+      seen.push_back(std::this_thread::get_id());
+      steps.push_back(m.step);
+    }
+    void on_finish(const TrainReport&) override { seen.push_back(std::this_thread::get_id()); }
+  } threads;
+  train(small_run(4, 7), {.observer = &threads});
+  ASSERT_EQ(threads.seen.size(), 9u);
+  for (const auto& id : threads.seen) EXPECT_EQ(id, std::this_thread::get_id());
+  EXPECT_EQ(threads.steps, (std::vector<std::int64_t>{1, 2, 3, 4, 5, 6, 7}));
+}
+
+// Snapshots every few steps: the state's step counters, its keys (the optimizer's, keyed like the
+// parameters), and the same values whether the optimizer state was replicated or sharded.
+class EveryNSteps final : public CheckpointPolicy {
+ public:
+  explicit EveryNSteps(std::int64_t n) : n_(n) {}
+  bool due(std::int64_t step) const override { return step % n_ == 0; }
+  void save(const TrainState& state) override { saved.push_back(state); }
+  std::vector<TrainState> saved;
+
+ private:
+  std::int64_t n_;
+};
+
+TEST(Trainer, CheckpointPolicySeesTheWholeStateAtItsSteps) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  TrainConfig c = small_run(3, 9);
+  c.batch_size = 6 * 40;
+  EveryNSteps replicated(4), sharded(4);
+  const TrainReport r = train(c, {.checkpoint = &replicated});
+  c.shard_optimizer_state = true;
+  train(c, {.checkpoint = &sharded});
+  ASSERT_EQ(replicated.saved.size(), 2u);
+  ASSERT_EQ(sharded.saved.size(), 2u);
+  const nn::MlpConfig model{{784, 64, 32, 10}};
+  const Tree init_state = optim::make_optimizer("adam")->init(nn::mlp_init(model, 0));
+  for (std::size_t k = 0; k < 2; ++k) {
+    const TrainState& a = replicated.saved[k];
+    const TrainState& b = sharded.saved[k];
+    EXPECT_EQ(a.step, static_cast<std::int64_t>(4 * (k + 1)));
+    EXPECT_EQ(a.epoch, 1);
+    EXPECT_EQ(a.step_in_epoch, a.step);
+    EXPECT_EQ(b.step, a.step);
+    EXPECT_EQ(a.opt_state.keys(), init_state.keys());
+    EXPECT_EQ(optim::step_count(a.opt_state), a.step);
+    EXPECT_TRUE(bitwise_equal(a.params, b.params)) << k;
+    EXPECT_TRUE(bitwise_equal(a.opt_state, b.opt_state)) << k;
+  }
+  // The snapshot is a copy: later steps do not change it.
+  EXPECT_FALSE(bitwise_equal(replicated.saved[1].params, r.params));
+}
+
+// A stop request: the step in flight finishes, the policy saves the state, and the report says so.
+TEST(Trainer, StopTokenEndsTrainingBetweenStepsWithACheckpoint) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  struct StopAt final : TrainObserver {
+    StopToken* token = nullptr;
+    void on_step(const StepMetrics& m, int, std::int64_t) override {
+      if (m.step == 5) token->request_stop();
+    }
+  };
+  StopToken token;
+  StopAt stop_at;
+  stop_at.token = &token;
+  EveryNSteps never(1000);
+  const TrainReport r = train(small_run(2, 100), {.observer = &stop_at, .checkpoint = &never, .stop = &token});
+  EXPECT_TRUE(r.stopped);
+  // The host runs one step ahead of the one it reports: step 6 was under way at the request.
+  ASSERT_EQ(r.steps.size(), 6u);
+  ASSERT_EQ(never.saved.size(), 1u);
+  EXPECT_EQ(never.saved[0].step, 6);
+  EXPECT_TRUE(bitwise_equal(never.saved[0].params, r.params));
+}
+
+// An observer that throws ends training with its error (not a device's), and the devices are free
+// for the next run.
+TEST(Trainer, AnObserverErrorEndsTrainingCleanly) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  struct Throws final : TrainObserver {
+    void on_step(const StepMetrics& m, int, std::int64_t) override {
+      if (m.step == 3) throw InvalidArgumentError("observer: disk full");
+    }
+  } throws;
+  EXPECT_EQ(test::error_of([&] { train(small_run(4, 50), {.observer = &throws}); }), "observer: disk full");
+  EXPECT_EQ(train(small_run(4, 2)).steps.size(), 2u);
 }
 
 TEST(Trainer, BadConfigurationIsRejectedBeforeTraining) {
