@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "group_runner.h"
 #include "support/error_of.h"
 
@@ -10,7 +13,6 @@ namespace datarax {
 namespace {
 
 using ::testing::HasSubstr;
-using Clock = std::chrono::steady_clock;
 
 std::string message(const std::exception_ptr& e) {
   try {
@@ -20,14 +22,14 @@ std::string message(const std::exception_ptr& e) {
   }
 }
 
-TEST(ThreadsFailure, AMemberThatThrowsReleasesTheOthersPromptly) {
-  const auto start = Clock::now();
+// The others are released by the abort, not by their deadline (60 s here, which the test would
+// not outlive): their error says so.
+TEST(ThreadsFailure, AMemberThatThrowsReleasesTheOthersByAborting) {
   auto errors = test::run_group(4, [](Communicator& c) {
     std::vector<float> v(100, 1.0f);
     if (c.rank() == 2) throw std::runtime_error("boom on rank 2");
     c.all_reduce(std::span<float>(v), ReduceOp::sum, "psum over axis \"x\"");
-  });
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+  }, std::chrono::seconds(60));
   EXPECT_EQ(message(errors[2]), "boom on rank 2");
   for (int r : {0, 1, 3}) {
     ASSERT_TRUE(errors[static_cast<std::size_t>(r)]);
@@ -36,22 +38,29 @@ TEST(ThreadsFailure, AMemberThatThrowsReleasesTheOthersPromptly) {
   }
 }
 
+// Member 1 never comes: it returns only once another member has timed out (no sleeping, so the
+// order does not depend on the machine's speed).
 TEST(ThreadsFailure, TimeoutNamesTheMissingDevice) {
-  const auto start = Clock::now();
-  auto errors = test::run_group(3, [](Communicator& c) {
+  std::atomic<int> gave_up{0};
+  auto errors = test::run_group(3, [&](Communicator& c) {
     if (c.rank() == 1) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // never arrives in time
+      while (gave_up.load() == 0) std::this_thread::yield();
       return;
     }
     std::vector<float> v(10, 1.0f);
-    c.all_reduce(std::span<float>(v), ReduceOp::sum, "psum over axis \"x\"");
+    try {
+      c.all_reduce(std::span<float>(v), ReduceOp::sum, "psum over axis \"x\"");
+    } catch (...) {
+      gave_up.fetch_add(1);
+      throw;
+    }
   }, std::chrono::milliseconds(1000));
-  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(1900));
-  ASSERT_TRUE(errors[0] || errors[2]);
+  ASSERT_TRUE(errors[0] && errors[2]);
+  EXPECT_FALSE(errors[1]);
   // The first to time out names the missing device; the other may instead see the abort.
   std::string timeout_msg;
   for (int r : {0, 2})
-    if (errors[static_cast<std::size_t>(r)] && message(errors[static_cast<std::size_t>(r)]).find("timed out") != std::string::npos)
+    if (message(errors[static_cast<std::size_t>(r)]).find("timed out") != std::string::npos)
       timeout_msg = message(errors[static_cast<std::size_t>(r)]);
   EXPECT_THAT(timeout_msg, HasSubstr("psum over axis \"x\": timed out after 1 s waiting for the group over axis \"x\""));
   EXPECT_THAT(timeout_msg, HasSubstr("missing: cpu:1"));

@@ -10,6 +10,7 @@
 
 #include "io/test_files.h"
 #include "support/idx_bytes.h"
+#include "support/skip.h"
 #include "support/error_of.h"
 
 namespace datarax::data {
@@ -119,8 +120,7 @@ TEST(LoadMnist, InconsistentFilesNameTheFiles) {
 // The real data set, as Debian's dataset-fashion-mnist installs it. Facts from its documentation:
 // 60000 train and 10000 test images, 10 balanced classes; the first labels are known.
 TEST(FashionMnist, RealTrainAndTestSets) {
-  if (!std::filesystem::is_directory(kDefaultFashionMnistDir))
-    GTEST_SKIP() << kDefaultFashionMnistDir << " is absent (install the dataset-fashion-mnist package)";
+  DATARAX_NEEDS_FASHION_MNIST();
   struct Expect {
     const char* split;
     std::int64_t n;

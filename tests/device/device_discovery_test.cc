@@ -4,13 +4,14 @@
 #include <gtest/gtest.h>
 
 #include "support/error_of.h"
+#include "support/skip.h"
 
 #include "datarax/error.h"
 
 // These set the process's device count: each needs a process of its own, which CTest gives every
-// test; run in one process with the others, they skip.
+// test; run in one process with the others (by hand), they skip, saying so.
 #define DATARAX_NEEDS_FRESH_PROCESS() \
-  if (is_initialized()) GTEST_SKIP() << "needs its own process (ctest runs each test alone)"
+  DATARAX_SKIP_IF(is_initialized(), "needs a process of its own (ctest runs each test alone)")
 
 namespace datarax {
 namespace {

@@ -15,7 +15,6 @@ namespace datarax {
 namespace {
 
 using ::testing::HasSubstr;
-using Clock = std::chrono::steady_clock;
 
 TEST(RunSpmd, RunsOncePerDeviceOnItsOwnThreadNotTheCallers) {
   const Mesh mesh(test::first_devices(8), {{"data", 8}});
@@ -65,40 +64,48 @@ TEST(RunSpmd, CollectivesOverEachAxisOfA3dMesh) {
   }
 }
 
+// The others are released by the abort, not by their deadline (60 s, which the test would not
+// outlive): each of them saw the abort.
 TEST(RunSpmd, ADeviceThatThrowsReleasesTheOthersAndIsNamed) {
   const Mesh mesh(test::first_devices(4), {{"data", 4}});
-  const auto start = Clock::now();
+  std::vector<std::string> seen(4);
   try {
-    run_spmd(mesh, [](const Device& d) {
+    run_spmd(mesh, [&](const Device& d) {
       if (d.id == 2) throw std::runtime_error("bad batch");
-      psum(Array::full({4}, 1.0), "data");
-    });
+      seen[static_cast<std::size_t>(d.id)] = test::error_of([] { psum(Array::full({4}, 1.0), "data"); });
+    }, {.timeout = std::chrono::seconds(60)});
     FAIL() << "no error";
   } catch (const DeviceError& e) {
     EXPECT_EQ(e.device().id, 2);
     EXPECT_STREQ(e.what(), "device cpu:2: bad batch");
     EXPECT_THROW(std::rethrow_exception(e.original()), std::runtime_error);
   }
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(1));
+  for (int id : {0, 1, 3})
+    EXPECT_THAT(seen[static_cast<std::size_t>(id)], HasSubstr("psum over axis \"data\": aborted because device cpu:2 failed"));
   // The groups are usable again afterwards.
   std::vector<float> out(4);
   run_spmd(mesh, [&](const Device& d) { out[static_cast<std::size_t>(d.id)] = psum(Array::full({1}, 1.0), "data").item<float>(); });
   EXPECT_EQ(out, std::vector<float>(4, 4.0f));
 }
 
+// cpu:1 never comes: it returns once another device has timed out.
 TEST(RunSpmd, TimeoutNamesTheMissingDevice) {
   const Mesh mesh(test::first_devices(3), {{"data", 3}});
-  const auto start = Clock::now();
+  std::atomic<int> gave_up{0};
   const std::string msg = test::error_of([&] {
-    run_spmd(mesh, [](const Device& d) {
+    run_spmd(mesh, [&](const Device& d) {
       if (d.id == 1) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+        while (gave_up.load() == 0) std::this_thread::yield();
         return;
       }
-      psum(Array::full({4}, 1.0), "data");
+      try {
+        psum(Array::full({4}, 1.0), "data");
+      } catch (...) {
+        gave_up.fetch_add(1);
+        throw;
+      }
     }, {.timeout = std::chrono::seconds(1)});
   });
-  EXPECT_LT(Clock::now() - start, std::chrono::milliseconds(2000));
   EXPECT_THAT(msg, HasSubstr("psum over axis \"data\": timed out after 1 s"));
   EXPECT_THAT(msg, HasSubstr("missing: cpu:1"));
 }
@@ -167,16 +174,14 @@ TEST(RunSpmd, TreeAndIntoFormsOfTheCollectives) {
 
 TEST(RunSpmd, MismatchedAxesFailPromptlyNamingBothSides) {
   // cpu:0 reduces over "data" while cpu:1 reduces over "model": each waits in a group the other
-  // never joins. Without detection this would last until the (here 60 s) timeout.
+  // never joins. Without detection this would last until the (here 60 s) timeout and say so.
   const Mesh mesh(test::first_devices(4), {{"data", 2}, {"model", 2}});
-  const auto start = Clock::now();
   const std::string msg = test::error_of([&] {
     run_spmd(mesh, [](const Device& d) {
       if (d.id == 1) psum(Array::full({4}, 1.0), "model");
       else psum(Array::full({4}, 1.0), "data");
     }, {.timeout = std::chrono::seconds(60)});
   });
-  EXPECT_LT(Clock::now() - start, std::chrono::seconds(2));
   EXPECT_THAT(msg, HasSubstr("mismatched collectives"));
   EXPECT_THAT(msg, HasSubstr("psum over axis \"data\""));
   EXPECT_THAT(msg, HasSubstr("is waiting in psum over axis \"model\""));
