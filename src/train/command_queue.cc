@@ -8,7 +8,7 @@ namespace datarax::train::detail {
 using datarax::detail::Clock;
 
 template <class Ready>
-void CommandQueue::wait(const datarax::detail::WaitWord& word, Ready&& ready, const char* who, const std::string& what) {
+void CommandQueue::wait(const datarax::detail::WaitWord& word, Ready&& ready, const char* who, const char* what) {
   const auto deadline = Clock::now() + timeout_;
   while (true) {
     const std::uint32_t seen = word.load();

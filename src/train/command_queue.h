@@ -48,7 +48,7 @@ class CommandQueue {
  private:
   // Waits while `word` holds a value for which `ready` is false; `who` and `what` for messages.
   template <class Ready>
-  void wait(const datarax::detail::WaitWord& word, Ready&& ready, const char* who, const std::string& what);
+  void wait(const datarax::detail::WaitWord& word, Ready&& ready, const char* who, const char* what);
 
   const int devices_;
   const std::chrono::milliseconds timeout_;
