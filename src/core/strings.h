@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -38,6 +39,17 @@ inline std::string quoted(std::string_view s) { return "\"" + std::string(s) + "
 inline std::string number(double x) {
   char buf[32];
   return std::string(buf, std::to_chars(buf, buf + sizeof buf, x).ptr);
+}
+
+// The message of an exception: what() of a std::exception, or a placeholder for anything else.
+inline std::string message_of(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
 }
 
 // A duration for messages: "300 s", "0.5 s" (three significant digits).

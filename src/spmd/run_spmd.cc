@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "comm/backends.h"
+#include "core/strings.h"
 #include "datarax/communicator.h"
 #include "datarax/device_discovery.h"
 #include "datarax/spmd.h"
@@ -11,15 +12,7 @@
 namespace datarax {
 
 namespace {
-std::string describe(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "an exception not derived from std::exception";
-  }
-}
+using detail::message_of;
 }  // namespace
 
 void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, const SpmdOptions& options) {
@@ -63,7 +56,7 @@ void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, co
         std::lock_guard lock(first_mu);
         if (first_failed < 0) first_failed = i;
       }
-      launch.abort("device " + ctx.device.to_string() + " failed: " + describe(std::current_exception()));
+      launch.abort("device " + ctx.device.to_string() + " failed: " + message_of(std::current_exception()));
       throw;
     }
     ctx.finished.store(true, std::memory_order_release);
@@ -76,9 +69,9 @@ void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, co
     // The other processes' devices may be waiting for this one in a collective, and no exception
     // reaches them: end the job, unless every process found the failure (a cross-process mismatch).
     if (mesh.spans_processes() && !detail::every_process_knows(err))
-      detail::end_job(1, "device " + d.to_string() + " failed: " + describe(err) +
+      detail::end_job(1, "device " + d.to_string() + " failed: " + message_of(err) +
                              "; ending the job, since the other processes' devices would wait for it");
-    throw DeviceError(d, err, "device " + d.to_string() + ": " + describe(err));
+    throw DeviceError(d, err, "device " + d.to_string() + ": " + message_of(err));
   }
 }
 

@@ -4,6 +4,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/strings.h"
 #include "datarax/communicator.h"
 #include "datarax/device_discovery.h"
 #include "datarax/distributed/data_parallel_module.h"
@@ -15,18 +16,9 @@ namespace datarax::train::detail {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using datarax::detail::message_of;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string message_of(const std::exception_ptr& e) {
-  try {
-    std::rethrow_exception(e);
-  } catch (const std::exception& x) {
-    return x.what();
-  } catch (...) {
-    return "an exception not derived from std::exception";
-  }
-}
 
 }  // namespace
 
