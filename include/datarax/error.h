@@ -48,6 +48,13 @@ class KeyError : public InvalidArgumentError {
   using InvalidArgumentError::InvalidArgumentError;
 };
 
+// Writing a file failed after its path was accepted: the disk is full, a file-size limit was
+// reached, an I/O error. (A path that cannot be written at all is an InvalidArgumentError.)
+class IOError : public Error {
+ public:
+  using Error::Error;
+};
+
 // A wait passed its deadline (a collective whose group did not all arrive names the devices that
 // did not).
 class TimeoutError : public Error {

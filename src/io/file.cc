@@ -4,10 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 
 #include "core/strings.h"
 
@@ -73,70 +71,6 @@ void InputFile::read_at(std::uint64_t offset, std::span<std::byte> out) {
                            " while reading up to byte " + std::to_string(offset + out.size()) +
                            " (did it shrink while being read?)");
     done += static_cast<std::size_t>(n);
-  }
-}
-
-void OutputFile::write(std::span<const std::byte> bytes) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd_, bytes.data() + done, bytes.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw file_error(op_, path_,
-                       "write failed after " + std::to_string(written_ + done) +
-                           " bytes: " + errno_text(errno));
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  written_ += done;
-}
-
-void write_file_atomically(const std::string& path, std::string_view op,
-                           const std::function<void(OutputFile&)>& fill) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  if (target.filename().empty())
-    throw file_error(op, path, "names a directory (ends with '/'); expected a file path");
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-
-  // A name no other writer uses: pid plus a per-process counter, created with O_EXCL.
-  static std::atomic<unsigned> counter{0};
-  std::string temp;
-  int fd = -1;
-  for (int attempt = 0; fd < 0; ++attempt) {
-    temp = (dir / ("." + target.filename().string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                   std::to_string(counter.fetch_add(1))))
-               .string();
-    fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd < 0 && (errno != EEXIST || attempt >= 100))
-      throw file_error(op, path,
-                       "cannot create a temporary file in directory " + detail::quoted(dir.string()) +
-                           ": " + errno_text(errno));
-  }
-
-  try {
-    OutputFile out(fd, op, temp);
-    fill(out);
-    if (::fsync(fd) != 0) throw file_error(op, temp, "fsync failed: " + errno_text(errno));
-    const int rc = ::close(fd);
-    fd = -1;
-    if (rc != 0) throw file_error(op, temp, "close failed: " + errno_text(errno));
-    if (::rename(temp.c_str(), path.c_str()) != 0)
-      throw file_error(op, path,
-                       "cannot rename the temporary file " + detail::quoted(temp) + " over it: " +
-                           errno_text(errno));
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(temp.c_str());
-    throw;
-  }
-
-  // Persist the rename itself. Best effort: the new file is complete either way, and some file
-  // systems cannot fsync a directory.
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    (void)::fsync(dir_fd);
-    ::close(dir_fd);
   }
 }
 

@@ -1,4 +1,4 @@
-// Internal: POSIX file access for the readers and writers in src/data and src/io.
+// Internal: POSIX file access for io's readers (the writers are public: datarax/io/file.h).
 //
 // The OS's errors are turned into datarax errors here, once, with strerror's text: every message
 // reads `<op>: "<path>": <what went wrong>`, so a caller three layers up still learns which
@@ -7,7 +7,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -48,31 +47,5 @@ class InputFile {
   std::string op_;
   std::uint64_t size_ = 0;
 };
-
-// The writer that write_file_atomically hands to its callback.
-class OutputFile {
- public:
-  // Writes every byte or throws (disk full, file size limit, I/O error).
-  void write(std::span<const std::byte> bytes);
-  std::uint64_t bytes_written() const { return written_; }
-
- private:
-  friend void write_file_atomically(const std::string&, std::string_view,
-                                    const std::function<void(OutputFile&)>&);
-  OutputFile(int fd, std::string_view op, std::string_view path) : fd_(fd), op_(op), path_(path) {}
-  int fd_;
-  std::string_view op_;
-  std::string_view path_;  // the temporary file's, for messages
-  std::uint64_t written_ = 0;
-};
-
-// Replaces `path` with what `fill` writes, atomically: readers of `path` see the old file or the
-// complete new one, never a part. `fill` writes into a new temporary file in the same directory
-// (".<name>.tmp-<pid>-<n>"), which is fsynced and renamed over `path`; the directory is then
-// fsynced (best effort) so that the rename survives a crash. On any failure — in `fill`, writing,
-// fsync or rename — the temporary file is removed, `path` is left as it was, and the error
-// propagates. The new file's permissions are 0666 minus the umask, as for any new file.
-void write_file_atomically(const std::string& path, std::string_view op,
-                           const std::function<void(OutputFile&)>& fill);
 
 }  // namespace datarax::detail

@@ -1,4 +1,5 @@
 #include "datarax/io/safetensors.h"
+#include "datarax/io/file.h"
 
 #include <algorithm>
 #include <array>
@@ -204,7 +205,7 @@ void save_safetensors(const std::string& path, const Tree& tree,
   }
   text.append((8 - text.size() % 8) % 8, ' ');
 
-  detail::write_file_atomically(path, kSaveOp, [&](detail::OutputFile& out) {
+  write_file_atomically(path, kSaveOp, [&](AtomicFile& out) {
     std::array<unsigned char, 8> prefix{};
     for (std::size_t i = 0; i < 8; ++i) prefix[i] = static_cast<unsigned char>(text.size() >> (8 * i));
     out.write(std::as_bytes(std::span(prefix)));
