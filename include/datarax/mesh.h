@@ -18,6 +18,14 @@ namespace datarax {
 // One named axis and its size, e.g. {"data", 2}.
 using MeshAxis = std::pair<std::string, int>;
 
+// The devices a mesh of `axes` needs: the product of their sizes, computed without overflow — a
+// product above kMaxMeshDevices (far beyond any job) is kMaxMeshDevices + 1. Sizes below 1 count
+// as 1 here; Mesh and DeviceMeshModule reject them.
+inline constexpr long long kMaxMeshDevices = 1LL << 40;
+long long devices_needed(const std::vector<MeshAxis>& axes);
+// devices_needed as message text: "12", or "more than 1099511627776".
+std::string devices_needed_text(const std::vector<MeshAxis>& axes);
+
 class Mesh {
  public:
   // `devices` row-major over `axes`. Throws InvalidArgumentError for an empty axis list, an empty or

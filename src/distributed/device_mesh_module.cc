@@ -12,17 +12,12 @@ namespace datarax::distributed {
 
 namespace {
 
-// Validates the sizes and returns their product (as long long, so huge requests do not overflow).
-long long checked_product(const char* op, const std::vector<MeshAxis>& axes) {
-  long long product = 1;
-  for (const auto& [name, size] : axes) {
+// Validates the sizes; InvalidArgumentError naming `op` and the bad axis.
+void check_sizes(const char* op, const std::vector<MeshAxis>& axes) {
+  for (const auto& [name, size] : axes)
     if (size < 1)
       throw InvalidArgumentError(std::string(op) + ": axis " + detail::quoted(name) + " has size " +
                                  std::to_string(size) + "; sizes must be >= 1");
-    product *= size;
-    if (product > (1LL << 40)) product = 1LL << 40;  // clamp for the message; far beyond any job
-  }
-  return product;
 }
 
 }  // namespace
@@ -40,11 +35,12 @@ DeviceMeshModule::DeviceMeshModule(std::vector<Device> devices) : devices_(std::
 }
 
 Mesh DeviceMeshModule::build(const char* what, const std::vector<MeshAxis>& axes) const {
-  const long long needed = checked_product(what, axes);
+  check_sizes(what, axes);
+  const long long needed = devices_needed(axes);
   const auto available = static_cast<long long>(devices_.size());
   if (needed > available)
     throw NotEnoughDevicesError("Not enough devices. " + std::string(what) + " requires " +
-                                std::to_string(needed) + " devices, but only " +
+                                devices_needed_text(axes) + " devices, but only " +
                                 std::to_string(available) + " are available.");
   return Mesh(std::vector<Device>(devices_.begin(), devices_.begin() + needed), axes);
 }

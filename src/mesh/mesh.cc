@@ -17,9 +17,22 @@ std::string axes_list(const std::vector<std::string>& names) {
 
 }  // namespace
 
+long long devices_needed(const std::vector<MeshAxis>& axes) {
+  long long product = 1;
+  for (const auto& [name, size] : axes) {
+    const long long s = std::max(size, 1);
+    product = product > kMaxMeshDevices / s ? kMaxMeshDevices + 1 : product * s;
+  }
+  return product;
+}
+
+std::string devices_needed_text(const std::vector<MeshAxis>& axes) {
+  const long long n = devices_needed(axes);
+  return n > kMaxMeshDevices ? "more than " + std::to_string(kMaxMeshDevices) : std::to_string(n);
+}
+
 Mesh::Mesh(std::vector<Device> devices, std::vector<MeshAxis> axes) : devices_(std::move(devices)) {
   if (axes.empty()) throw InvalidArgumentError("Mesh: at least one axis is required");
-  long long product = 1;
   for (const auto& [name, size] : axes) {
     if (name.empty()) throw InvalidArgumentError("Mesh: axis names must not be empty");
     if (std::find(axis_names_.begin(), axis_names_.end(), name) != axis_names_.end())
@@ -30,10 +43,9 @@ Mesh::Mesh(std::vector<Device> devices, std::vector<MeshAxis> axes) : devices_(s
                                  std::to_string(size) + "; sizes must be >= 1");
     axis_names_.push_back(name);
     shape_.push_back(size);
-    product *= size;
   }
-  if (product != static_cast<long long>(devices_.size()))
-    throw InvalidArgumentError("Mesh: axes " + axes_string() + " need " + std::to_string(product) +
+  if (devices_needed(axes) != static_cast<long long>(devices_.size()))
+    throw InvalidArgumentError("Mesh: axes " + axes_string() + " need " + devices_needed_text(axes) +
                                " devices, but " + std::to_string(devices_.size()) +
                                " were given");
   std::set<Device> seen;
