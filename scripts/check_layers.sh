@@ -39,7 +39,7 @@ declare -A PUBLIC=(
   [array.h]=core [dtype.h]=core [half.h]=core [shape.h]=core [tree.h]=core [error.h]=core
   [device.h]=core [reduce_op.h]=core [version.h]=core
   [device_discovery.h]=device
-  [communicator.h]=comm
+  [communicator.h]=comm [process_collectives.h]=comm
   [mesh.h]=mesh
   [partition_spec.h]=sharding [named_sharding.h]=sharding [sharded_array.h]=sharding
   [sharded_tree.h]=sharding [tree_spec.h]=sharding
@@ -54,7 +54,6 @@ INTERFACE=(
   device/mpi/world.h          # the MPI bootstrap's communicator, for comm's MPI backend
   comm/backends.h             # the backend factory, for the SPMD runtime
   comm/group_communicator.h   # what the SPMD runtime needs of a group, whatever its backend
-  comm/process_collectives.h  # collectives between processes, for sharding's cross-process gather
 )
 
 part_of_file() {  # part of a file under src/, include/ or tools/

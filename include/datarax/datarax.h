@@ -13,6 +13,7 @@
 #include "datarax/named_sharding.h"
 #include "datarax/partition_spec.h"
 #include "datarax/pmap.h"
+#include "datarax/process_collectives.h"
 #include "datarax/reduce_op.h"
 #include "datarax/device_discovery.h"
 #include "datarax/shape.h"

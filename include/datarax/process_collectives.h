@@ -1,19 +1,26 @@
-// Internal interface of comm, for sharding (and the parts above): collectives between the job's
-// processes, called by one thread per process outside SPMD code — what ShardedArray::gather needs
-// to assemble an array whose shards live in several processes.
+// Collectives between the job's processes, called by one thread of each process outside SPMD code
+// (JAX's multihost_utils.process_allgather): how processes agree on host-side facts — whether a
+// file was saved, whether their settings match — and how ShardedArray::gather assembles an
+// array whose shards live in several processes.
+//
+// Every process of the job calls each, in the same order as its other process-level calls. In a
+// single process they return this process's value alone. A process that does not come within the
+// default collective deadline (default_collective_timeout) ends the job, naming `op`
+// (docs/errors.md).
 #pragma once
 
 #include <cstddef>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
-namespace datarax::detail {
+namespace datarax {
 
-// Every process's `mine`, by process index (sizes may differ). Collective: every process of the
-// job calls it, in the same order as its other process-level calls. A single process gets its
-// own bytes back. `op` names the caller in messages. A process that does not come within the
-// default collective deadline (default_collective_timeout) ends the job, naming `op`.
-std::vector<std::vector<std::byte>> all_gather_across_processes(std::span<const std::byte> mine, std::string_view op);
+// Every process's bytes (their sizes may differ), by process index. `op` names the caller.
+std::vector<std::vector<std::byte>> process_all_gather(std::span<const std::byte> mine, std::string_view op);
 
-}  // namespace datarax::detail
+// Every process's text, by process index.
+std::vector<std::string> process_all_gather(const std::string& mine, std::string_view op);
+
+}  // namespace datarax

@@ -6,7 +6,7 @@
 
 #include "core/strings.h"
 #include "datarax/device_discovery.h"
-#include "comm/process_collectives.h"
+#include "datarax/process_collectives.h"
 #include "sharding/block_copy.h"
 
 namespace datarax {
@@ -176,7 +176,7 @@ Array ShardedArray::gather() const {
     }
     std::set<std::vector<std::int64_t>> done;
     std::int64_t covered = 0;
-    for (const std::vector<std::byte>& from : detail::all_gather_across_processes(mine, "ShardedArray::gather")) {
+    for (const std::vector<std::byte>& from : process_all_gather(mine, "ShardedArray::gather")) {
       std::size_t at = 0;
       auto get = [&] {
         std::int64_t v = 0;
