@@ -82,7 +82,11 @@ void Adam::update(Tree& grads, Tree& state, const Tree& params) const {
   detail::Walker<Tree> mus(state, "state", "mu", op);
   detail::Walker<Tree> nus(state, "state", "nu", op);
   auto p_it = params.begin();
-  for (auto& [key, g] : grads) {
+  for (auto& entry : grads) {
+    // Named, not bound: a lambda may not capture a structured binding before C++20 compilers
+    // caught up (clang 14).
+    const std::string& key = entry.first;
+    Array& g = entry.second;
     const Array* p = nullptr;
     if (decay) {
       p = &(p_it++)->second;

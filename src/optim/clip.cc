@@ -9,11 +9,13 @@ namespace datarax::optim {
 
 double sum_of_squares(const Tree& tree) {
   double total = 0;
-  for (const auto& [key, leaf] : tree)
-    detail::visit_float(leaf, "sum_of_squares", "leaf", key, [&](auto t) {
+  for (const auto& entry : tree) {
+    const Array& leaf = entry.second;  // named: a lambda may not capture a binding (clang 14)
+    detail::visit_float(leaf, "sum_of_squares", "leaf", entry.first, [&](auto t) {
       using T = decltype(t);
       for (T v : leaf.template data<T>()) total += static_cast<double>(v) * static_cast<double>(v);
     });
+  }
   return total;
 }
 
@@ -29,12 +31,14 @@ double clip_by_global_norm(Tree& updates, double max_norm, double norm) {
                                " must be > 0");
   if (norm < max_norm) return norm;  // optax: trigger = g_norm < max_norm keeps the updates
   const double scale = max_norm / norm;
-  for (auto& [key, leaf] : updates)
-    detail::visit_float(leaf, "clip_by_global_norm", "leaf", key, [&](auto t) {
+  for (auto& entry : updates) {
+    Array& leaf = entry.second;  // named: a lambda may not capture a binding (clang 14)
+    detail::visit_float(leaf, "clip_by_global_norm", "leaf", entry.first, [&](auto t) {
       using T = decltype(t);
       const T s = static_cast<T>(scale);
       for (T& v : leaf.template data<T>()) v *= s;
     });
+  }
   return norm;
 }
 

@@ -24,7 +24,9 @@ void apply_updates(Tree& params, const Tree& updates) {
   constexpr std::string_view op = "apply_updates";
   check_same_keys(params, updates, op);
   auto u = updates.begin();
-  for (auto& [key, p] : params) {
+  for (auto& entry : params) {
+    const std::string& key = entry.first;
+    Array& p = entry.second;  // named: a lambda may not capture a binding (clang 14)
     const Array& d = (u++)->second;
     detail::check_like(op, "the update", key, d, p, "the parameter");
     detail::visit_float(p, op, "parameter", key, [&](auto t) {

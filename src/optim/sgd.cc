@@ -25,7 +25,9 @@ void Sgd::update(Tree& grads, Tree& state, const Tree& /*params*/) const {
   const double lr = options_.learning_rate(count);
   const bool momentum = options_.momentum != 0;
   detail::Walker<Tree> traces(state, "state", "trace", op);
-  for (auto& [key, g] : grads) {
+  for (auto& entry : grads) {
+    const std::string& key = entry.first;
+    Array& g = entry.second;  // named: a lambda may not capture a binding (clang 14)
     detail::visit_float(g, op, "gradient", key, [&](auto t) {
       using T = decltype(t);
       std::span<T> gv = g.template data<T>();
