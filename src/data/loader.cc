@@ -69,6 +69,12 @@ void Loader::start_epoch(std::int64_t epoch) {
   }
 }
 
+void Loader::seek(std::int64_t step) {
+  if (step < 0 || step > steps_per_epoch())
+    fail("seek: step " + std::to_string(step) + " is out of range 0.." + std::to_string(steps_per_epoch()));
+  step_ = step;
+}
+
 Array& Loader::leaf(Tree& batch, const char* key, const Shape& shape, DType dtype) {
   if (batch.contains(key)) {
     Array& a = batch.at(key);

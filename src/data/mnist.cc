@@ -84,6 +84,7 @@ Dataset load_mnist(const std::string& dir, std::string_view split) {
   Dataset out;
   out.name = data_set_name(root, split);
   out.num_classes = kClasses;
+  out.files = {images_path, labels_path};
   out.labels = Array::empty({n}, DType::i32);
   const auto src_labels = raw_labels.data<std::uint8_t>();
   auto labels = out.labels.data<std::int32_t>();

@@ -1,6 +1,7 @@
 #include "train/host_loop.h"
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <thread>
 
@@ -68,6 +69,7 @@ TrainReport HostLoop::run() {
   }
   devices.join();
   if (device_failure) std::rethrow_exception(device_failure);
+  if (!diverged_.empty()) throw Error(diverged_);
   report.seconds = seconds_since(start);
   out_.on_finish(report);
   return report;
@@ -75,13 +77,20 @@ TrainReport HostLoop::run() {
 
 void HostLoop::run_epochs(TrainReport& report) {
   const TrainConfig& c = setup_.config;
-  const std::int64_t total = setup_.info.total_steps;
-  std::int64_t step = 0;
+  const TrainState* resume = hooks_.resume;
+  const std::int64_t total = setup_.info.total_steps, per_epoch = setup_.info.steps_per_epoch;
+  std::int64_t step = resume != nullptr ? resume->step : 0;
+  const int first = resume != nullptr ? resume->epoch : 1;
   Epoch epoch;
   window_start_ = Clock::now();
-  for (int e = 1; e <= c.epochs && step < total && !report.stopped; ++e) {
+  for (int e = first; e <= c.epochs && !report.stopped; ++e) {
     epoch = Epoch{e};
     setup_.loader->start_epoch(e - 1);
+    if (e == first && resume != nullptr) {  // continue the epoch where the state left it
+      setup_.loader->seek(resume->step_in_epoch);
+      epoch = {e, resume->step_in_epoch, resume->epoch_loss, resume->epoch_correct, resume->epoch_count};
+    }
+    if (step >= total && epoch.steps < per_epoch) break;
     const Clock::time_point epoch_start = Clock::now();
     // One step in flight ahead of the one being reported: the host loads and shards step k + 1
     // while the devices run step k.
@@ -90,8 +99,8 @@ void HostLoop::run_epochs(TrainReport& report) {
       if (in_flight) finish_step(in_flight->first, in_flight->second, epoch, report);
       in_flight.reset();
     };
-    while (step < total) {
-      if (stop_requested()) {
+    while (step < total && diverged_.empty()) {
+      if (stop_agreed_ || (process_count() == 1 && stop_requested())) {
         report.stopped = true;
         break;
       }
@@ -102,17 +111,19 @@ void HostLoop::run_epochs(TrainReport& report) {
       in_flight = {command, step};
       if (hooks_.checkpoint != nullptr && hooks_.checkpoint->due(step)) {
         finish_in_flight();
-        hooks_.checkpoint->save(snapshot(step, epoch, true));
+        if (diverged_.empty()) hooks_.checkpoint->save(snapshot(step, epoch, true));
       }
     }
     finish_in_flight();
-    if (report.stopped || epoch.steps < setup_.info.steps_per_epoch) break;  // no epoch row for a part
+    if (!diverged_.empty()) return;  // nothing is saved over the last good checkpoint
+    if (report.stopped || epoch.steps < per_epoch) break;  // no epoch row for a part
     evaluate(epoch, seconds_since(epoch_start), report);
     report.epochs.back().seconds = seconds_since(epoch_start);
     out_.on_epoch(report.epochs.back());
   }
   if (report.stopped && hooks_.checkpoint != nullptr) hooks_.checkpoint->save(snapshot(step, epoch, true));
   report.params = snapshot(step, epoch, false).params;
+  report.final_step = step;
 }
 
 bool HostLoop::post_step() {
@@ -121,6 +132,7 @@ bool HostLoop::post_step() {
   if (!setup_.loader->next(slot.batch)) return false;
   slot.command = Command::step;
   slot.count = slot.batch.at("count").item<float>();
+  slot.stop = stop_requested() ? 1 : 0;
   // The loader refills the same buffers every step and the shards are views of them: a slot's
   // batch is sharded once, and again only if the loader replaced a buffer.
   if (slot.batch.at("inputs").raw() != slot.sharded_from) {
@@ -141,11 +153,17 @@ void HostLoop::finish_step(std::uint32_t command, std::int64_t step, Epoch& epoc
   m.step = step;
   m.loss = slot.totals[0][0] / setup_.mesh.size();
   m.accuracy = slot.totals[0][1] / slot.count;
+  stop_agreed_ = stop_agreed_ || slot.totals[0][2] > 0;  // a stop asked on any process, with this step
+  if (!std::isfinite(m.loss) && diverged_.empty())
+    diverged_ = "train: the loss is " + datarax::detail::number(m.loss) + " at step " + std::to_string(step) +
+                " (epoch " + std::to_string(epoch.number) + "); stopping, and saving nothing over the last checkpoint";
+  // Throughput from when the devices finished the steps, not from when the host got to them (it
+  // may learn of two steps at once).
   window_samples_ += static_cast<std::int64_t>(slot.count);
-  const double dt = seconds_since(window_start_);
+  const double dt = std::chrono::duration<double>(slot.done_at - window_start_).count();
   m.samples_per_s = dt > 0 ? static_cast<double>(window_samples_) / dt : 0;
   if (step == 1 || step % setup_.config.log_every == 0) {
-    window_start_ = Clock::now();
+    window_start_ = slot.done_at;
     window_samples_ = 0;
   }
   epoch.loss += m.loss * slot.count;
@@ -186,6 +204,11 @@ TrainState HostLoop::snapshot(std::int64_t step, const Epoch& epoch, bool with_o
   state.step = step;
   state.epoch = epoch.number;
   state.step_in_epoch = epoch.steps;
+  state.epoch_loss = epoch.loss;
+  state.epoch_correct = epoch.correct;
+  state.epoch_count = epoch.count;
+  state.must_match = setup_.must_match;
+  state.layout = setup_.layout;
   return state;
 }
 
@@ -193,8 +216,8 @@ TrainState HostLoop::snapshot(std::int64_t step, const Epoch& epoch, bool with_o
 
 void HostLoop::device_loop(std::size_t local) {
   Step step(setup_.model, setup_.local_batch, setup_.params.local_tree(setup_.local[local]), settings_,
-            setup_.data_rank[local], setup_.mesh.size());
-  Tree totals{{"totals", Array::zeros({2}, DType::f64)}};  // this device's step metrics
+            setup_.data_rank[local], setup_.mesh.size(), hooks_.resume != nullptr ? &hooks_.resume->opt_state : nullptr);
+  Tree totals{{"totals", Array::zeros({3}, DType::f64)}};  // this device's step metrics
   for (std::uint32_t c = 0;; ++c) {
     queue_.wait_posted(c);
     Slot& slot = slots_[c % CommandQueue::kSlots];
@@ -212,12 +235,15 @@ void HostLoop::device_loop(std::size_t local) {
 
 void HostLoop::run_step(std::size_t local, Step& step, Slot& slot, Tree& totals) const {
   const Step::Result r = step.run(slot.shards[local], slot.count);
-  // The step's metrics: loss and correct predictions summed over the devices, in place.
+  // The step's metrics — loss, correct predictions, and whether this process was asked to stop —
+  // summed over the devices, in place.
   std::span<double> t = totals.at("totals").data<double>();
   t[0] = r.loss;
   t[1] = r.correct;
+  t[2] = slot.stop;
   distributed::DistributedMetricsModule().reduce_in_place(totals, ReduceOp::sum, settings_.data_axis);
-  slot.totals[local] = {t[0], t[1]};
+  slot.totals[local] = {t[0], t[1], t[2]};
+  if (local == 0) slot.done_at = Clock::now();  // every device of the step has finished it
 }
 
 void HostLoop::run_evaluate(std::size_t local, Step& step, Slot& slot) {

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "datarax/nn/mlp.h"
@@ -35,7 +36,9 @@ class HostLoop {
     std::vector<Tree> shards;        // by local device: its views of `batch`
     const void* sharded_from = nullptr;
     double count = 0;                // real examples in the global batch
-    std::vector<std::array<double, 2>> totals;  // step: by local device, {loss, correct} reduced
+    double stop = 0;                 // step: 1 when this process was asked to stop (StopToken)
+    std::vector<std::array<double, 3>> totals;  // step: by local device, {loss, correct, stops} reduced
+    std::chrono::steady_clock::time_point done_at;  // step: when the devices finished it
     nn::EvalResult eval;             // evaluate: over the whole test set
     bool with_optimizer_state = false;  // snapshot: also the optimizer's state (collective)
     TrainState state;                // snapshot: the whole state
@@ -71,6 +74,8 @@ class HostLoop {
   // The samples/s window of StepMetrics (log_every steps).
   std::chrono::steady_clock::time_point window_start_;
   std::int64_t window_samples_ = 0;
+  bool stop_agreed_ = false;   // a process asked to stop; every process learns it with the same step
+  std::string diverged_;       // set when the loss became non-finite: the error train() throws
 };
 
 }  // namespace datarax::train::detail

@@ -1,6 +1,9 @@
 #include "train/setup.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cmath>
+#include <type_traits>
 
 #include "core/strings.h"
 #include "datarax/device_discovery.h"
@@ -9,6 +12,7 @@
 #include "datarax/io/safetensors.h"
 #include "datarax/nn/blas.h"
 #include "datarax/optim/schedule.h"
+#include "train/run_identity.h"
 
 namespace datarax::train::detail {
 
@@ -20,6 +24,7 @@ using datarax::detail::quoted;
 Mesh make_mesh(const TrainConfig& c) {
   c.validate();
   initialize({.num_cpu_devices = c.devices});
+  check_same_on_every_process(c);
   nn::use_single_threaded_blas_by_default();
   const Mesh mesh = distributed::DeviceMeshModule().create_data_parallel_mesh(c.data_parallel);
   const int n = mesh.size();
@@ -58,30 +63,87 @@ std::string model_name(const nn::MlpConfig& m) {
          std::string(nn::to_string(m.activation)) + ")";
 }
 
-// The initial parameters: from init_path (checked against the model) or the seeded initialisation.
-Tree initial_params(const TrainConfig& c, const nn::MlpConfig& model) {
+// `loaded` checked against what `needs` (the model, the optimizer) makes, `fresh`: the same keys,
+// dtypes and shapes. Problems throw ConfigError for `field` = `value`.
+void check_tensors(const Tree& loaded, const Tree& fresh, const std::string& needs, const char* field,
+                   const std::string& value) {
+  auto bad = [&](const std::string& problem) { return ConfigError(field, value, problem); };
+  for (const auto& [key, leaf] : fresh) {
+    if (!loaded.contains(key)) throw bad("no tensor " + quoted(key) + "; " + needs + " needs " + join(fresh.keys(), ", "));
+    const Array& got = loaded.at(key);
+    if (got.dtype() != leaf.dtype() || got.shape() != leaf.shape())
+      throw bad("tensor " + quoted(key) + " is " + std::string(to_string(got.dtype())) + got.shape().to_string() + "; " +
+                needs + " needs " + std::string(to_string(leaf.dtype())) + leaf.shape().to_string());
+  }
+  for (const auto& [key, leaf] : loaded)
+    if (!fresh.contains(key))
+      throw bad("tensor " + quoted(key) + " is not one " + needs + " has; expected " + join(fresh.keys(), ", "));
+  for (const auto& entry : loaded) {
+    const std::string& key = entry.first;
+    const Array& leaf = entry.second;  // named: a lambda may not capture a binding (clang 14)
+    if (is_floating(leaf.dtype()))
+      visit_dtype(leaf.dtype(), [&](auto t) {
+        using T = decltype(t);
+        if constexpr (std::is_floating_point_v<T>) {
+          const std::span<const T> v = leaf.template data<T>();
+          const auto it = std::find_if(v.begin(), v.end(), [](T x) { return !std::isfinite(x); });
+          if (it != v.end())
+            throw bad("tensor " + quoted(key) + " holds " + datarax::detail::number(static_cast<double>(*it)) +
+                      " at element " + std::to_string(it - v.begin()) + "; training needs finite numbers");
+        }
+      });
+  }
+}
+
+// The initial parameters: the resumed state's, init_path's (checked against the model) or the
+// seeded initialisation.
+Tree initial_params(const TrainConfig& c, const nn::MlpConfig& model, const TrainState* resume) {
   Tree fresh = nn::mlp_init(model, c.seed);
+  if (resume != nullptr) {
+    check_tensors(resume->params, fresh, "the model " + model_name(model), "resume", "(its parameters)");
+    return resume->params;
+  }
   if (c.init_path.empty()) return fresh;
-  auto bad = [&](const std::string& problem) { return ConfigError("init_path", c.init_path, problem); };
   Tree loaded;
   try {
     loaded = io::load_safetensors(c.init_path);
   } catch (const InvalidArgumentError& e) {
-    throw bad(e.what());
+    throw ConfigError("init_path", c.init_path, e.what());
   }
-  for (const auto& [key, leaf] : fresh) {
-    if (!loaded.contains(key))
-      throw bad("no tensor " + quoted(key) + "; the model " + model_name(model) + " needs " + join(fresh.keys(), ", "));
-    const Array& got = loaded.at(key);
-    if (got.dtype() != leaf.dtype() || got.shape() != leaf.shape())
-      throw bad("tensor " + quoted(key) + " is " + std::string(to_string(got.dtype())) + got.shape().to_string() +
-                "; the model needs " + std::string(to_string(leaf.dtype())) + leaf.shape().to_string());
-  }
-  for (const auto& [key, leaf] : loaded)
-    if (!fresh.contains(key))
-      throw bad("tensor " + quoted(key) + " is not a parameter of " + model_name(model) + "; expected " +
-                join(fresh.keys(), ", "));
+  check_tensors(loaded, fresh, "the model " + model_name(model), "init_path", c.init_path);
   return loaded;
+}
+
+// This host's available memory in bytes (MemAvailable), or 0 when unknown.
+long double available_memory() {
+  std::FILE* f = std::fopen("/proc/meminfo", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  long double kib = 0;
+  while (std::fgets(line, sizeof line, f) != nullptr)
+    if (std::sscanf(line, "MemAvailable: %Lf kB", &kib) == 1) break;
+  std::fclose(f);
+  return kib * 1024;
+}
+
+// The model's parameters, gradients and optimizer state must fit this host's memory: checked from
+// the sizes (in floating point, so that no product overflows) before anything is allocated.
+void check_memory(const TrainConfig& c, const nn::MlpConfig& model, int local_devices) {
+  long double params = 0;
+  for (std::size_t i = 0; i + 1 < model.sizes.size(); ++i)
+    params += static_cast<long double>(model.sizes[i]) * model.sizes[i + 1] + model.sizes[i + 1];
+  const long double state = c.optimizer == "sgd" ? (c.momentum ? 4 : 0) : 8;  // bytes per parameter
+  // The initial copy, then per device: its placed copy, its flat parameters and gradients, and
+  // its optimizer state (a slice of it under ZeRO-1).
+  const long double bytes =
+      params * (4 + local_devices * (12 + (c.shard_optimizer_state ? state / local_devices : state)));
+  const long double available = available_memory();
+  if (available > 0 && bytes > available) {
+    char text[160];
+    std::snprintf(text, sizeof text, "%.3Lg parameters need about %.3Lg GiB on %d devices; this host has %.3Lg GiB available",
+                  params, bytes / (1LL << 30), local_devices, available / (1LL << 30));
+    throw ConfigError("hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); }), text);
+  }
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int64_t total_steps) {
@@ -97,13 +159,15 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int6
 
 }  // namespace
 
-Setup::Setup(const TrainConfig& c)
+Setup::Setup(const TrainConfig& c, const TrainState* resume)
     : config(c),
       mesh(make_mesh(c)),
       batch_sharding(distributed::DataParallelModule().create_data_parallel_sharding(mesh)),
       train_set(load_split(c, "train")),
       test_set(load_split(c, "test")) {
   const std::int64_t examples = train_set.images.shape()[0];
+  if (test_set.images.shape()[0] == 0)
+    throw ConfigError("data_dir", test_set.name, "the test split has no examples; the epochs' test metrics need some");
   if (c.batch_size > examples)
     throw ConfigError("batch_size", std::to_string(c.batch_size),
                       "larger than the " + std::to_string(examples) + " training examples");
@@ -114,10 +178,22 @@ Setup::Setup(const TrainConfig& c)
                                                                           .process_index = process_index(),
                                                                           .process_count = process_count()});
   model = model_config(c, train_set.images.shape()[1], train_set.num_classes);
+  check_memory(c, model, static_cast<int>(std::count_if(mesh.devices().begin(), mesh.devices().end(),
+                                                          [](const Device& d) { return d.process_index == process_index(); })));
   const std::int64_t steps_per_epoch = loader->steps_per_epoch();
   const std::int64_t total_steps = std::min<std::int64_t>(c.steps.value_or(INT64_MAX), steps_per_epoch * c.epochs);
   optimizer = make_optimizer(c, total_steps);
-  params = distributed::DataParallelModule().shard_model_state(initial_params(c, model), mesh);
+  must_match = detail::must_match(c, train_set, test_set, total_steps);
+  if (resume != nullptr) {
+    check_resumable(must_match, resume->must_match);
+    check_tensors(resume->opt_state, optimizer->init(nn::mlp_init(model, c.seed)), "the optimizer " + c.optimizer,
+                  "resume", "(its optimizer state)");
+    if (optim::step_count(resume->opt_state) != resume->step)
+      throw ConfigError("resume", "(its optimizer state)",
+                        "the optimizer has made " + std::to_string(optim::step_count(resume->opt_state)) +
+                            " updates but the state is after step " + std::to_string(resume->step));
+  }
+  params = distributed::DataParallelModule().shard_model_state(initial_params(c, model, resume), mesh);
   for (int i = 0; i < mesh.size(); ++i) {
     const Device& d = mesh.devices()[static_cast<std::size_t>(i)];
     if (d.process_index != process_index()) continue;
@@ -125,6 +201,7 @@ Setup::Setup(const TrainConfig& c)
     data_rank.push_back(i);  // a 1-D mesh: the position is the data rank
   }
   local_batch = c.batch_size / mesh.size();
+  layout = layout_of(c, mesh);
   info = {mesh.size(),
           mesh.to_string(),
           nn::num_params(model),

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "datarax/data/loader.h"
@@ -20,7 +22,9 @@
 namespace datarax::train::detail {
 
 struct Setup {
-  explicit Setup(const TrainConfig& config);
+  // `resume`, when given, is checked against this run (ConfigError naming the first difference)
+  // and gives the initial parameters.
+  Setup(const TrainConfig& config, const TrainState* resume);
 
   TrainConfig config;
   Mesh mesh;                      // ("data")
@@ -34,6 +38,8 @@ struct Setup {
   std::vector<Device> local;      // this process's devices of the mesh, in mesh order
   std::vector<int> data_rank;     // by local device: its position on the "data" axis
   std::int64_t local_batch = 0;   // rows per device per step
+  // What a checkpoint of this run records (TrainState::must_match and layout).
+  std::map<std::string, std::string> must_match, layout;
 };
 
 }  // namespace datarax::train::detail

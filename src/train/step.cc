@@ -26,13 +26,13 @@ Tree ranges(std::vector<Array>& buffers, int rank, int n) {
 }  // namespace
 
 Step::Step(const nn::MlpConfig& model, std::int64_t local_batch, const Tree& params, const StepSettings& settings,
-           int rank, int n)
+           int rank, int n, const Tree* opt_state)
     : settings_(settings), rank_(rank), n_(n), mlp_(model, std::max<std::int64_t>(local_batch, 1)) {
   const Device device = params.empty() ? Device{} : params.begin()->second.device();
   // Buffers split into n equal slices of whole 64-byte lines (ZeRO-1), or not at all.
-  const std::int64_t multiple = settings_.shard_optimizer_state ? 16 * static_cast<std::int64_t>(n) : 16;
-  params_ = FlatTree(params, /*copy_values=*/true, multiple, device);
-  grads_ = FlatTree(params, /*copy_values=*/false, multiple, device);
+  multiple_ = settings_.shard_optimizer_state ? 16 * static_cast<std::int64_t>(n) : 16;
+  params_ = FlatTree(params, /*copy_values=*/true, multiple_, device);
+  grads_ = FlatTree(params, /*copy_values=*/false, multiple_, device);
   if (settings_.shard_optimizer_state) {
     for (const Array& g : grads_.buffers())
       grad_slices_.push_back(Array::zeros({g.numel() / n}, g.dtype(), device));
@@ -49,6 +49,22 @@ Step::Step(const nn::MlpConfig& model, std::int64_t local_batch, const Tree& par
     }
   }
   opt_state_ = settings_.optimizer->init(owned_params_);
+  if (opt_state != nullptr) load_optimizer_state(*opt_state);
+}
+
+void Step::load_optimizer_state(const Tree& whole) {
+  opt_state_.at("count").copy_from(whole.at("count"));
+  // Each state buffer ("mu/buffer0", ...) gets its owned range of the whole state laid out flat
+  // like the parameters.
+  for (auto& [key, leaf] : opt_state_) {
+    const auto slash = key.rfind('/');
+    if (slash == std::string::npos) continue;
+    const FlatTree flat(whole.subtree(key.substr(0, slash)), /*copy_values=*/true, multiple_, leaf.device());
+    const std::size_t b = static_cast<std::size_t>(std::stoul(key.substr(slash + 1 + 6)));  // "bufferK"
+    const std::int64_t owned = leaf.numel();
+    const std::int64_t first = settings_.shard_optimizer_state ? owned * rank_ : 0;
+    leaf.copy_from(flat.buffers().at(b).slice(first, first + owned));
+  }
 }
 
 Step::Result Step::run(const Tree& batch, double count) {

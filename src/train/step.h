@@ -41,8 +41,10 @@ class Step {
  public:
   // `params`: this device's copy of the initial parameters (its block of the placed state);
   // `rank` of `n`: this device's position on the data axis. Batches have up to `local_batch` rows.
+  // `opt_state`: a whole optimizer state to continue from (keyed like whole_optimizer_state(),
+  // checked by the caller), or null for a fresh one.
   Step(const nn::MlpConfig& model, std::int64_t local_batch, const Tree& params, const StepSettings& settings,
-       int rank, int n);
+       int rank, int n, const Tree* opt_state = nullptr);
 
   struct Result {
     double loss = 0;       // this device's share: the mean over devices is the global batch's loss
@@ -65,9 +67,11 @@ class Step {
   void reduce_gradients();
   void clip(double max_norm);
   void update();
+  void load_optimizer_state(const Tree& whole);
 
   StepSettings settings_;
   int rank_, n_;
+  std::int64_t multiple_ = 16;      // the flat buffers are padded to a multiple of this
   nn::Mlp mlp_;
   FlatTree params_, grads_;
   std::vector<Array> buckets_;      // replicated: views of the gradient buffers

@@ -1,5 +1,7 @@
 #include "datarax/train/train_config.h"
 
+#include <cmath>
+
 #include "core/strings.h"
 
 namespace datarax::train {
@@ -27,15 +29,17 @@ void TrainConfig::validate() const {
   if (batch_size < 1) bad("batch_size", std::to_string(batch_size), "must be >= 1");
   if (optimizer != "sgd" && optimizer != "adam" && optimizer != "adamw")
     bad("optimizer", optimizer, "unknown optimizer; valid: sgd, adam, adamw");
-  if (!(lr > 0)) bad("lr", number(lr), "must be > 0");
+  if (!(lr > 0) || !std::isfinite(lr)) bad("lr", number(lr), "must be a finite number > 0");
   if (momentum && !(*momentum >= 0 && *momentum < 1)) bad("momentum", number(*momentum), "must be in [0, 1)");
   if (momentum && optimizer != "sgd") bad("momentum", number(*momentum), "applies to optimizer sgd only");
   if (nesterov && (optimizer != "sgd" || !momentum)) bad("nesterov", "true", "needs optimizer sgd with a momentum");
-  if (!(weight_decay >= 0)) bad("weight_decay", number(weight_decay), "must be >= 0");
+  if (!(weight_decay >= 0) || !std::isfinite(weight_decay))
+    bad("weight_decay", number(weight_decay), "must be a finite number >= 0");
   if (schedule != "constant" && schedule != "warmup_cosine")
     bad("schedule", schedule, "unknown schedule; valid: constant, warmup_cosine");
   if (warmup_steps < 0) bad("warmup_steps", std::to_string(warmup_steps), "must be >= 0");
-  if (clip_norm && !(*clip_norm > 0)) bad("clip_norm", number(*clip_norm), "must be > 0");
+  if (clip_norm && (!(*clip_norm > 0) || !std::isfinite(*clip_norm)))
+    bad("clip_norm", number(*clip_norm), "must be a finite number > 0");
   if (gradient_bucket_bytes < 0)
     bad("gradient_bucket_bytes", std::to_string(gradient_bucket_bytes), "must be >= 0 (0: one bucket)");
   for (int h : hidden)

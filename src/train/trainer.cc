@@ -6,7 +6,7 @@
 namespace datarax::train {
 
 TrainReport train(const TrainConfig& config, const TrainHooks& hooks) {
-  detail::Setup setup(config);
+  detail::Setup setup(config, hooks.resume);
   return detail::HostLoop(setup, hooks).run();
 }
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -16,7 +17,9 @@
 #include "datarax/io/safetensors.h"
 #include "datarax/nn/mlp.h"
 #include "datarax/optim/optimizer.h"
+#include "io/test_files.h"
 #include "support/error_of.h"
+#include "support/idx_bytes.h"
 #include "support/skip.h"
 
 namespace datarax::train {
@@ -129,7 +132,7 @@ TEST(Trainer, ReplicatedStepMakesOneGradientAllReducePerBucket) {
     std::vector<CollectiveLog::Call> step;
     for (std::int64_t at = 0; at < buffer; at += per)
       step.push_back({CollectiveKind::all_reduce, ReduceOp::mean, DType::f32, std::min(per, buffer - at)});
-    step.push_back({CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 2});  // loss and correct
+    step.push_back({CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 3});  // loss, correct, stop
     std::vector<CollectiveLog::Call> expected;
     for (int s = 0; s < 3; ++s) expected.insert(expected.end(), step.begin(), step.end());
     const auto calls = log_of(c);
@@ -155,7 +158,7 @@ TEST(Trainer, ShardedStepMakesOneReduceScatterAndOneAllGather) {
         {CollectiveKind::reduce_scatter, ReduceOp::mean, DType::f32, buffer},
         {CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 1},
         {CollectiveKind::all_gather, ReduceOp::sum, DType::f32, buffer / n},
-        {CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 2}};
+        {CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 3}};
     std::vector<CollectiveLog::Call> expected = step;
     expected.insert(expected.end(), step.begin(), step.end());
     EXPECT_EQ(log_of(c), expected) << n << " devices";
@@ -202,7 +205,7 @@ TEST(Trainer, SaveAndInitRoundTrip) {
   TrainConfig c = small_run(2, 1);
   c.init_path = path;
   c.hidden = {32};
-  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.init_path = " + path + ": tensor \"dense_0/bias\" is f32[64]; the model needs f32[32]"));
+  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.init_path = " + path + ": tensor \"dense_0/bias\" is f32[64]; the model MLP 784-32-10 (relu) needs f32[32]"));
   std::filesystem::remove_all(dir);
 }
 
@@ -303,6 +306,43 @@ TEST(Trainer, AnObserverErrorEndsTrainingCleanly) {
   } throws;
   EXPECT_EQ(test::error_of([&] { train(small_run(4, 50), {.observer = &throws}); }), "observer: disk full");
   EXPECT_EQ(train(small_run(4, 2)).steps.size(), 2u);
+}
+
+// Inputs that would train on nonsense are refused before the first step: parameters holding NaN or
+// infinities, a test split without examples (whose metrics would be NaN in the JSON).
+TEST(Trainer, NonFiniteOrEmptyInputsAreRefused) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  const auto dir = std::filesystem::temp_directory_path() / ("datarax-inputs-test-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  Tree params = train(small_run(2, 1)).params;
+  params.at("dense_1/bias").data<float>()[3] = std::numeric_limits<float>::quiet_NaN();
+  const std::string path = (dir / "nan.safetensors").string();
+  io::save_safetensors(path, params);
+  TrainConfig c = small_run(2, 1);
+  c.init_path = path;
+  EXPECT_THAT(test::error_of([&] { train(c); }),
+              HasSubstr("TrainConfig.init_path = " + path + ": tensor \"dense_1/bias\" holds nan at element 3; "
+                        "training needs finite numbers"));
+  // A data folder whose test split has no examples.
+  const auto data = dir / "data";
+  std::filesystem::create_directories(data);
+  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"})
+    std::filesystem::create_symlink(std::string(data::kDefaultFashionMnistDir) + "/" + f, data / f);
+  test::write_bytes((data / "t10k-images-idx3-ubyte").string(), test::idx_bytes(0x08, {0, 28, 28}, ""));
+  test::write_bytes((data / "t10k-labels-idx1-ubyte").string(), test::idx_bytes(0x08, {0}, ""));
+  c = small_run(2, 1);
+  c.data_dir = data.string();
+  EXPECT_THAT(test::error_of([&] { train(c); }),
+              HasSubstr("TrainConfig.data_dir = data/test: the test split has no examples"));
+  // Non-finite settings.
+  c = small_run(2, 1);
+  c.lr = std::numeric_limits<double>::infinity();
+  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.lr = inf: must be a finite number > 0"));
+  c = small_run(2, 1);
+  c.weight_decay = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.weight_decay = nan: must be a finite number >= 0"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST(Trainer, BadConfigurationIsRejectedBeforeTraining) {

@@ -56,6 +56,9 @@ class Loader {
 
   // Starts epoch `epoch` (>= 0) from its first step; epochs may come in any order.
   void start_epoch(std::int64_t epoch);
+  // Moves within the epoch to step `step` (0..steps_per_epoch()): the next batch is the one that
+  // step would take, on any process count — where a resumed run continues.
+  void seek(std::int64_t step);
 
   // Fills `batch` with this process's part of the next global batch and returns true; returns
   // false, leaving `batch` as it was, when the epoch has no more steps.

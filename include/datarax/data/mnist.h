@@ -8,6 +8,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "datarax/array.h"
 
@@ -21,6 +22,7 @@ struct Dataset {
   Array labels;      // i32 [N]: class indices, for MNIST 0..9
   std::string name;  // for messages and logs: "fashion-mnist/train"
   int num_classes = 0;  // labels are 0..num_classes-1: 10 for MNIST-format data
+  std::vector<std::string> files{};  // the files it was read from
 };
 
 // Loads split "train" or "test" (the t10k files) from `dir`. For each of images and labels the

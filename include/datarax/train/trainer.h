@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,20 +47,31 @@ struct TrainInfo {
   std::int64_t total_steps = 0;
 };
 
-// The training state between two steps, as whole (unsharded) tensors: what a checkpoint holds.
+// The training state between two steps, as whole (unsharded) tensors: what a checkpoint holds
+// (train/checkpoint.h), and what a run resumes from (TrainHooks::resume). Nothing in it depends on
+// the device or process count, so a state resumes on any layout.
 struct TrainState {
   std::int64_t step = 0;      // steps done
-  int epoch = 0;              // the epoch of the last step done (from 1)
-  std::int64_t step_in_epoch = 0;
+  int epoch = 1;              // the epoch of the next step (from 1)
+  std::int64_t step_in_epoch = 0;  // its steps done: the data order resumes at step_in_epoch x batch
+  // The epoch's running totals so far (its row's train loss and accuracy): sum of loss x count,
+  // correct predictions, real examples.
+  double epoch_loss = 0, epoch_correct = 0, epoch_count = 0;
   Tree params;                // "dense_0/kernel", ...
   Tree opt_state;             // the optimizer's state (optim/optimizer.h: "count", "mu/...", ...)
+  // What the state belongs to, as name -> text: `must_match` holds what a resumed run must share
+  // (the data, the model, the optimizer and its schedule, the data order: each named like its
+  // TrainConfig field, the data as "data"); `layout` what it ran on (devices, mesh, processes),
+  // which may differ.
+  std::map<std::string, std::string> must_match, layout;
 };
 
 struct TrainReport {
   TrainInfo info;
-  std::vector<StepMetrics> steps;     // every step
-  std::vector<EpochMetrics> epochs;   // every completed epoch
+  std::vector<StepMetrics> steps;     // every step of this run (from the resumed step on)
+  std::vector<EpochMetrics> epochs;   // every epoch completed in this run
   Tree params;                        // final parameters, whole
+  std::int64_t final_step = 0;        // steps done in all, resumed ones included
   bool stopped = false;               // ended early by a StopToken
   double seconds = 0;
 };
@@ -88,9 +100,12 @@ class CheckpointPolicy {
   virtual void save(const TrainState& state) = 0;
 };
 
-// A request to stop, from any thread (a signal handler's flag, a watchdog, an observer). The host
-// loop checks it before each step: the step in progress finishes, a checkpoint policy (if any)
-// saves the state, and train() returns its report with stopped = true.
+// A request to stop, from any thread or a signal handler (request_stop is lock-free). The host
+// loop checks it between steps: the steps already handed to the devices finish, a checkpoint
+// policy (if any) saves the state, and train() returns its report with stopped = true. In one
+// process that is the step after the one in progress (the host runs one step ahead). Under mpirun
+// a request on any process stops every process after the same step: the requests travel with the
+// step's metrics, so every process learns of them at the same step, two or three steps later.
 class StopToken {
  public:
   void request_stop() { stop_.store(true, std::memory_order_relaxed); }
@@ -104,6 +119,10 @@ struct TrainHooks {
   TrainObserver* observer = nullptr;
   CheckpointPolicy* checkpoint = nullptr;
   const StopToken* stop = nullptr;
+  // Continue from this state (load_checkpoint, train/checkpoint.h) instead of step 0: its
+  // parameters, optimizer state and place in the data. Its must_match must equal this run's
+  // (ConfigError naming the first difference); the device and process count may differ.
+  const TrainState* resume = nullptr;
 };
 
 // Trains as `config` says. Throws ConfigError for a bad configuration or input (before any step

@@ -1,0 +1,129 @@
+#include "train/run_identity.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <vector>
+
+#include "core/strings.h"
+#include "datarax/device_discovery.h"
+#include "datarax/process_collectives.h"
+
+namespace datarax::train::detail {
+
+namespace {
+
+using datarax::detail::join;
+using datarax::detail::number;
+
+std::string crc32_of(const Array& a) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  const auto bytes = a.bytes();
+  // zlib takes uInt lengths: feed in pieces below 4 GiB.
+  for (std::size_t at = 0; at < bytes.size(); at += std::size_t{1} << 30) {
+    const std::size_t n = std::min(bytes.size() - at, std::size_t{1} << 30);
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + at), static_cast<uInt>(n));
+  }
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08lx", static_cast<unsigned long>(crc));
+  return buf;
+}
+
+std::string describe(const data::Dataset& d) {
+  return std::to_string(d.images.shape()[0]) + " examples of " + std::to_string(d.images.shape().row_numel()) +
+         " features, " + std::to_string(d.num_classes) + " classes, images crc32 " + crc32_of(d.images) +
+         ", labels crc32 " + crc32_of(d.labels);
+}
+
+std::string optional_number(const std::optional<double>& x) { return x ? number(*x) : "none"; }
+
+// Every field but the process's own device count and paths, as canonical text.
+std::vector<std::pair<std::string, std::string>> shared_fields(const TrainConfig& c) {
+  return {{"data_parallel", c.data_parallel ? std::to_string(*c.data_parallel) : "all devices"},
+          {"epochs", std::to_string(c.epochs)},
+          {"steps", c.steps ? std::to_string(*c.steps) : "all"},
+          {"batch_size", std::to_string(c.batch_size)},
+          {"drop_last", c.drop_last ? "true" : "false"},
+          {"optimizer", c.optimizer},
+          {"lr", number(c.lr)},
+          {"momentum", optional_number(c.momentum)},
+          {"nesterov", c.nesterov ? "true" : "false"},
+          {"weight_decay", number(c.weight_decay)},
+          {"schedule", c.schedule},
+          {"warmup_steps", std::to_string(c.warmup_steps)},
+          {"clip_norm", optional_number(c.clip_norm)},
+          {"shard_optimizer_state", c.shard_optimizer_state ? "true" : "false"},
+          {"gradient_bucket_bytes", std::to_string(c.gradient_bucket_bytes)},
+          {"hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); })},
+          {"activation", c.activation},
+          {"seed", std::to_string(c.seed)},
+          {"shuffle", c.shuffle ? "true" : "false"},
+          {"log_every", std::to_string(c.log_every)}};
+}
+
+}  // namespace
+
+Identity must_match(const TrainConfig& c, const data::Dataset& train, const data::Dataset& test, std::int64_t total_steps) {
+  const std::string schedule =
+      c.schedule == "constant"
+          ? "constant"
+          : "warmup_cosine (warmup " + std::to_string(c.warmup_steps) + " steps, decay over " +
+                std::to_string(std::max(total_steps, c.warmup_steps + 1)) + " steps: the run's total)";
+  return {{"data", train.name + ": " + describe(train) + "; " + test.name + ": " + describe(test)},
+          {"hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); })},
+          {"activation", c.activation},
+          {"optimizer", c.optimizer},
+          {"lr", number(c.lr)},
+          {"momentum", optional_number(c.momentum)},
+          {"nesterov", c.nesterov ? "true" : "false"},
+          {"weight_decay", number(c.weight_decay)},
+          {"schedule", schedule},
+          {"clip_norm", optional_number(c.clip_norm)},
+          {"seed", std::to_string(c.seed)},
+          {"shuffle", c.shuffle ? "true" : "false"},
+          {"batch_size", std::to_string(c.batch_size)},
+          {"drop_last", c.drop_last ? "true" : "false"}};
+}
+
+Identity layout_of(const TrainConfig& c, const Mesh& mesh) {
+  return {{"mesh", mesh.to_string()},
+          {"devices", std::to_string(mesh.size())},
+          {"processes", std::to_string(process_count())},
+          {"shard_optimizer_state", c.shard_optimizer_state ? "true" : "false"}};
+}
+
+void check_resumable(const Identity& mine, const Identity& checkpoint) {
+  for (const auto& [key, value] : mine) {
+    const auto it = checkpoint.find(key);
+    const std::string theirs = it == checkpoint.end() ? "(not recorded)" : it->second;
+    if (theirs == value) continue;
+    throw ConfigError(key == "data" ? "data_dir" : key, value,
+                      "the checkpoint was trained with " + key + " " + theirs + "; resuming needs the same " + key);
+  }
+}
+
+void check_same_on_every_process(const TrainConfig& c) {
+  if (process_count() == 1) return;
+  const auto fields = shared_fields(c);
+  std::string mine;
+  for (const auto& [name, text] : fields) mine += name + "=" + text + "\n";
+  const std::vector<std::string> all = process_all_gather(mine, "train: comparing the processes' settings");
+  for (std::size_t p = 0; p < all.size(); ++p) {
+    if (all[p] == mine) continue;
+    // The first field that differs, and its value on that process.
+    for (const auto& [name, text] : fields) {
+      const std::string key = name + "=";
+      const std::size_t at = all[p].find("\n" + key) != std::string::npos ? all[p].find("\n" + key) + 1
+                                                                           : (all[p].rfind(key, 0) == 0 ? 0 : std::string::npos);
+      const std::string theirs =
+          at == std::string::npos ? "(missing)" : all[p].substr(at + key.size(), all[p].find('\n', at) - at - key.size());
+      if (theirs != text)
+        throw ConfigError(name, text,
+                          "differs between processes: process " + std::to_string(p) + " has " + theirs +
+                              "; every process of a job must be given the same settings");
+    }
+  }
+}
+
+}  // namespace datarax::train::detail

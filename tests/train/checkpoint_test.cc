@@ -1,0 +1,249 @@
+// Checkpoints and resume: a run stopped at a checkpoint and resumed computes what the run that
+// was never stopped computes — bitwise on the same device count, to rounding on another — and a
+// run that computes something else is refused, naming the difference.
+#include "datarax/train/checkpoint.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "datarax/device_discovery.h"
+#include "io/test_files.h"
+#include "support/error_of.h"
+#include "support/skip.h"
+
+namespace datarax::train {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using test::TempDir;
+
+TrainConfig small_run(int devices, std::int64_t steps) {
+  TrainConfig c;
+  c.data_parallel = devices;
+  c.steps = steps;
+  c.hidden = {64, 32};
+  c.batch_size = 240;  // divisible by 1..6 and 8
+  c.seed = 5;
+  return c;
+}
+
+// Saves the state after step `at` (and nothing else).
+class SaveAt final : public CheckpointPolicy {
+ public:
+  SaveAt(std::string dir, std::int64_t at) : dir_(std::move(dir)), at_(at) {}
+  bool due(std::int64_t step) const override { return step == at_; }
+  void save(const TrainState& state) override { save_checkpoint(dir_ + "/ckpt-" + std::to_string(state.step), state); }
+
+ private:
+  std::string dir_;
+  std::int64_t at_;
+};
+
+double largest_relative_difference(const std::vector<StepMetrics>& a, const std::vector<StepMetrics>& b) {
+  double worst = 0;
+  for (std::size_t i = 0; i < std::min(a.size(), b.size()); ++i)
+    worst = std::max(worst, std::abs(a[i].loss - b[i].loss) / std::abs(b[i].loss));
+  return worst;
+}
+
+double largest_parameter_difference(const Tree& a, const Tree& b) {
+  double worst = 0;
+  for (const ZipEntry& e : zip(a, b))
+    for (std::size_t i = 0; i < e.a.data<float>().size(); ++i)
+      worst = std::max(worst, static_cast<double>(std::abs(e.a.data<float>()[i] - e.b.data<float>()[i])) /
+                                  std::max(1e-3, static_cast<double>(std::abs(e.b.data<float>()[i]))));
+  return worst;
+}
+
+// 120 steps uninterrupted, against 70 steps (checkpoint) + a resumed run of the other 50, on 1, 2
+// and 4 devices, with the optimizer state replicated and sharded: losses of steps 71..120 and the
+// final parameters bitwise equal. The checkpoint is written and read back through its folder.
+TEST(Resume, IsBitwiseExactOnTheSameDeviceCount) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  for (bool sharded : {false, true})
+    for (int n : {1, 2, 4}) {
+      if (sharded && n == 1) continue;
+      SCOPED_TRACE(std::to_string(n) + " devices" + (sharded ? ", ZeRO-1" : ""));
+      TempDir dir;
+      TrainConfig c = small_run(n, 120);
+      c.shard_optimizer_state = sharded;
+      c.clip_norm = 2.0;
+      const TrainReport whole = train(c);
+      SaveAt at70(dir.path().string(), 70);
+      train(c, {.checkpoint = &at70});
+      const TrainState state = load_checkpoint(dir.file("ckpt-70"));
+      EXPECT_EQ(state.step, 70);
+      const TrainReport rest = train(c, {.resume = &state});
+      ASSERT_EQ(rest.steps.size(), 50u);
+      for (std::size_t i = 0; i < 50; ++i) {
+        EXPECT_EQ(rest.steps[i].step, static_cast<std::int64_t>(71 + i));
+        EXPECT_EQ(rest.steps[i].loss, whole.steps[70 + i].loss) << "step " << 71 + i;
+      }
+      EXPECT_EQ(rest.final_step, 120);
+      EXPECT_TRUE(bitwise_equal(rest.params, whole.params));
+    }
+}
+
+// Resumed on another device count (4 -> 2, 2 -> 1) and the other way round for the optimizer state
+// (replicated -> sharded): the same losses to rounding (1e-5 relative), as data parallelism gives.
+TEST(Resume, ContinuesOnAnotherDeviceCountOrLayout) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  struct Case {
+    int from, to;
+    bool from_sharded, to_sharded;
+  };
+  for (const Case& k : {Case{4, 2, false, false}, Case{2, 1, false, false}, Case{4, 2, true, true},
+                        Case{2, 3, false, true}, Case{3, 1, true, false}}) {
+    SCOPED_TRACE(std::to_string(k.from) + " -> " + std::to_string(k.to) + " devices");
+    TempDir dir;
+    TrainConfig c = small_run(k.from, 120);
+    c.shard_optimizer_state = k.from_sharded;
+    const TrainReport whole = train(c);
+    SaveAt at70(dir.path().string(), 70);
+    train(c, {.checkpoint = &at70});
+    const TrainState state = load_checkpoint(dir.file("ckpt-70"));
+    TrainConfig d = small_run(k.to, 120);
+    d.shard_optimizer_state = k.to_sharded;
+    const TrainReport rest = train(d, {.resume = &state});
+    const std::vector<StepMetrics> tail(whole.steps.begin() + 70, whole.steps.end());
+    ASSERT_EQ(rest.steps.size(), tail.size());
+    const double losses = largest_relative_difference(rest.steps, tail);
+    const double params = largest_parameter_difference(rest.params, whole.params);
+    EXPECT_LT(losses, 1e-5);
+    EXPECT_LT(params, 1e-4);
+    std::printf("%d -> %d devices: largest relative loss difference %.3g, parameter %.3g\n", k.from, k.to, losses, params);
+  }
+}
+
+// A stop at an epoch's end, before its evaluation, resumes into that evaluation: the epoch rows
+// of a run stopped and resumed equal those of the run never stopped.
+TEST(Resume, EpochRowsContinueExactly) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  TempDir dir;
+  TrainConfig c = small_run(2, 0);
+  c.steps.reset();
+  c.epochs = 2;
+  c.batch_size = 2000;  // 30 steps per epoch
+  const TrainReport whole = train(c);
+  ASSERT_EQ(whole.epochs.size(), 2u);
+  for (std::int64_t at : {std::int64_t{30}, std::int64_t{41}}) {
+    SaveAt save(dir.path().string(), at);
+    train(c, {.checkpoint = &save});
+    const TrainState state = load_checkpoint(dir.file("ckpt-" + std::to_string(at)));
+    const TrainReport rest = train(c, {.resume = &state});
+    ASSERT_FALSE(rest.epochs.empty()) << at;
+    const EpochMetrics& got = rest.epochs.back();
+    const EpochMetrics& want = whole.epochs.back();
+    EXPECT_EQ(got.train_loss, want.train_loss) << at;
+    EXPECT_EQ(got.train_accuracy, want.train_accuracy) << at;
+    EXPECT_EQ(got.test_loss, want.test_loss) << at;
+    EXPECT_EQ(rest.epochs.size(), at == 30 ? 2u : 1u);
+  }
+}
+
+// A run that would compute something else is refused before any step, naming the difference.
+TEST(Resume, RefusesAnotherDataSetModelOrOptimizer) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  TempDir dir;
+  SaveAt at5(dir.path().string(), 5);
+  train(small_run(2, 10), {.checkpoint = &at5});
+  const TrainState state = load_checkpoint(dir.file("ckpt-5"));
+  auto refusal = [&](auto change) {
+    TrainConfig c = small_run(2, 10);
+    change(c);
+    return test::error_of([&] { train(c, {.resume = &state}); });
+  };
+  EXPECT_THAT(refusal([](TrainConfig& c) { c.optimizer = "sgd"; }),
+              HasSubstr("TrainConfig.optimizer = sgd: the checkpoint was trained with optimizer adam; resuming needs the same optimizer"));
+  EXPECT_THAT(refusal([](TrainConfig& c) { c.lr = 0.01; }), HasSubstr("TrainConfig.lr = 0.01: the checkpoint was trained with lr 0.001"));
+  EXPECT_THAT(refusal([](TrainConfig& c) { c.hidden = {64}; }), HasSubstr("TrainConfig.hidden = 64: the checkpoint was trained with hidden 64,32"));
+  EXPECT_THAT(refusal([](TrainConfig& c) { c.seed = 6; }), HasSubstr("TrainConfig.seed = 6: the checkpoint was trained with seed 5"));
+  EXPECT_THAT(refusal([](TrainConfig& c) { c.batch_size = 120; }), HasSubstr("TrainConfig.batch_size = 120"));
+  // The data: another data set of the same shape (the test split as training data) differs in its
+  // checksums.
+  TempDir data;
+  for (const char* f : {"train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"})
+    fs::copy(std::string(data::kDefaultFashionMnistDir) + "/" + (std::string("t10k") + (f + 5)), data.file(f));
+  for (const char* f : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"})
+    fs::copy(std::string(data::kDefaultFashionMnistDir) + "/" + f, data.file(f));
+  EXPECT_THAT(refusal([&](TrainConfig& c) { c.data_dir = data.path().string(); }),
+              AllOf(HasSubstr("TrainConfig.data_dir = "), HasSubstr("resuming needs the same data")));
+  // Any device count is fine.
+  EXPECT_EQ(train(small_run(3, 10), {.resume = &state}).steps.size(), 5u);
+}
+
+// The folder policy: a checkpoint every N steps, the newest K kept, the latest found.
+TEST(CheckpointDir, KeepsTheNewestAndFindsTheLatest) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  TempDir dir;
+  EXPECT_EQ(latest_checkpoint(dir.path().string()), "");
+  CheckpointDir policy(dir.path().string(), 4, 2);
+  train(small_run(2, 18), {.checkpoint = &policy});
+  EXPECT_THAT(dir.entries(), ElementsAre("ckpt-12", "ckpt-16"));
+  EXPECT_EQ(latest_checkpoint(dir.path().string()), dir.file("ckpt-16"));
+  EXPECT_EQ(policy.last_saved(), dir.file("ckpt-16"));
+  // Something that only looks like a checkpoint is not one.
+  fs::create_directory(dir.file("ckpt-99"));                         // no manifest: not committed
+  test::write_bytes(dir.file("ckpt-98"), "a file");                 // not a folder
+  fs::create_directory(dir.file("ckpt-x"));
+  EXPECT_EQ(latest_checkpoint(dir.path().string()), dir.file("ckpt-16"));
+  EXPECT_THAT(test::error_of([] { CheckpointDir("/proc/datarax-no-such-place", 1); }), HasSubstr("checkpoint folder"));
+  EXPECT_THAT(test::error_of([&] { CheckpointDir(dir.path().string(), 0); }), HasSubstr("every = 0 steps; valid: 1 or more"));
+}
+
+// Reading a damaged checkpoint names the file and the problem.
+TEST(LoadCheckpoint, NamesWhatIsWrong) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  TempDir dir;
+  SaveAt at3(dir.path().string(), 3);
+  train(small_run(1, 3), {.checkpoint = &at3});
+  const std::string ckpt = dir.file("ckpt-3");
+  const std::string manifest = test::read_bytes(ckpt + "/manifest.json");
+  auto with_manifest = [&](const std::string& text) {
+    test::write_bytes(ckpt + "/manifest.json", text);
+    return test::error_of([&] { load_checkpoint(ckpt); });
+  };
+  EXPECT_THAT(with_manifest("{"), HasSubstr("manifest.json\": not JSON"));
+  EXPECT_THAT(with_manifest("[]"), HasSubstr("not a JSON object"));
+  EXPECT_THAT(with_manifest("{\"format\": \"x\"}"), HasSubstr("\"format\" is not \"datarax-checkpoint\""));
+  std::string bad_step = manifest;
+  bad_step.replace(bad_step.find("\"step\": 3"), 9, "\"step\": -3");
+  EXPECT_THAT(with_manifest(bad_step), HasSubstr("\"step\" = -3 is out of range"));
+  test::write_bytes(ckpt + "/manifest.json", manifest);
+  fs::resize_file(ckpt + "/optimizer.safetensors", 100);
+  EXPECT_THAT(test::error_of([&] { load_checkpoint(ckpt); }), HasSubstr("optimizer.safetensors"));
+  EXPECT_THAT(test::error_of([&] { load_checkpoint(dir.file("nothing")); }), HasSubstr("is not a checkpoint folder"));
+}
+
+// A loss that becomes non-finite stops training with the step, and saves nothing after it.
+TEST(Train, ANonFiniteLossStopsNamingTheStep) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  TempDir dir;
+  TrainConfig c = small_run(2, 50);
+  c.optimizer = "sgd";
+  c.schedule = "constant";
+  c.lr = 1e5;  // diverges within a few steps
+  CheckpointDir policy(dir.path().string(), 1, 100);
+  const std::string message = test::error_of([&] { train(c, {.checkpoint = &policy}); });
+  EXPECT_THAT(message, HasSubstr("train: the loss is "));
+  EXPECT_THAT(message, HasSubstr("stopping, and saving nothing over the last checkpoint"));
+  const std::size_t at = message.find(" at step ") + 9;
+  const std::int64_t bad_step = std::stoll(message.substr(at));
+  // Every checkpoint is of a step before the bad one.
+  for (const auto& name : dir.entries()) EXPECT_LT(std::stoll(name.substr(5)), bad_step) << name;
+}
+
+}  // namespace
+}  // namespace datarax::train
