@@ -1,6 +1,10 @@
 #include "cli_parse.h"
 
+#include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 
 #include "datarax/error.h"
@@ -9,6 +13,12 @@
 namespace datarax::tools {
 
 namespace {
+
+std::string detail_number(double x) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", x);
+  return buf;
+}
 
 int parse_size(std::string_view text, const std::string& flag, const std::string& what) {
   int value = 0;
@@ -34,18 +44,57 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
 }
 
 int run_tool(const char* name, const std::function<void()>& body) {
+  // Under mpirun several processes print to one terminal: each error line names its process.
+  auto report = [&](const std::exception& e) {
+    std::string line = std::string(name) + ": ";
+    if (is_initialized() && process_count() > 1) line += "process " + std::to_string(process_index()) + ": ";
+    std::cerr << line + e.what() + "\n" << std::flush;
+  };
   try {
     body();
   } catch (const InvalidArgumentError& e) {
-    std::cerr << name << ": " << e.what() << "\n";
+    report(e);
     end_job_if_multi_process(2);  // under mpirun: the other processes would wait for this one
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << name << ": " << e.what() << "\n";
+    report(e);
     end_job_if_multi_process(1);
     return 1;
   }
   return 0;
+}
+
+std::int64_t parse_whole(const std::string& text, const std::string& flag, std::int64_t min, std::int64_t max) {
+  std::int64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string range = "a whole number from " + std::to_string(min) + " to " + std::to_string(max);
+  if (text.empty() || ec == std::errc::invalid_argument || ptr != text.data() + text.size())
+    throw InvalidArgumentError(flag + ": \"" + text + "\" is not a whole number; valid: " + range);
+  if (ec == std::errc::result_out_of_range || value < min || value > max)
+    throw InvalidArgumentError(flag + ": " + text + " is out of range; valid: " + range);
+  return value;
+}
+
+std::uint64_t parse_unsigned(const std::string& text, const std::string& flag) {
+  std::uint64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  const std::string range = "a whole number from 0 to 18446744073709551615";
+  if (text.empty() || ec == std::errc::invalid_argument || ptr != text.data() + text.size())
+    throw InvalidArgumentError(flag + ": \"" + text + "\" is not a whole number; valid: " + range);
+  if (ec == std::errc::result_out_of_range) throw InvalidArgumentError(flag + ": " + text + " is out of range; valid: " + range);
+  return value;
+}
+
+double parse_real(const std::string& text, const std::string& flag, double min, bool min_inclusive, double max) {
+  char* end = nullptr;
+  errno = 0;
+  const double value = text.empty() ? 0 : std::strtod(text.c_str(), &end);
+  const std::string range = std::string(min_inclusive ? "from " : "above ") + detail_number(min) + " up to " + detail_number(max);
+  if (text.empty() || end != text.c_str() + text.size() || std::isspace(static_cast<unsigned char>(text[0])))
+    throw InvalidArgumentError(flag + ": \"" + text + "\" is not a number; valid: a finite number " + range);
+  if (!std::isfinite(value) || errno == ERANGE || value > max || value < min || (!min_inclusive && value == min))
+    throw InvalidArgumentError(flag + ": " + text + " is out of range; valid: a finite number " + range);
+  return value;
 }
 
 std::vector<MeshAxis> parse_mesh_axes(const std::string& text, const std::string& flag) {

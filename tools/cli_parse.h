@@ -22,6 +22,14 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv);
 // input) prints "name: message" and gives 2; any other exception gives 1; success 0.
 int run_tool(const char* name, const std::function<void()>& body);
 
+// Numbers from the command line, strictly: the whole text must be the number, in range, or
+// InvalidArgumentError names the flag, the text and the range. (CLI11's own conversions clamp a
+// number beyond 64 bits and wrap "-1" into an unsigned one.)
+std::int64_t parse_whole(const std::string& text, const std::string& flag, std::int64_t min, std::int64_t max);
+std::uint64_t parse_unsigned(const std::string& text, const std::string& flag);
+// A finite real number above `min` (or from it, with min_inclusive) and up to `max`.
+double parse_real(const std::string& text, const std::string& flag, double min, bool min_inclusive, double max);
+
 // "data=2,model=4" -> {{"data", 2}, {"model", 4}}.
 std::vector<MeshAxis> parse_mesh_axes(const std::string& text, const std::string& flag);
 // "2x4" -> {2, 4}.

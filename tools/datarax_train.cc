@@ -3,138 +3,274 @@
 //
 //   datarax-train                                 # the defaults: 10 epochs of Fashion-MNIST
 //   datarax-train --devices 2 --epochs 1 --metrics-out m.jsonl --plot curves.png
+//   datarax-train --checkpoint-dir ckpts --checkpoint-every 100   # Ctrl-C, then the same with --resume
 //
-// Exit codes: 0 success, 2 bad arguments or bad input files, 1 anything else.
+// Exit codes: 0 success, 2 bad arguments or bad input files, 1 anything else, 130 / 143 stopped by
+// SIGINT / SIGTERM (after writing a checkpoint when --checkpoint-dir is given; a second signal exits
+// at once, leaving only whole files).
 #include <algorithm>
+#include <csignal>
+#include <filesystem>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "cli_parse.h"
 #include "datarax/datarax.h"
+#include "datarax/io/file.h"
 #include "datarax/io/safetensors.h"
+#include "datarax/train/checkpoint.h"
 #include "datarax/train/trainer.h"
 #include "train_output.h"
 
 namespace {
 
+namespace fs = std::filesystem;
+using datarax::InvalidArgumentError;
+namespace tools = datarax::tools;
+
+// ---- stops on SIGINT / SIGTERM ----------------------------------------------------------------
+
+datarax::train::StopToken g_stop;
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_signal != 0) std::_Exit(128 + sig);  // the second signal: now (every file is whole or absent)
+  g_signal = sig;
+  g_stop.request_stop();  // lock-free: safe in a signal handler
+}
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGXFSZ, SIG_IGN);  // past a file-size limit a write fails (and says so) instead
+}
+
+// ---- flags --------------------------------------------------------------------------------------
+
 std::vector<int> parse_hidden(const std::string& text) {
+  if (text == "none") return {};  // a linear model, asked for by name
+  if (text.empty()) throw InvalidArgumentError("--hidden: empty; give layer widths, e.g. 512,512, or none for a linear model");
   std::vector<int> out;
-  if (text.empty() || text == "none") return out;
   std::size_t pos = 0;
   while (pos <= text.size()) {
     const std::size_t comma = std::min(text.find(',', pos), text.size());
-    const std::string item = text.substr(pos, comma - pos);
-    std::size_t used = 0;
-    int v = 0;
-    try {
-      v = std::stoi(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || item.empty() || v < 1)
-      throw datarax::InvalidArgumentError("--hidden: \"" + item +
-                                          "\" is not a layer width; expected widths >= 1 separated by commas, e.g. 512,512");
-    out.push_back(v);
+    out.push_back(static_cast<int>(tools::parse_whole(text.substr(pos, comma - pos), "--hidden (a layer width)", 1,
+                                                      1 << 24)));
     pos = comma + 1;
   }
   return out;
 }
 
-// The flag that sets a TrainConfig field: "--" and the field with dashes, but for the two whose
+// The flag that sets a TrainConfig field: "--" and the field with dashes, but for the few whose
 // flags say it differently.
 std::string flag_of(const std::string& field) {
   if (field == "data_parallel") return "--mesh";
   if (field == "init_path") return "--init";
+  if (field == "resume") return "--resume";
   std::string flag = "--" + field;
   std::replace(flag.begin(), flag.end(), '_', '-');
   return flag;
 }
 
 // The library names its fields; the user typed flags.
-datarax::InvalidArgumentError in_flags(const datarax::train::ConfigError& e) {
+InvalidArgumentError in_flags(const datarax::train::ConfigError& e) {
   const std::string value = e.field() == "data_parallel" ? "data=" + e.value() : e.value();
-  return datarax::InvalidArgumentError(flag_of(e.field()) + " " + value + ": " + e.problem());
+  return InvalidArgumentError(flag_of(e.field()) + " " + value + ": " + e.problem());
+}
+
+struct Outputs {
+  std::optional<std::string> save, metrics, plot, checkpoint_dir, resume;
+  bool resume_given = false;
+  std::int64_t checkpoint_every = 0;
+  int keep = 3;
+};
+
+// Every output path is checked before the first step: not empty, not named twice, and writable
+// where process 0 will write it.
+void check_outputs(const Outputs& o) {
+  std::vector<std::pair<std::string, std::string>> named;  // flag, path
+  for (const auto& [flag, value] : {std::pair{"--save", &o.save}, std::pair{"--metrics-out", &o.metrics},
+                                    std::pair{"--plot", &o.plot}, std::pair{"--checkpoint-dir", &o.checkpoint_dir}}) {
+    if (!*value) continue;
+    if ((*value)->empty()) throw InvalidArgumentError(std::string(flag) + ": the path is empty; give a path");
+    named.emplace_back(flag, **value);
+  }
+  for (std::size_t i = 0; i < named.size(); ++i)
+    for (std::size_t j = i + 1; j < named.size(); ++j) {
+      std::error_code ea, eb;
+      const fs::path a = fs::weakly_canonical(fs::absolute(named[i].second), ea);
+      const fs::path b = fs::weakly_canonical(fs::absolute(named[j].second), eb);
+      if (!ea && !eb && a == b)
+        throw InvalidArgumentError(named[j].first + " " + named[j].second + ": the same path as " + named[i].first +
+                                   "; each output needs a path of its own");
+    }
+  if (o.checkpoint_every != 0 && !o.checkpoint_dir)
+    throw InvalidArgumentError("--checkpoint-every needs --checkpoint-dir (where the checkpoints go)");
+  if (o.resume_given && o.resume->empty() && !o.checkpoint_dir)
+    throw InvalidArgumentError("--resume without a path resumes the latest checkpoint of --checkpoint-dir; give one");
+  if (datarax::process_index() != 0) return;  // process 0 alone writes
+  if (o.save) datarax::io::check_writable(*o.save, "--save");
+  if (o.metrics) datarax::io::check_writable(*o.metrics, "--metrics-out");
+  if (o.plot) {
+    datarax::io::check_writable(*o.plot, "--plot");
+    tools::check_plot_available(*o.plot);
+  }
+}
+
+// The state to resume from: --resume PATH (a checkpoint, or a folder of them: its latest), or the
+// latest under --checkpoint-dir; none there yet starts from step 0.
+std::optional<datarax::train::TrainState> resume_state(const Outputs& o) {
+  if (!o.resume_given) return std::nullopt;
+  std::string path = o.resume->empty() ? datarax::train::latest_checkpoint(*o.checkpoint_dir) : *o.resume;
+  if (!o.resume->empty() && !fs::exists(fs::path(path) / "manifest.json")) {
+    const std::string latest = datarax::train::latest_checkpoint(path);
+    if (latest.empty()) throw InvalidArgumentError("--resume " + path + ": not a checkpoint, nor a folder that holds one");
+    path = latest;
+  }
+  if (path.empty()) {
+    if (datarax::process_index() == 0)
+      std::cout << "resume: no checkpoint in " << *o.checkpoint_dir << " yet; starting from step 0\n";
+    return std::nullopt;
+  }
+  try {
+    datarax::train::TrainState state = datarax::train::load_checkpoint(path);
+    if (datarax::process_index() == 0)
+      std::cout << "resume: " << path << " (step " << state.step << ", epoch " << state.epoch << ")\n";
+    return state;
+  } catch (const InvalidArgumentError& e) {
+    throw InvalidArgumentError("--resume " + path + ": " + e.what());
+  }
+}
+
+// --save, written by process 0; every process learns whether it worked.
+void save_parameters(const std::string& path, const datarax::train::TrainReport& report) {
+  std::string error;
+  if (datarax::process_index() == 0) try {
+      datarax::io::save_safetensors(
+          path, report.params,
+          {{"model", report.info.model}, {"steps", std::to_string(report.final_step)}, {"format", "datarax"}});
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  const std::string outcome = datarax::process_all_gather(error, "--save")[0];
+  if (!outcome.empty()) throw datarax::Error("--save " + path + ": " + outcome);
+  if (datarax::process_index() == 0) std::cout << "saved: " << path << "\n";
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   datarax::train::TrainConfig config;
-  std::string save_path, metrics_out, plot_path;
+  Outputs out;
   CLI::App app{"datarax-train: data-parallel training of an MLP on MNIST-format data"};
-  std::string devices_text, mesh_text, hidden_text = "512,512";
-  std::optional<double> momentum, clip_norm;
-  std::optional<std::int64_t> steps;
+  std::optional<std::string> devices_text, mesh_text, epochs_text, steps_text, batch_text, lr_text, momentum_text,
+      weight_decay_text, warmup_text, clip_text, seed_text, log_every_text, every_text, keep_text, init_text;
+  std::string hidden_text = "512,512";
   bool no_shuffle = false, keep_last = false;
   app.add_option("--devices", devices_text, "CPU devices (1..1024; default: DATARAX_NUM_CPU_DEVICES or the core count)");
   app.add_option("--mesh", mesh_text, "the mesh: data=N (default: data-parallel over every device)");
-  app.add_option("--epochs", config.epochs, "epochs to train")->capture_default_str();
-  app.add_option("--steps", steps, "stop after this many steps");
-  app.add_option("--batch-size", config.batch_size, "global batch size, divisible by the data axis")->capture_default_str();
+  app.add_option("--epochs", epochs_text, "epochs to train (default 10)");
+  app.add_option("--steps", steps_text, "stop after this many steps in all (a resumed run counts the earlier ones)");
+  app.add_option("--batch-size", batch_text, "global batch size, divisible by the data axis (default 256)");
   app.add_flag("--keep-last", keep_last, "keep the last partial batch (padded and masked) instead of dropping it");
   app.add_option("--optimizer", config.optimizer, "sgd, adam or adamw")->capture_default_str();
-  app.add_option("--lr", config.lr, "learning rate (the peak, with a schedule)")->capture_default_str();
-  app.add_option("--momentum", momentum, "SGD momentum (plain SGD has none unless given)");
+  app.add_option("--lr", lr_text, "learning rate (the peak, with a schedule; default 0.001)");
+  app.add_option("--momentum", momentum_text, "SGD momentum (plain SGD has none unless given)");
   app.add_flag("--nesterov", config.nesterov, "Nesterov momentum (with --momentum)");
-  app.add_option("--weight-decay", config.weight_decay, "AdamW weight decay")->capture_default_str();
+  app.add_option("--weight-decay", weight_decay_text, "AdamW weight decay (default 0.0001)");
   app.add_option("--schedule", config.schedule, "constant or warmup_cosine")->capture_default_str();
-  app.add_option("--warmup-steps", config.warmup_steps, "warmup steps of warmup_cosine")->capture_default_str();
-  app.add_option("--clip-norm", clip_norm, "clip gradients to this global norm");
+  app.add_option("--warmup-steps", warmup_text, "warmup steps of warmup_cosine (default 100)");
+  app.add_option("--clip-norm", clip_text, "clip gradients to this global norm");
   app.add_flag("--shard-optimizer-state", config.shard_optimizer_state,
                "ZeRO-1: reduce-scatter gradients, update 1/n of the parameters per device, all-gather");
-  app.add_option("--hidden", hidden_text, "hidden layer widths, e.g. 512,512")->capture_default_str();
+  app.add_option("--hidden", hidden_text, "hidden layer widths, e.g. 512,512, or none (a linear model)")
+      ->capture_default_str();
   app.add_option("--activation", config.activation, "relu or gelu")->capture_default_str();
-  app.add_option("--seed", config.seed, "seed of the initialisation and the shuffle")->capture_default_str();
+  app.add_option("--seed", seed_text, "seed of the initialisation and the shuffle (default 0)");
   app.add_option("--data-dir", config.data_dir, "directory of MNIST-format files (default: Debian's Fashion-MNIST)");
   app.add_flag("--no-shuffle", no_shuffle, "take batches in data-set order");
-  app.add_option("--init", config.init_path, "initial parameters from a safetensors file");
-  app.add_option("--save", save_path, "write the final parameters to a safetensors file");
-  app.add_option("--metrics-out", metrics_out, "write metrics as JSON lines");
-  app.add_option("--plot", plot_path, "write a PNG of the loss and accuracy curves");
-  app.add_option("--log-every", config.log_every, "log (and write metrics) every N steps")->capture_default_str();
-  if (auto code = datarax::tools::parse_command_line(app, argc, argv)) return *code;
+  app.add_option("--init", init_text, "initial parameters from a safetensors file");
+  app.add_option("--save", out.save, "write the final parameters to a safetensors file");
+  app.add_option("--metrics-out", out.metrics, "write metrics as JSON lines");
+  app.add_option("--plot", out.plot, "write a PNG of the loss and accuracy curves");
+  app.add_option("--log-every", log_every_text, "log (and write metrics) every N steps (default 50)");
+  app.add_option("--checkpoint-dir", out.checkpoint_dir, "write checkpoints (ckpt-<step>/) into this folder");
+  app.add_option("--checkpoint-every", every_text, "a checkpoint every N steps (and when stopped by a signal)");
+  app.add_option("--keep", keep_text, "keep the newest K checkpoints (default 3)");
+  auto* resume_opt = app.add_option("--resume", out.resume,
+                                    "continue from the latest checkpoint of --checkpoint-dir, or from PATH")
+                         ->expected(0, 1);
+  if (auto code = tools::parse_command_line(app, argc, argv)) return *code;
+  install_stop_handlers();
 
-  return datarax::tools::run_tool("datarax-train", [&] {
-    if (!devices_text.empty()) config.devices = datarax::parse_num_cpu_devices(devices_text, "--devices");
-    if (!mesh_text.empty()) {
-      const auto axes = datarax::tools::parse_mesh_axes(mesh_text, "--mesh");
+  const int rc = tools::run_tool("datarax-train", [&] {
+    datarax::default_collective_timeout();  // a bad DATARAX_COLLECTIVE_TIMEOUT_S fails now, not later
+    if (devices_text) config.devices = datarax::parse_num_cpu_devices(*devices_text, "--devices");
+    if (mesh_text) {
+      const auto axes = tools::parse_mesh_axes(*mesh_text, "--mesh");
       if (axes.size() != 1 || axes[0].first != "data")
-        throw datarax::InvalidArgumentError("--mesh " + mesh_text +
-                                            ": this trainer is data-parallel; the mesh must be data=N");
+        throw InvalidArgumentError("--mesh " + *mesh_text + ": this trainer is data-parallel; the mesh must be data=N");
       config.data_parallel = axes[0].second;
     }
+    if (epochs_text) config.epochs = static_cast<int>(tools::parse_whole(*epochs_text, "--epochs", 1, 1 << 30));
+    if (steps_text) config.steps = tools::parse_whole(*steps_text, "--steps", 1, INT64_MAX / 4);
+    if (batch_text) config.batch_size = tools::parse_whole(*batch_text, "--batch-size", 1, INT64_MAX / 4);
+    if (lr_text) config.lr = tools::parse_real(*lr_text, "--lr", 0, false, 1e6);
+    if (momentum_text) config.momentum = tools::parse_real(*momentum_text, "--momentum", 0, true, 0.999999);
+    if (weight_decay_text) config.weight_decay = tools::parse_real(*weight_decay_text, "--weight-decay", 0, true, 1e6);
+    if (warmup_text) config.warmup_steps = tools::parse_whole(*warmup_text, "--warmup-steps", 0, INT64_MAX / 4);
+    if (clip_text) config.clip_norm = tools::parse_real(*clip_text, "--clip-norm", 0, false, 1e30);
+    if (seed_text) config.seed = tools::parse_unsigned(*seed_text, "--seed");
+    if (log_every_text) config.log_every = tools::parse_whole(*log_every_text, "--log-every", 1, INT64_MAX / 4);
+    if (init_text) {
+      if (init_text->empty()) throw InvalidArgumentError("--init: the path is empty; give a safetensors file");
+      config.init_path = *init_text;
+    }
+    if (every_text) out.checkpoint_every = tools::parse_whole(*every_text, "--checkpoint-every", 1, INT64_MAX / 4);
+    if (keep_text) out.keep = static_cast<int>(tools::parse_whole(*keep_text, "--keep", 1, 1 << 20));
+    out.resume_given = resume_opt->count() > 0;
+    if (out.resume_given && !out.resume) out.resume = "";
     config.hidden = parse_hidden(hidden_text);
-    config.momentum = momentum;
-    config.clip_norm = clip_norm;
-    config.steps = steps;
     config.shuffle = !no_shuffle;
     config.drop_last = !keep_last;
     try {
       config.validate();
-      if (!plot_path.empty()) datarax::tools::check_plot_available(plot_path);
+      datarax::initialize({.num_cpu_devices = config.devices});
+      check_outputs(out);
+      const std::optional<datarax::train::TrainState> resume = resume_state(out);
+      std::optional<datarax::train::CheckpointDir> checkpoints;
+      if (out.checkpoint_dir)
+        checkpoints.emplace(*out.checkpoint_dir, out.checkpoint_every > 0 ? out.checkpoint_every : INT64_MAX, out.keep);
 
-      datarax::tools::ConsoleOutput console(config, stdout);
-      datarax::tools::Observers observers;
+      tools::ConsoleOutput console(config, stdout);
+      tools::Observers observers;
       observers.add(&console);
-      std::optional<datarax::tools::MetricsFile> metrics;
-      if (!metrics_out.empty()) observers.add(&metrics.emplace(metrics_out, config.log_every));
-      const datarax::train::TrainReport report = datarax::train::train(config, {.observer = &observers});
-      // Every process holds the same parameters; process 0 alone writes files.
-      if (datarax::process_index() != 0) return;
-      if (!plot_path.empty()) {
-        datarax::tools::write_plot(report, plot_path);
-        std::cout << "plot: " << plot_path << "\n";
+      std::optional<tools::MetricsFile> metrics;
+      if (out.metrics && datarax::process_index() == 0) observers.add(&metrics.emplace(*out.metrics, config.log_every));
+      const datarax::train::TrainReport report = datarax::train::train(
+          config, {.observer = &observers,
+                   .checkpoint = checkpoints ? &*checkpoints : nullptr,
+                   .stop = &g_stop,
+                   .resume = resume ? &*resume : nullptr});
+      if (out.plot && datarax::process_index() == 0) {
+        tools::write_plot(report, *out.plot);
+        std::cout << "plot: " << *out.plot << "\n";
       }
-      if (!save_path.empty()) {
-        datarax::io::save_safetensors(save_path, report.params,
-                                      {{"model", report.info.model},
-                                       {"steps", std::to_string(report.steps.size())},
-                                       {"format", "datarax"}});
-        std::cout << "saved: " << save_path << "\n";
+      if (out.save) save_parameters(*out.save, report);
+      if (report.stopped && datarax::process_index() == 0) {
+        std::cout << "stopped at step " << report.final_step;
+        if (checkpoints) std::cout << "; checkpoint " << checkpoints->last_saved() << "; continue with the same command and --resume";
+        std::cout << "\n";
       }
     } catch (const datarax::train::ConfigError& e) {
       throw in_flags(e);
     }
   });
+  std::cout << std::flush;
+  if (rc == 0 && g_signal != 0) return 128 + g_signal;  // stopped by SIGINT (130) or SIGTERM (143)
+  return rc;
 }

@@ -1,10 +1,17 @@
 #include "train_output.h"
 
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <vector>
+
+extern char** environ;
 
 #include "datarax/error.h"
 
@@ -88,33 +95,100 @@ void ConsoleOutput::on_finish(const train::TrainReport& report) {
   std::fflush(out_);
 }
 
+namespace {
+
+// A JSON number, or null where JSON has none (NaN, infinities).
+std::string json_number(const char* format, double v) { return std::isfinite(v) ? fmt(format, v) : "null"; }
+
+}  // namespace
+
 MetricsFile::MetricsFile(std::string path, std::int64_t log_every)
-    : path_(std::move(path)), partial_(path_ + ".partial"), log_every_(log_every), file_(partial_, std::ios::trunc) {
-  if (!file_) throw InvalidArgumentError("--metrics-out " + path_ + ": cannot write " + partial_);
-}
+    : file_(std::move(path), "--metrics-out"), log_every_(log_every) {}
 
 void MetricsFile::on_step(const train::StepMetrics& m, int, std::int64_t) {
   if (m.step != 1 && m.step % log_every_ != 0) return;
-  file_ << "{\"step\": " << m.step << ", \"loss\": " << fmt("%.9g", m.loss) << ", \"accuracy\": " << fmt("%.9g", m.accuracy)
-        << ", \"samples_per_s\": " << fmt("%.6g", m.samples_per_s) << "}\n";
-  file_.flush();
+  file_.write("{\"step\": " + std::to_string(m.step) + ", \"loss\": " + json_number("%.9g", m.loss) +
+              ", \"accuracy\": " + json_number("%.9g", m.accuracy) + ", \"samples_per_s\": " +
+              json_number("%.6g", m.samples_per_s) + "}\n");
 }
 
 void MetricsFile::on_epoch(const train::EpochMetrics& m) {
-  file_ << "{\"epoch\": " << m.epoch << ", \"train_loss\": " << fmt("%.9g", m.train_loss)
-        << ", \"train_accuracy\": " << fmt("%.9g", m.train_accuracy) << ", \"test_loss\": " << fmt("%.9g", m.test_loss)
-        << ", \"test_accuracy\": " << fmt("%.9g", m.test_accuracy) << ", \"samples_per_s\": " << fmt("%.6g", m.samples_per_s)
-        << "}\n";
-  file_.flush();
+  file_.write("{\"epoch\": " + std::to_string(m.epoch) + ", \"train_loss\": " + json_number("%.9g", m.train_loss) +
+              ", \"train_accuracy\": " + json_number("%.9g", m.train_accuracy) + ", \"test_loss\": " +
+              json_number("%.9g", m.test_loss) + ", \"test_accuracy\": " + json_number("%.9g", m.test_accuracy) +
+              ", \"samples_per_s\": " + json_number("%.6g", m.samples_per_s) + "}\n");
 }
 
-void MetricsFile::on_finish(const train::TrainReport&) {
-  file_.close();
-  std::filesystem::rename(partial_, path_);
+void MetricsFile::on_finish(const train::TrainReport&) { file_.commit(); }
+
+namespace {
+
+// The gnuplot executable on PATH, or "".
+std::string find_gnuplot() {
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (std::size_t at = 0; at <= dirs.size();) {
+    const std::size_t colon = std::min(dirs.find(':', at), dirs.size());
+    const std::string dir = dirs.substr(at, colon - at);
+    const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/gnuplot";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    at = colon + 1;
+  }
+  return "";
 }
+
+// Runs argv[0] with argv, no shell, and waits; its exit status, or -1 when it could not start.
+int run_program(const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+// Whether `path` holds a whole PNG: its signature, and its last chunk IEND.
+bool whole_png(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  static const std::string signature("\x89PNG\r\n\x1a\n", 8);
+  static const std::string iend("\0\0\0\0IEND\xae\x42\x60\x82", 12);
+  return bytes.size() >= signature.size() + iend.size() && bytes.compare(0, 8, signature) == 0 &&
+         bytes.compare(bytes.size() - 12, 12, iend) == 0;
+}
+
+// The plot: ARG1 the PNG, ARG2 the steps' data, ARG3 the epochs' (or ""), ARG4 the title. Only
+// string variables: nothing the user named is parsed as gnuplot code.
+constexpr const char* kPlotScript = R"(set terminal pngcairo size 1200,500 noenhanced
+set output ARG1
+set multiplot layout 1,2 title ARG4
+set xlabel 'step'
+set ylabel 'loss'
+set logscale y
+set grid
+if (strlen(ARG3) > 0) {
+  plot ARG2 using 1:2 with lines title 'train (per step)', ARG3 using 1:2 with linespoints title 'test'
+} else {
+  plot ARG2 using 1:2 with lines title 'train (per step)'
+}
+unset logscale y
+set ylabel 'accuracy'
+set yrange [0:1]
+if (strlen(ARG3) > 0) {
+  plot ARG2 using 1:3 with lines title 'train (per step)', ARG3 using 1:3 with linespoints title 'test'
+} else {
+  plot ARG2 using 1:3 with lines title 'train (per step)'
+}
+unset multiplot
+)";
+
+}  // namespace
 
 void check_plot_available(const std::string& path) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0)
+  if (find_gnuplot().empty())
     throw InvalidArgumentError("--plot " + path +
                                ": gnuplot is not installed; it comes from Debian's gnuplot-nox package "
                                "(scripts/install-deps.sh installs it)");
@@ -122,35 +196,37 @@ void check_plot_available(const std::string& path) {
 
 void write_plot(const train::TrainReport& report, const std::string& path) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("datarax-plot-" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  {
-    std::ofstream steps(dir / "steps.dat");
-    for (const auto& s : report.steps) steps << s.step << " " << s.loss << " " << s.accuracy << "\n";
-    std::ofstream epochs(dir / "epochs.dat");
+  std::string work = (fs::temp_directory_path() / "datarax-plot-XXXXXX").string();
+  if (::mkdtemp(work.data()) == nullptr) throw Error("--plot " + path + ": cannot create a folder for gnuplot's input");
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } cleanup{work};
+  const std::string steps = work + "/steps.dat", epochs = work + "/epochs.dat", script = work + "/plot.gp";
+  io::write_file_atomically(steps, "--plot", [&](io::AtomicFile& f) {
+    for (const auto& s : report.steps)
+      f.write(std::to_string(s.step) + " " + fmt("%.9g", s.loss) + " " + fmt("%.9g", s.accuracy) + "\n");
+  });
+  io::write_file_atomically(epochs, "--plot", [&](io::AtomicFile& f) {
     const double per_epoch = static_cast<double>(report.info.steps_per_epoch);
     for (const auto& e : report.epochs)
-      epochs << e.epoch * per_epoch << " " << e.test_loss << " " << e.test_accuracy << "\n";
-    std::ofstream script(dir / "plot.gp");
-    const std::string tmp = path + ".tmp.png";
-    script << "set terminal pngcairo size 1200,500 noenhanced\n"
-           << "set output '" << tmp << "'\n"
-           << "set multiplot layout 1,2 title '" << report.info.model << " on " << report.info.dataset << "'\n"
-           << "set xlabel 'step'\nset ylabel 'loss'\nset logscale y\nset grid\n"
-           << "plot '" << (dir / "steps.dat").string() << "' using 1:2 with lines title 'train (per step)'"
-           << (report.epochs.empty() ? "" : ", '" + (dir / "epochs.dat").string() + "' using 1:2 with linespoints title 'test'") << "\n"
-           << "unset logscale y\nset ylabel 'accuracy'\nset yrange [0:1]\n"
-           << "plot '" << (dir / "steps.dat").string() << "' using 1:3 with lines title 'train (per step)'"
-           << (report.epochs.empty() ? "" : ", '" + (dir / "epochs.dat").string() + "' using 1:3 with linespoints title 'test'") << "\n"
-           << "unset multiplot\n";
-  }
-  const std::string cmd = "gnuplot '" + (dir / "plot.gp").string() + "' 2>&1";
-  const int rc = std::system(cmd.c_str());
-  fs::remove_all(dir);
+      f.write(fmt("%.0f", e.epoch * per_epoch) + " " + fmt("%.9g", e.test_loss) + " " + fmt("%.9g", e.test_accuracy) + "\n");
+  });
+  io::write_file_atomically(script, "--plot", [&](io::AtomicFile& f) { f.write(kPlotScript); });
+  io::AtomicFile png(path, "--plot");
+  const std::string gnuplot = find_gnuplot();
+  if (gnuplot.empty()) check_plot_available(path);
+  const int rc = run_program({gnuplot, "-c", script, png.temp_path(), steps, report.epochs.empty() ? "" : epochs,
+                              report.info.model + " on " + report.info.dataset});
   if (rc != 0)
     throw Error("--plot " + path + ": gnuplot failed (exit status " + std::to_string(rc) +
                 "); it comes from Debian's gnuplot-nox package, which scripts/install-deps.sh installs");
-  fs::rename(path + ".tmp.png", path);
+  if (!whole_png(png.temp_path()))
+    throw Error("--plot " + path + ": gnuplot did not write a whole PNG (a full disk?); the old file is left as it was");
+  png.commit();
 }
 
 }  // namespace datarax::tools

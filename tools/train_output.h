@@ -5,9 +5,9 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
+#include "datarax/io/file.h"
 #include "datarax/train/trainer.h"
 
 namespace datarax::tools {
@@ -30,9 +30,10 @@ class ConsoleOutput final : public train::TrainObserver {
 };
 
 // Metrics as JSON lines: per logged step {"step","loss","accuracy","samples_per_s"} and per epoch
-// {"epoch","train_loss","train_accuracy","test_loss","test_accuracy","samples_per_s"}. Lines go to
-// PATH.partial as they come (flushed each time, so a crash loses nothing already logged), which
-// is renamed to PATH when training finishes.
+// {"epoch","train_loss","train_accuracy","test_loss","test_accuracy","samples_per_s"}; a number
+// that is not finite is written null (JSON has no NaN). Lines go to a temporary of this process
+// next to PATH as they come (every write checked), which becomes PATH when training finishes
+// (io::AtomicFile): PATH is the old file or the whole new one, never a mix or a part.
 class MetricsFile final : public train::TrainObserver {
  public:
   MetricsFile(std::string path, std::int64_t log_every);
@@ -41,9 +42,8 @@ class MetricsFile final : public train::TrainObserver {
   void on_finish(const train::TrainReport& report) override;
 
  private:
-  std::string path_, partial_;
+  io::AtomicFile file_;
   std::int64_t log_every_;
-  std::ofstream file_;
 };
 
 // Several observers in one.
@@ -63,8 +63,10 @@ class Observers final : public train::TrainObserver {
 // training, so that a long run does not end without its plot.
 void check_plot_available(const std::string& path);
 
-// Writes a PNG of the loss and accuracy curves with gnuplot (atomically: a temporary file renamed
-// into place). Throws datarax::Error when gnuplot is missing or fails.
+// Writes a PNG of the loss and accuracy curves with gnuplot, atomically. No name reaches a shell or
+// gnuplot's parser: gnuplot is started without a shell, and the paths and the title are its script's
+// arguments (gnuplot -c), read as strings. The PNG is checked whole (its signature and its end
+// chunk) before it replaces `path`. Throws datarax::Error when gnuplot is missing or fails.
 void write_plot(const train::TrainReport& report, const std::string& path);
 
 }  // namespace datarax::tools

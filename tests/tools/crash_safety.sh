@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# kill -9 at random moments while datarax-train writes a checkpoint every step (REPS times), each
+# run resuming where the last left off: the latest committed checkpoint must always load and resume,
+# and the next start must leave no temporary behind. Checkpoints of the default model are 8 MB, so
+# most kills land in a write.
+#
+# usage: crash_safety.sh TRAIN WORKDIR REPS
+set -u
+train=$1 work=$2 reps=$3
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+fail() { echo "FAIL: $*"; exit 1; }
+args=(--devices 2 --schedule constant --checkpoint-dir ck --checkpoint-every 1 --keep 2 --log-every 1 --resume)
+RANDOM=7  # the same kill times on every run of the test
+for rep in $(seq 1 "$reps"); do
+  "$train" "${args[@]}" --steps 100000 >run.txt 2>&1 &
+  pid=$!
+  for _ in $(seq 1 400); do grep -q 'loss' run.txt && break; sleep 0.05; done
+  sleep "0.$((RANDOM % 400 + 10))"
+  kill -9 $pid
+  wait $pid 2>/dev/null
+  latest=$(find ck -maxdepth 1 -name 'ckpt-*' | sed 's/.*ckpt-//' | sort -n | tail -1)
+  [[ -n $latest ]] || { cat run.txt; fail "run $rep: no committed checkpoint"; }
+  temps=$(find ck -maxdepth 1 -name '.*.tmp-*' | wc -l)
+  # Resume from the latest for one more step: it must load, and the start removes the leftovers.
+  "$train" "${args[@]}" --steps $((latest + 1)) >resume.txt 2>&1 ||
+    { cat resume.txt; fail "run $rep: resuming ckpt-$latest failed"; }
+  grep -q "resume: ck/ckpt-$latest (step $latest" resume.txt || { cat resume.txt; fail "run $rep: did not resume ckpt-$latest"; }
+  left=$(find ck -name '.*.tmp-*')
+  [[ -z $left ]] || fail "run $rep: temporaries left after the next start: $left"
+  echo "run $rep: killed at step $(grep -oE 'global [0-9]+' run.txt | tail -1 | grep -oE '[0-9]+'), $temps temporaries left by the kill; ckpt-$latest resumed"
+done
+echo "PASS: $reps kills, every latest checkpoint resumed, no temporaries left"
