@@ -100,6 +100,21 @@ inline long long int_flag(int argc, char** argv, std::string_view name, long lon
   return fallback;
 }
 
+// The value of "--name TEXT" in argv, or fallback; a missing value ends the program with the usage.
+inline std::string string_flag(int argc, char** argv, std::string_view name, std::string fallback,
+                               std::string_view usage) {
+  for (int i = 1; i < argc; ++i) {
+    if (argv[i] != name) continue;
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%.*s needs a value\nusage: %.*s\n", static_cast<int>(name.size()), name.data(),
+                   static_cast<int>(usage.size()), usage.data());
+      std::exit(2);
+    }
+    return argv[i + 1];
+  }
+  return fallback;
+}
+
 // Ends the program with the usage line if argv holds anything but "--name value" pairs with names
 // from `known`.
 inline void reject_unknown_flags(int argc, char** argv, const std::vector<std::string_view>& known,

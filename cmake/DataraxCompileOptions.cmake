@@ -14,3 +14,8 @@ if(DATARAX_SANITIZE)
   add_compile_options(-fsanitize=${DATARAX_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
   add_link_options(-fsanitize=${DATARAX_SANITIZE})
 endif()
+
+if(DATARAX_FUZZ)
+  # Coverage for libFuzzer in every target; the fuzz targets link the fuzzer's main themselves.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

@@ -171,6 +171,18 @@ signals)
     no_temporaries ck
     run 0 'resume: .*ckpt-' -- "$train" --devices 1 --steps 100000 --schedule constant --checkpoint-dir ck --resume --epochs 1
   done
+  # Another optimizer setting is refused, naming it; a second signal ends the run at once.
+  run 2 '--lr 0.002: the checkpoint was trained with lr 0.001; resuming needs the same lr' -- \
+    "$train" --devices 2 --steps 100000 --schedule constant --checkpoint-dir ck --resume --lr 0.002
+  "$train" --devices 2 --steps 100000 --schedule constant --checkpoint-dir ck --checkpoint-every 1 --resume >run.txt 2>&1 &
+  pid=$!
+  for _ in $(seq 1 400); do grep -q 'loss' run.txt && break; sleep 0.05; done
+  kill -INT $pid; kill -INT $pid
+  wait $pid
+  rc=$?
+  [[ $rc == 130 ]] || { cat run.txt; fail "two SIGINTs: exit $rc, expected 130"; }
+  run 0 'resume: .*ckpt-' -- "$train" --devices 2 --steps 100000 --schedule constant --checkpoint-dir ck --resume --epochs 1
+  no_temporaries ck
   ;;
 
 *) fail "unknown case $case_name" ;;

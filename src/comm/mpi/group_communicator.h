@@ -13,7 +13,7 @@
 // The other collectives gather every member's input to every leader (naive, n times the data,
 // and the reference the all-reduce is tested against), and each leader writes its members'
 // outputs. Before any data moves, the leaders exchange a header (kind, op, dtype, count, the
-// group's call number): a mismatch between processes throws CollectiveError on every member of
+// group's call number): a mismatch between processes throws MismatchError on every member of
 // every process, as within one. A process that does not come within the deadline, or an MPI error,
 // ends the job (end_job, device/process_group.h) naming the collective and the missing processes:
 // the processes that did come would otherwise wait forever.
