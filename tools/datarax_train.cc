@@ -58,8 +58,13 @@ std::vector<int> parse_hidden(const std::string& text) {
   std::size_t pos = 0;
   while (pos <= text.size()) {
     const std::size_t comma = std::min(text.find(',', pos), text.size());
-    out.push_back(static_cast<int>(tools::parse_whole(text.substr(pos, comma - pos), "--hidden (a layer width)", 1,
-                                                      1 << 24)));
+    const std::string item = text.substr(pos, comma - pos);
+    try {
+      out.push_back(static_cast<int>(tools::parse_whole(item, "--hidden", 1, 1 << 24)));
+    } catch (const InvalidArgumentError&) {
+      throw InvalidArgumentError("--hidden: \"" + item + "\" is not a layer width; valid: widths from 1 to " +
+                                 std::to_string(1 << 24) + " separated by commas, e.g. 512,512, or none");
+    }
     pos = comma + 1;
   }
   return out;
