@@ -92,6 +92,7 @@ void HostLoop::run_epochs(TrainReport& report) {
     }
     if (step >= total && epoch.steps < per_epoch) break;
     const Clock::time_point epoch_start = Clock::now();
+    const double resumed_count = epoch.count;  // examples of the epoch a resumed run did not see
     // One step in flight ahead of the one being reported: the host loads and shards step k + 1
     // while the devices run step k.
     std::optional<std::pair<std::uint32_t, std::int64_t>> in_flight;
@@ -117,7 +118,7 @@ void HostLoop::run_epochs(TrainReport& report) {
     finish_in_flight();
     if (!diverged_.empty()) return;  // nothing is saved over the last good checkpoint
     if (report.stopped || epoch.steps < per_epoch) break;  // no epoch row for a part
-    evaluate(epoch, seconds_since(epoch_start), report);
+    evaluate(epoch, (epoch.count - resumed_count) / seconds_since(epoch_start), report);
     report.epochs.back().seconds = seconds_since(epoch_start);
     out_.on_epoch(report.epochs.back());
   }
@@ -181,7 +182,7 @@ std::uint32_t HostLoop::post(Command command) {
   return c;
 }
 
-void HostLoop::evaluate(const Epoch& epoch, double train_seconds, TrainReport& report) {
+void HostLoop::evaluate(const Epoch& epoch, double samples_per_s, TrainReport& report) {
   const std::uint32_t c = post(Command::evaluate);
   queue_.wait_completed(c);
   const nn::EvalResult& test = slots_[c % CommandQueue::kSlots].eval;
@@ -191,7 +192,7 @@ void HostLoop::evaluate(const Epoch& epoch, double train_seconds, TrainReport& r
   m.train_accuracy = epoch.correct / epoch.count;
   m.test_loss = test.mean_loss();
   m.test_accuracy = test.accuracy();
-  m.samples_per_s = epoch.count / train_seconds;
+  m.samples_per_s = samples_per_s;
   report.epochs.push_back(m);
 }
 

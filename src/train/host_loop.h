@@ -54,7 +54,7 @@ class HostLoop {
   bool post_step();                             // false: the epoch has no more batches
   void finish_step(std::uint32_t command, std::int64_t step, Epoch& epoch, TrainReport& report);
   std::uint32_t post(Command command);          // fills nothing: for commands without a batch
-  void evaluate(const Epoch& epoch, double train_seconds, TrainReport& report);
+  void evaluate(const Epoch& epoch, double samples_per_s, TrainReport& report);
   TrainState snapshot(std::int64_t step, const Epoch& epoch, bool with_optimizer_state);
   bool stop_requested() const { return hooks_.stop != nullptr && hooks_.stop->stop_requested(); }
 
