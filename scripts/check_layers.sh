@@ -42,7 +42,7 @@ declare -A PUBLIC=(
   [communicator.h]=comm [process_collectives.h]=comm
   [mesh.h]=mesh
   [partition_spec.h]=sharding [named_sharding.h]=sharding [sharded_array.h]=sharding
-  [sharded_tree.h]=sharding [tree_spec.h]=sharding
+  [sharded_tree.h]=sharding [tree_spec.h]=sharding [sharding_rules.h]=sharding
   [spmd.h]=spmd [collectives.h]=spmd [shard_map.h]=spmd [pmap.h]=spmd [vmap.h]=spmd
   [datarax.h]=tools  # the umbrella header includes everything; only tools and users include it
 )

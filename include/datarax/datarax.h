@@ -20,6 +20,7 @@
 #include "datarax/shard_map.h"
 #include "datarax/sharded_array.h"
 #include "datarax/sharded_tree.h"
+#include "datarax/sharding_rules.h"
 #include "datarax/spmd.h"
 #include "datarax/tree.h"
 #include "datarax/tree_spec.h"

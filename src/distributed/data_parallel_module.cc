@@ -38,6 +38,14 @@ ShardedTree DataParallelModule::shard_model_state(
   return out;
 }
 
+ShardedTree DataParallelModule::shard_model_state(const Tree& state, const Mesh& mesh, const ShardingRules& rules) const {
+  ShardedTree out;
+  for (const auto& [key, leaf] : state)
+    out.set(key, ShardedArray::shard(leaf, rules.sharding_for(key, leaf.shape(), mesh),
+                                     {.placement = Placement::copy, .op = "shard_model_state", .key = key}));
+  return out;
+}
+
 namespace {
 
 // The ops all_reduce_gradients takes: the seed's reduce_type "mean" or "sum".

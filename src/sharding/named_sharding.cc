@@ -24,8 +24,8 @@ std::string array_phrase(std::string_view key, const Shape& shape) {
 
 }  // namespace
 
-NamedSharding::NamedSharding(Mesh mesh, PartitionSpec spec)
-    : mesh_(std::move(mesh)), spec_(std::move(spec)) {
+NamedSharding::NamedSharding(Mesh mesh, PartitionSpec spec, Padding padding)
+    : mesh_(std::move(mesh)), spec_(std::move(spec)), padding_(padding) {
   std::vector<std::string> used;
   for (const std::string& axis : spec_.mesh_axes()) {
     if (!mesh_.has_axis(axis))
@@ -50,7 +50,7 @@ void NamedSharding::validate(const Shape& shape, std::string_view op, std::strin
     const auto& axes = spec_.axes_of(d);
     if (axes.empty()) continue;
     const int n = mesh_.group_size(axes);
-    if (shape[d] % n != 0) {
+    if (shape[d] % n != 0 && !pads()) {
       const std::string of = key.empty() ? " of the array (shape " + shape.to_string() + ")"
                                          : " of " + detail::quoted(key);
       throw InvalidArgumentError(std::string(op) + ": dimension " + std::to_string(d) + of +
@@ -71,7 +71,7 @@ Shape NamedSharding::shard_shape(const Shape& global_shape) const {
   validate(global_shape);
   std::vector<std::int64_t> dims = global_shape.dims();
   const std::vector<int> n = num_shards(global_shape.rank());
-  for (std::size_t d = 0; d < dims.size(); ++d) dims[d] /= n[d];
+  for (std::size_t d = 0; d < dims.size(); ++d) dims[d] = (dims[d] + n[d] - 1) / n[d];
   return Shape(std::move(dims));
 }
 
@@ -85,9 +85,10 @@ std::vector<IndexRange> NamedSharding::index_of(const Device& device,
       out.push_back({0, global_shape[d]});
       continue;
     }
-    const std::int64_t block = global_shape[d] / mesh_.group_size(axes);
+    const std::int64_t n = mesh_.group_size(axes);
+    const std::int64_t block = (global_shape[d] + n - 1) / n;  // exact unless padding
     const std::int64_t i = mesh_.rank_in_group(device, axes);
-    out.push_back({i * block, (i + 1) * block});
+    out.push_back({std::min(global_shape[d], i * block), std::min(global_shape[d], (i + 1) * block)});
   }
   return out;
 }
@@ -97,7 +98,7 @@ int NamedSharding::replication_factor() const {
 }
 
 std::string NamedSharding::to_string() const {
-  return "NamedSharding(" + mesh_.to_string() + ", " + spec_.to_string() + ")";
+  return "NamedSharding(" + mesh_.to_string() + ", " + spec_.to_string() + (pads() ? ", padded" : "") + ")";
 }
 
 std::ostream& operator<<(std::ostream& os, const NamedSharding& sharding) {

@@ -32,7 +32,11 @@ void append_block(std::vector<std::byte>& out, const Array& data, const std::vec
     put(r.start);
     put(r.stop);
   }
-  const Array dense = data.copy();  // a view may not be contiguous with its neighbours' layout
+  // The region alone, dense: a view may not be contiguous, and a padded block holds more.
+  Array dense = Array::empty(block_shape(index), data.dtype(), data.device());
+  std::vector<IndexRange> leading;
+  for (const IndexRange& r : index) leading.push_back({0, r.size()});
+  detail::extract_block(data, leading, dense);
   out.insert(out.end(), dense.bytes().begin(), dense.bytes().end());
 }
 
@@ -53,15 +57,16 @@ ShardedArray ShardedArray::shard(const Array& global, const NamedSharding& shard
   for (const Device& device : sharding.mesh().devices()) {
     if (!is_local(device)) continue;
     std::vector<IndexRange> index = sharding.index_of(device, global.shape());
+    const Shape shape = sharding.shard_shape(global.shape());  // padding included
     const bool view = options.placement == Placement::view_if_possible &&
                       device.kind == DeviceKind::cpu && global.device().kind == DeviceKind::cpu &&
-                      detail::is_leading_block(global.shape(), index);
+                      detail::is_leading_block(global.shape(), index) && shape == block_shape(index);
     Array block;
     if (view) {
       block = global.rank() == 0 ? global.with_device(device)
                                  : global.slice(index[0].start, index[0].stop).with_device(device);
     } else {
-      block = Array::empty(block_shape(index), global.dtype(), device);
+      block = Array::empty(shape, global.dtype(), device);
       detail::extract_block(global, index, block);
     }
     shards.push_back({device, std::move(block), std::move(index)});
@@ -72,6 +77,8 @@ ShardedArray ShardedArray::shard(const Array& global, const NamedSharding& shard
 ShardedArray ShardedArray::from_process_local(const Array& local, const NamedSharding& sharding,
                                               const ShardOptions& options) {
   const std::string op = options.op == "shard" ? std::string("from_process_local") : std::string(options.op);
+  if (sharding.pads())
+    throw InvalidArgumentError(op + ": " + sharding.to_string() + " pads; process-local data must split evenly");
   if (!sharding.mesh().spans_processes() || local.rank() == 0) return shard(local, sharding, options);
   // Which row blocks this process's devices hold: with a trial shape of one row per block.
   const int blocks = sharding.num_shards(local.rank())[0];
@@ -213,7 +220,7 @@ Array ShardedArray::gather() const {
     for (const IndexRange& r : s.index) key.push_back(r.start);
     if (!done.insert(key).second) continue;
     detail::insert_block(s.data, s.index, out);
-    covered += s.data.numel();
+    covered += block_shape(s.index).numel();
   }
   if (covered != shape_.numel())
     throw InvalidArgumentError("ShardedArray::gather: this process's shards cover " +
@@ -229,7 +236,7 @@ std::vector<Shard> ShardedArray::global_shards() const {
   std::vector<Shard> out;
   for (const Device& device : sharding_.mesh().devices()) {
     std::vector<IndexRange> index = sharding_.index_of(device, shape_);
-    Array block = Array::empty(block_shape(index), dtype_, whole.device());
+    Array block = Array::empty(sharding_.shard_shape(shape_), dtype_, whole.device());
     detail::extract_block(whole, index, block);
     out.push_back({device, std::move(block), std::move(index)});
   }

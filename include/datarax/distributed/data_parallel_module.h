@@ -16,6 +16,7 @@
 #include "datarax/named_sharding.h"
 #include "datarax/partition_spec.h"
 #include "datarax/sharded_tree.h"
+#include "datarax/sharding_rules.h"
 #include "datarax/tree.h"
 
 namespace datarax::distributed {
@@ -41,6 +42,10 @@ class DataParallelModule {
   // `specs` that the state does not have throws KeyError naming it.
   ShardedTree shard_model_state(const Tree& state, const Mesh& mesh,
                                 const std::map<std::string, PartitionSpec>& specs = {}) const;
+  // Every leaf placed by the first rule its key path matches (sharding_rules.h), replicated when
+  // none does; each device gets its own copy of its block. A rule that does not fit its leaf throws
+  // naming the key, the rule, the spec, the shape and the mesh.
+  ShardedTree shard_model_state(const Tree& state, const Mesh& mesh, const ShardingRules& rules) const;
 
   // Inside SPMD: the gradients averaged ("mean") or summed ("sum") over `axis_name`, the same on
   // every device of the group. reduce_type is case-insensitive; anything else throws
