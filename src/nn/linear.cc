@@ -1,36 +1,17 @@
 #include "datarax/nn/linear.h"
 
-#include <cblas.h>
-
 #include <algorithm>
-#include <climits>
 #include <cstddef>
-#include <type_traits>
 
 #include "nn/check.h"
+#include "nn/gemm.h"
 
 namespace datarax::nn {
 
 namespace {
 
-// CBLAS takes int extents (OpenBLAS without INTERFACE64).
-constexpr std::int64_t kMaxBlasDim = INT_MAX;
-
-// C [M, N] = alpha · op(A) · op(B) + beta · C, row-major; lda/ldb/ldc are the row lengths as stored.
-template <class T>
-void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha,
-          const T* A, std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C,
-          std::int64_t ldc) {
-  const auto ta = trans_a ? CblasTrans : CblasNoTrans;
-  const auto tb = trans_b ? CblasTrans : CblasNoTrans;
-  const auto i = [](std::int64_t v) { return static_cast<int>(v); };
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, i(M), i(N), i(K), alpha, A, i(lda), B, i(ldb), beta, C,
-                i(ldc));
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, i(M), i(N), i(K), alpha, A, i(lda), B, i(ldb), beta, C,
-                i(ldc));
-}
+using detail::gemm;
+using detail::kMaxBlasDim;
 
 void check_dims(const char* op, std::int64_t B, std::int64_t in_dim, std::int64_t out_dim) {
   detail::check_dim(op, "B", B, kMaxBlasDim);
