@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
     config.data_parallel = n;
     config.steps = steps;
     config.schedule = "constant";
-    config.shard_optimizer_state = sharded;
+    config.zero_stage = sharded ? 1 : 0;
     StepClock clock(static_cast<std::size_t>(steps));
     const auto report = datarax::train::train(config, {.observer = &clock});
     bench::verify(report.steps.size() == static_cast<std::size_t>(steps), "every step ran");

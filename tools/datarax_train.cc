@@ -73,7 +73,7 @@ std::vector<int> parse_hidden(const std::string& text) {
 // The flag that sets a TrainConfig field: "--" and the field with dashes, but for the few whose
 // flags say it differently.
 std::string flag_of(const std::string& field) {
-  if (field == "data_parallel") return "--mesh";
+  if (field == "data_parallel" || field == "model_parallel" || field == "mesh") return "--mesh";
   if (field == "init_path") return "--init";
   if (field == "resume") return "--resume";
   std::string flag = "--" + field;
@@ -83,7 +83,9 @@ std::string flag_of(const std::string& field) {
 
 // The library names its fields; the user typed flags.
 InvalidArgumentError in_flags(const datarax::train::ConfigError& e) {
-  const std::string value = e.field() == "data_parallel" ? "data=" + e.value() : e.value();
+  const std::string value = e.field() == "data_parallel"    ? "data=" + e.value()
+                            : e.field() == "model_parallel" ? "model=" + e.value()
+                                                            : e.value();
   return InvalidArgumentError(flag_of(e.field()) + " " + value + ": " + e.problem());
 }
 
@@ -177,7 +179,8 @@ int main(int argc, char** argv) {
   std::string hidden_text = "512,512";
   bool no_shuffle = false, keep_last = false;
   app.add_option("--devices", devices_text, "CPU devices (1..1024; default: DATARAX_NUM_CPU_DEVICES or the core count)");
-  app.add_option("--mesh", mesh_text, "the mesh: data=N (default: data-parallel over every device)");
+  app.add_option("--mesh", mesh_text,
+                 "the mesh: data=N, or data=D,model=M (tensor-parallel over model; default: data over every device)");
   app.add_option("--epochs", epochs_text, "epochs to train (default 10)");
   app.add_option("--steps", steps_text, "stop after this many steps in all (a resumed run counts the earlier ones)");
   app.add_option("--batch-size", batch_text, "global batch size, divisible by the data axis (default 256)");
@@ -190,8 +193,12 @@ int main(int argc, char** argv) {
   app.add_option("--schedule", config.schedule, "constant or warmup_cosine")->capture_default_str();
   app.add_option("--warmup-steps", warmup_text, "warmup steps of warmup_cosine (default 100)");
   app.add_option("--clip-norm", clip_text, "clip gradients to this global norm");
-  app.add_flag("--shard-optimizer-state", config.shard_optimizer_state,
+  bool shard_optimizer_state = false, fsdp = false;
+  std::optional<std::string> zero_text;
+  app.add_flag("--shard-optimizer-state", shard_optimizer_state,
                "ZeRO-1: reduce-scatter gradients, update 1/n of the parameters per device, all-gather");
+  app.add_flag("--fsdp", fsdp, "ZeRO-3 (FSDP): parameters, gradients and optimizer state sharded over data");
+  app.add_option("--zero-stage", zero_text, "ZeRO stage over data: 0 (replicated), 1, 2 or 3 (the same as --fsdp)");
   app.add_option("--hidden", hidden_text, "hidden layer widths, e.g. 512,512, or none (a linear model)")
       ->capture_default_str();
   app.add_option("--activation", config.activation, "relu or gelu")->capture_default_str();
@@ -217,10 +224,19 @@ int main(int argc, char** argv) {
     if (devices_text) config.devices = datarax::parse_num_cpu_devices(*devices_text, "--devices");
     if (mesh_text) {
       const auto axes = tools::parse_mesh_axes(*mesh_text, "--mesh");
-      if (axes.size() != 1 || axes[0].first != "data")
-        throw InvalidArgumentError("--mesh " + *mesh_text + ": this trainer is data-parallel; the mesh must be data=N");
+      const bool ok = (axes.size() == 1 && axes[0].first == "data") ||
+                      (axes.size() == 2 && axes[0].first == "data" && axes[1].first == "model");
+      if (!ok)
+        throw InvalidArgumentError("--mesh " + *mesh_text +
+                                   ": valid meshes are data=N and data=D,model=M (data first, then model)");
       config.data_parallel = axes[0].second;
+      if (axes.size() == 2) config.model_parallel = axes[1].second;
     }
+    if (static_cast<int>(shard_optimizer_state) + static_cast<int>(fsdp) + static_cast<int>(zero_text.has_value()) > 1)
+      throw InvalidArgumentError("--shard-optimizer-state, --fsdp and --zero-stage each set the ZeRO stage; give one");
+    if (shard_optimizer_state) config.zero_stage = 1;
+    if (fsdp) config.zero_stage = 3;
+    if (zero_text) config.zero_stage = static_cast<int>(tools::parse_whole(*zero_text, "--zero-stage", 0, 3));
     if (epochs_text) config.epochs = static_cast<int>(tools::parse_whole(*epochs_text, "--epochs", 1, 1 << 30));
     if (steps_text) config.steps = tools::parse_whole(*steps_text, "--steps", 1, INT64_MAX / 4);
     if (batch_text) config.batch_size = tools::parse_whole(*batch_text, "--batch-size", 1, INT64_MAX / 4);

@@ -39,6 +39,12 @@ void ConsoleOutput::on_start(const train::TrainInfo& info) {
   info_ = info;
   std::fprintf(out_, "datarax-train: %d devices %s | %s, %lld parameters | %s\n", info.devices,
                info.mesh.c_str(), info.model.c_str(), static_cast<long long>(info.parameters), info.dataset.c_str());
+  const train::DeviceBytes& b = info.bytes_per_device;
+  const double mib = 1 << 20;
+  std::fprintf(out_, "  layout: %s; per device %.1f MiB (parameters %.1f, gradients %.1f, optimizer %.1f, in flight %.1f)\n",
+               info.layout.c_str(), static_cast<double>(b.total()) / mib, static_cast<double>(b.params) / mib,
+               static_cast<double>(b.grads) / mib, static_cast<double>(b.optimizer) / mib,
+               static_cast<double>(b.in_flight) / mib);
   std::fprintf(out_, "  %s lr %g (%s), global batch %lld, %lld steps per epoch, %lld steps\n",
                config_.optimizer.c_str(), config_.lr, config_.schedule.c_str(),
                static_cast<long long>(config_.batch_size), static_cast<long long>(info.steps_per_epoch),

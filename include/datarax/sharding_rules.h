@@ -2,8 +2,8 @@
 // PartitionSpec), where the first rule whose pattern matches a leaf's key path decides its
 // sharding, and a leaf no rule matches is replicated.
 //
-//   ShardingRules rules{{"dense_*/kernel", PartitionSpec{std::nullopt, "model"}},
-//                       {"dense_*/bias", PartitionSpec{"model"}}};
+//   ShardingRules rules({{"dense_*/kernel", PartitionSpec{std::nullopt, "model"}},
+//                        {"dense_*/bias", PartitionSpec{"model"}}});
 //   ShardedTree placed = dp_module.shard_model_state(params, mesh, rules);
 //
 // Patterns are globs on key paths, matched against the whole key: `*` matches any run of
@@ -13,7 +13,6 @@
 // is then padded at its end (Padding::pad), as fsdp_rules does; otherwise it is an error.
 #pragma once
 
-#include <initializer_list>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,7 +33,8 @@ struct ShardingRule {
 class ShardingRules {
  public:
   ShardingRules() = default;
-  ShardingRules(std::initializer_list<ShardingRule> rules);  // checks every pattern
+  // Checks every pattern. (Explicit: a braced list of pairs stays a std::map<key, spec> for
+  // shard_model_state's per-key overload.)
   explicit ShardingRules(std::vector<ShardingRule> rules);
 
   // Appends a rule (after the others: it matches only what they do not).

@@ -41,10 +41,6 @@ bool glob_match(std::string_view pattern, std::string_view key) {
   return next[0] != 0;
 }
 
-ShardingRules::ShardingRules(std::initializer_list<ShardingRule> rules) : rules_(rules) {
-  for (const ShardingRule& r : rules_) check_pattern(r.pattern);
-}
-
 ShardingRules::ShardingRules(std::vector<ShardingRule> rules) : rules_(std::move(rules)) {
   for (const ShardingRule& r : rules_) check_pattern(r.pattern);
 }
@@ -86,6 +82,8 @@ std::string ShardingRules::to_string() const {
 
 ShardingRules data_parallel_rules() { return {}; }
 
-ShardingRules fsdp_rules(std::string axis) { return {{"**", PartitionSpec{std::move(axis)}, Padding::pad}}; }
+ShardingRules fsdp_rules(std::string axis) {
+  return ShardingRules({{"**", PartitionSpec{std::move(axis)}, Padding::pad}});
+}
 
 }  // namespace datarax

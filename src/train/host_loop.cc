@@ -11,6 +11,7 @@
 #include "datarax/distributed/data_parallel_module.h"
 #include "datarax/distributed/distributed_metrics_module.h"
 #include "datarax/spmd.h"
+#include "train/whole_tensors.h"
 
 namespace datarax::train::detail {
 
@@ -29,8 +30,8 @@ HostLoop::HostLoop(Setup& setup, const TrainHooks& hooks)
       out_(hooks.observer != nullptr && process_index() == 0 ? *hooks.observer : quiet_),
       settings_{.optimizer = setup.optimizer.get(),
                 .clip_norm = setup.config.clip_norm,
-                .shard_optimizer_state = setup.config.shard_optimizer_state,
-                .bucket_bytes = setup.config.gradient_bucket_bytes},
+                .units = {.zero_stage = setup.config.zero_stage, .bucket_bytes = setup.config.gradient_bucket_bytes},
+                .model_size = setup.model.model_size},
       queue_(static_cast<int>(setup.local.size()), default_collective_timeout()) {
   for (Slot& slot : slots_) {
     slot.shards.resize(setup.local.size());
@@ -42,7 +43,6 @@ TrainReport HostLoop::run() {
   TrainReport report;
   report.info = setup_.info;
   report.steps.reserve(static_cast<std::size_t>(setup_.info.total_steps));
-  out_.on_start(report.info);
   const Clock::time_point start = Clock::now();
   // The devices' launch runs on a thread of its own, so that this one stays the host loop.
   std::exception_ptr device_failure;
@@ -58,6 +58,11 @@ TrainReport HostLoop::run() {
     }
   });
   try {
+    // What the devices hold, read from their buffers once they exist, for the observer's header.
+    const std::uint32_t measured = post(Command::measure);
+    queue_.wait_completed(measured);
+    report.info.bytes_per_device = slots_[measured % CommandQueue::kSlots].bytes;
+    out_.on_start(report.info);
     run_epochs(report);
     post(Command::stop);
   } catch (...) {
@@ -152,7 +157,7 @@ void HostLoop::finish_step(std::uint32_t command, std::int64_t step, Epoch& epoc
   const Slot& slot = slots_[command % CommandQueue::kSlots];
   StepMetrics m;
   m.step = step;
-  m.loss = slot.totals[0][0] / setup_.mesh.size();
+  m.loss = slot.totals[0][0] / setup_.data_size;
   m.accuracy = slot.totals[0][1] / slot.count;
   stop_agreed_ = stop_agreed_ || slot.totals[0][2] > 0;  // a stop asked on any process, with this step
   if (!std::isfinite(m.loss) && diverged_.empty())
@@ -215,15 +220,28 @@ TrainState HostLoop::snapshot(std::int64_t step, const Epoch& epoch, bool with_o
 
 // ---- the devices' side ------------------------------------------------------------------------
 
+Tree HostLoop::local_opt_state(std::size_t local) const {
+  Tree out;
+  if (setup_.resume_opt.empty()) return out;
+  out.set("count", setup_.resume_count);
+  for (const auto& [prefix, placed] : setup_.resume_opt)
+    for (const auto& [key, leaf] : placed.local_tree(setup_.local[local])) out.set(prefix + "/" + key, leaf);
+  return out;
+}
+
 void HostLoop::device_loop(std::size_t local) {
+  const Tree opt_state = local_opt_state(local);
   Step step(setup_.model, setup_.local_batch, setup_.params.local_tree(setup_.local[local]), settings_,
-            setup_.data_rank[local], setup_.mesh.size(), hooks_.resume != nullptr ? &hooks_.resume->opt_state : nullptr);
+            setup_.data_rank[local], setup_.data_size, hooks_.resume != nullptr ? &opt_state : nullptr);
   Tree totals{{"totals", Array::zeros({3}, DType::f64)}};  // this device's step metrics
   for (std::uint32_t c = 0;; ++c) {
     queue_.wait_posted(c);
     Slot& slot = slots_[c % CommandQueue::kSlots];
     const Command command = slot.command;
     switch (command) {
+      case Command::measure:
+        if (local == 0) slot.bytes = step.held_bytes();
+        break;
       case Command::step: run_step(local, step, slot, totals); break;
       case Command::evaluate: run_evaluate(local, step, slot); break;
       case Command::snapshot: run_snapshot(local, step, slot); break;
@@ -242,7 +260,7 @@ void HostLoop::run_step(std::size_t local, Step& step, Slot& slot, Tree& totals)
   t[0] = r.loss;
   t[1] = r.correct;
   t[2] = slot.stop;
-  distributed::DistributedMetricsModule().reduce_in_place(totals, ReduceOp::sum, settings_.data_axis);
+  distributed::DistributedMetricsModule().reduce_in_place(totals, ReduceOp::sum, settings_.units.data_axis);
   slot.totals[local] = {t[0], t[1], t[2]};
   if (local == 0) slot.done_at = Clock::now();  // every device of the step has finished it
 }
@@ -251,25 +269,28 @@ void HostLoop::run_evaluate(std::size_t local, Step& step, Slot& slot) {
   // Every device evaluates a slice of the test set; the totals are summed over the devices.
   const Array& images = setup_.test_set.images;
   const std::int64_t rows = images.shape()[0];
-  const std::int64_t n = setup_.mesh.size(), r = setup_.data_rank[local];
+  // (The devices of one model group evaluate the same rows: their layers' collectives need them.)
+  const std::int64_t n = setup_.data_size, r = setup_.data_rank[local];
   const std::int64_t lo = rows * r / n, hi = rows * (r + 1) / n;
   const nn::EvalResult e = step.evaluate(images.slice(lo, hi), setup_.test_set.labels.slice(lo, hi));
   const Tree total = distributed::DistributedMetricsModule().reduce_custom(
       Tree{{"loss_sum", Array::scalar<double>(e.loss_sum)},
            {"correct", Array::scalar<std::int64_t>(e.correct)},
            {"count", Array::scalar<std::int64_t>(e.count)}},
-      {{"loss_sum", "sum"}, {"correct", "sum"}, {"count", "sum"}}, settings_.data_axis);
+      {{"loss_sum", "sum"}, {"correct", "sum"}, {"count", "sum"}}, settings_.units.data_axis);
   if (local == 0)
     slot.eval = {total.at("loss_sum").item<double>(), total.at("correct").item<std::int64_t>(),
                  total.at("count").item<std::int64_t>()};
 }
 
 void HostLoop::run_snapshot(std::size_t local, Step& step, Slot& slot) {
-  // Every device takes part: gathering a sharded optimizer state is collective.
-  Tree opt_state = slot.with_optimizer_state ? step.whole_optimizer_state() : Tree();
+  // Every device takes part: gathering ZeRO's slices over "data" and tensor parallelism's blocks
+  // over "model" is collective.
+  Tree params = whole_from_blocks(step.local_params(), setup_.model);
+  Tree opt_state = slot.with_optimizer_state ? whole_from_blocks(step.local_optimizer_state(), setup_.model) : Tree();
   if (local != 0) return;
   slot.state = TrainState{};
-  slot.state.params = step.params().map([](const Array& a) { return a.copy(); });
+  slot.state.params = std::move(params);
   slot.state.opt_state = std::move(opt_state);
 }
 

@@ -29,7 +29,7 @@ class HostLoop {
   TrainReport run();
 
  private:
-  enum class Command { step, evaluate, snapshot, stop };
+  enum class Command { measure, step, evaluate, snapshot, stop };
   struct Slot {
     Command command = Command::stop;
     Tree batch;                      // this process's slice (the loader refills these buffers)
@@ -42,6 +42,7 @@ class HostLoop {
     nn::EvalResult eval;             // evaluate: over the whole test set
     bool with_optimizer_state = false;  // snapshot: also the optimizer's state (collective)
     TrainState state;                // snapshot: the whole state
+    DeviceBytes bytes;               // measure: what the first device holds
   };
   struct Epoch {
     int number = 0;
@@ -63,6 +64,7 @@ class HostLoop {
   void run_step(std::size_t local, Step& step, Slot& slot, Tree& totals) const;
   void run_evaluate(std::size_t local, Step& step, Slot& slot);
   void run_snapshot(std::size_t local, Step& step, Slot& slot);
+  Tree local_opt_state(std::size_t local) const;  // a resumed optimizer state's blocks, or empty
 
   Setup& setup_;
   TrainHooks hooks_;

@@ -53,7 +53,8 @@ std::vector<std::pair<std::string, std::string>> shared_fields(const TrainConfig
           {"schedule", c.schedule},
           {"warmup_steps", std::to_string(c.warmup_steps)},
           {"clip_norm", optional_number(c.clip_norm)},
-          {"shard_optimizer_state", c.shard_optimizer_state ? "true" : "false"},
+          {"model_parallel", std::to_string(c.model_parallel)},
+          {"zero_stage", std::to_string(c.zero_stage)},
           {"gradient_bucket_bytes", std::to_string(c.gradient_bucket_bytes)},
           {"hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); })},
           {"activation", c.activation},
@@ -90,7 +91,8 @@ Identity layout_of(const TrainConfig& c, const Mesh& mesh) {
   return {{"mesh", mesh.to_string()},
           {"devices", std::to_string(mesh.size())},
           {"processes", std::to_string(process_count())},
-          {"shard_optimizer_state", c.shard_optimizer_state ? "true" : "false"}};
+          {"model_parallel", std::to_string(c.model_parallel)},
+          {"zero_stage", std::to_string(c.zero_stage)}};
 }
 
 void check_resumable(const Identity& mine, const Identity& checkpoint) {

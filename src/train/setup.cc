@@ -26,8 +26,24 @@ Mesh make_mesh(const TrainConfig& c) {
   initialize({.num_cpu_devices = c.devices});
   check_same_on_every_process(c);
   nn::use_single_threaded_blas_by_default();
-  const Mesh mesh = distributed::DeviceMeshModule().create_data_parallel_mesh(c.data_parallel);
-  const int n = mesh.size();
+  const distributed::DeviceMeshModule meshes;
+  const int M = c.model_parallel;
+  const int K = device_count();
+  const std::string mesh_text = "data=" + (c.data_parallel ? std::to_string(*c.data_parallel) : std::string("all")) +
+                                (M > 1 ? ",model=" + std::to_string(M) : std::string());
+  if (!c.data_parallel && K % M != 0)
+    throw ConfigError("mesh", mesh_text,
+                      "model=" + std::to_string(M) + " does not divide the " + std::to_string(K) +
+                          " devices of the job; give data=D with D*" + std::to_string(M) + " <= " + std::to_string(K));
+  const long long needed = static_cast<long long>(c.data_parallel.value_or(K / M)) * M;
+  if (needed > K)
+    throw ConfigError("mesh", mesh_text,
+                      "needs " + std::to_string(needed) + " devices; the job has " + std::to_string(K) +
+                          " (devices per process x processes)");
+  // Tensor parallelism over a hybrid mesh: "model" inside a process where it fits (host-aware).
+  const Mesh mesh = M > 1 ? meshes.create_hybrid_mesh(c.data_parallel.value_or(K / M), M)
+                          : meshes.create_data_parallel_mesh(c.data_parallel);
+  const int n = mesh.axis_size("data");
   if (c.batch_size % n != 0)
     throw ConfigError("batch_size", std::to_string(c.batch_size),
                       "not divisible by the data axis (" + std::to_string(n) + " devices); use a multiple of " +
@@ -49,12 +65,23 @@ data::Dataset load_split(const TrainConfig& c, const char* split) {
   }
 }
 
-nn::MlpConfig model_config(const TrainConfig& c, std::int64_t features, int classes) {
-  nn::MlpConfig m;
-  m.sizes.push_back(static_cast<int>(features));
-  m.sizes.insert(m.sizes.end(), c.hidden.begin(), c.hidden.end());
-  m.sizes.push_back(classes);
-  m.activation = nn::parse_activation(c.activation);
+// The MLP and its Megatron splits over the model axis; hidden widths that do not split are the
+// configuration's fault.
+nn::ParallelMlpConfig model_config(const TrainConfig& c, std::int64_t features, int classes) {
+  nn::ParallelMlpConfig m;
+  m.mlp.sizes.push_back(static_cast<int>(features));
+  m.mlp.sizes.insert(m.mlp.sizes.end(), c.hidden.begin(), c.hidden.end());
+  m.mlp.sizes.push_back(classes);
+  m.mlp.activation = nn::parse_activation(c.activation);
+  m.model_size = c.model_parallel;
+  m.splits = nn::megatron_splits(static_cast<int>(m.mlp.sizes.size()) - 1, m.model_size);
+  for (std::size_t l = 0; l < m.splits.size(); ++l)
+    if (m.splits[l] == nn::LayerSplit::column && m.mlp.sizes[l + 1] % m.model_size != 0)
+      throw ConfigError("hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); }),
+                        "width " + std::to_string(m.mlp.sizes[l + 1]) + " is split over the model axis and " +
+                            std::to_string(m.model_size) + " devices do not divide it; valid: widths divisible by " +
+                            std::to_string(m.model_size));
+  m.validate("train");
   return m;
 }
 
@@ -128,22 +155,37 @@ long double available_memory() {
 
 // The model's parameters, gradients and optimizer state must fit this host's memory: checked from
 // the sizes (in floating point, so that no product overflows) before anything is allocated.
-void check_memory(const TrainConfig& c, const nn::MlpConfig& model, int local_devices) {
+void check_memory(const TrainConfig& c, const nn::MlpConfig& model, int local_devices, int data_size) {
   long double params = 0;
   for (std::size_t i = 0; i + 1 < model.sizes.size(); ++i)
     params += static_cast<long double>(model.sizes[i]) * model.sizes[i + 1] + model.sizes[i + 1];
   const long double state = c.optimizer == "sgd" ? (c.momentum ? 4 : 0) : 8;  // bytes per parameter
-  // The initial copy, then per device: its placed copy, its flat parameters and gradients, and
-  // its optimizer state (a slice of it under ZeRO-1).
-  const long double bytes =
-      params * (4 + local_devices * (12 + (c.shard_optimizer_state ? state / local_devices : state)));
+  // The whole initial parameters once, then per device its blocks (1/M of them) placed, its
+  // parameters, gradients and optimizer state — 1/N of each from the ZeRO stage that shards it.
+  const long double M = c.model_parallel, N = c.zero_stage >= 1 ? data_size : 1;
+  const long double per_device = params / M *
+                                 (4 + (c.zero_stage >= 3 ? 4 / N : 4) + (c.zero_stage >= 2 ? 4 / N : 4) + state / N);
+  const long double bytes = 4 * params + local_devices * per_device;
   const long double available = available_memory();
   if (available > 0 && bytes > available) {
-    char text[160];
-    std::snprintf(text, sizeof text, "%.3Lg parameters need about %.3Lg GiB on %d devices; this host has %.3Lg GiB available",
+    char text[192];
+    std::snprintf(text, sizeof text,
+                  "%.3Lg parameters need about %.3Lg GiB on %d devices of this host; it has %.3Lg GiB available",
                   params, bytes / (1LL << 30), local_devices, available / (1LL << 30));
     throw ConfigError("hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); }), text);
   }
+}
+
+// "data 2 x model 2 (tensor-parallel layers: column, row, none), ZeRO stage 3 (FSDP)".
+std::string layout_text(const TrainConfig& c, const nn::ParallelMlpConfig& model, int data_size) {
+  std::string s = "data " + std::to_string(data_size);
+  if (model.model_size > 1)
+    s += " x model " + std::to_string(model.model_size) + " (tensor-parallel layers: " +
+         join(model.splits, ", ", [](nn::LayerSplit x) { return std::string(nn::to_string(x)); }) + ")";
+  static const char* const stages[] = {"replicated", "ZeRO stage 1 (optimizer state sharded)",
+                                       "ZeRO stage 2 (optimizer state and gradients sharded)",
+                                       "ZeRO stage 3 (FSDP: parameters, gradients and optimizer state sharded)"};
+  return s + ", " + stages[c.zero_stage];
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int64_t total_steps) {
@@ -162,6 +204,7 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int6
 Setup::Setup(const TrainConfig& c, const TrainState* resume)
     : config(c),
       mesh(make_mesh(c)),
+      data_size(mesh.axis_size("data")),
       batch_sharding(distributed::DataParallelModule().create_data_parallel_sharding(mesh)),
       train_set(load_split(c, "train")),
       test_set(load_split(c, "test")) {
@@ -178,39 +221,53 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
                                                                           .process_index = process_index(),
                                                                           .process_count = process_count()});
   model = model_config(c, train_set.images.shape()[1], train_set.num_classes);
-  check_memory(c, model, static_cast<int>(std::count_if(mesh.devices().begin(), mesh.devices().end(),
-                                                          [](const Device& d) { return d.process_index == process_index(); })));
+  check_memory(c, model.mlp,
+               static_cast<int>(std::count_if(mesh.devices().begin(), mesh.devices().end(),
+                                              [](const Device& d) { return d.process_index == process_index(); })),
+               data_size);
   const std::int64_t steps_per_epoch = loader->steps_per_epoch();
   const std::int64_t total_steps = std::min<std::int64_t>(c.steps.value_or(INT64_MAX), steps_per_epoch * c.epochs);
   optimizer = make_optimizer(c, total_steps);
   must_match = detail::must_match(c, train_set, test_set, total_steps);
   if (resume != nullptr) {
     check_resumable(must_match, resume->must_match);
-    check_tensors(resume->opt_state, optimizer->init(nn::mlp_init(model, c.seed)), "the optimizer " + c.optimizer,
+    check_tensors(resume->opt_state, optimizer->init(nn::mlp_init(model.mlp, c.seed)), "the optimizer " + c.optimizer,
                   "resume", "(its optimizer state)");
     if (optim::step_count(resume->opt_state) != resume->step)
       throw ConfigError("resume", "(its optimizer state)",
                         "the optimizer has made " + std::to_string(optim::step_count(resume->opt_state)) +
                             " updates but the state is after step " + std::to_string(resume->step));
   }
-  params = distributed::DataParallelModule().shard_model_state(initial_params(c, model, resume), mesh);
-  for (int i = 0; i < mesh.size(); ++i) {
-    const Device& d = mesh.devices()[static_cast<std::size_t>(i)];
+  // Every device's blocks of the parameters (and of a resumed optimizer state), by the rules of
+  // tensor parallelism; what ZeRO shards over "data", each device's Step takes from its blocks.
+  const distributed::DataParallelModule dp;
+  rules = nn::tensor_parallel_rules(model.mlp, model.model_size);
+  params = dp.shard_model_state(initial_params(c, model.mlp, resume), mesh, rules);
+  if (resume != nullptr) {
+    for (const auto& [key, leaf] : resume->opt_state)
+      if (const auto slash = key.find('/'); slash != std::string::npos && !resume_opt.count(key.substr(0, slash)))
+        resume_opt.emplace(key.substr(0, slash), dp.shard_model_state(resume->opt_state.subtree(key.substr(0, slash)), mesh, rules));
+    resume_count = resume->opt_state.at("count");
+  }
+  const int data_axis = mesh.axis_position("data");
+  for (const Device& d : mesh.devices()) {
     if (d.process_index != process_index()) continue;
     local.push_back(d);
-    data_rank.push_back(i);  // a 1-D mesh: the position is the data rank
+    data_rank.push_back(mesh.coords(d)[static_cast<std::size_t>(data_axis)]);
   }
-  local_batch = c.batch_size / mesh.size();
+  local_batch = c.batch_size / data_size;
   layout = layout_of(c, mesh);
   info = {mesh.size(),
           mesh.to_string(),
-          nn::num_params(model),
-          model_name(model),
+          nn::num_params(model.mlp),
+          model_name(model.mlp),
           train_set.name + " " + std::to_string(examples) + " train, " + test_set.name + " " +
               std::to_string(test_set.images.shape()[0]) + " test",
           train_set.num_classes,
           steps_per_epoch,
-          total_steps};
+          total_steps,
+          layout_text(c, model, data_size),
+          {}};
 }
 
 }  // namespace datarax::train::detail

@@ -15,6 +15,8 @@
 #include "datarax/mesh.h"
 #include "datarax/named_sharding.h"
 #include "datarax/nn/mlp.h"
+#include "datarax/nn/parallel_mlp.h"
+#include "datarax/sharding_rules.h"
 #include "datarax/optim/optimizer.h"
 #include "datarax/sharded_tree.h"
 #include "datarax/train/trainer.h"
@@ -27,13 +29,18 @@ struct Setup {
   Setup(const TrainConfig& config, const TrainState* resume);
 
   TrainConfig config;
-  Mesh mesh;                      // ("data")
-  NamedSharding batch_sharding;   // the batch's leading axis over "data"
+  Mesh mesh;                      // ("data") or ("data", "model")
+  int data_size = 1;              // devices on the "data" axis
+  NamedSharding batch_sharding;   // the batch's leading axis over "data", replicated over "model"
   data::Dataset train_set, test_set;
   std::unique_ptr<data::Loader> loader;  // this process's slices of the global batches
-  nn::MlpConfig model;
+  nn::ParallelMlpConfig model;    // the MLP and its tensor-parallel splits over "model"
+  ShardingRules rules;            // the parameters' layout over the mesh (tensor_parallel_rules)
   std::unique_ptr<optim::Optimizer> optimizer;
-  ShardedTree params;             // the initial parameters, a copy on every device
+  ShardedTree params;             // the initial parameters, each device's blocks a copy of its own
+  // A resumed optimizer state, placed like the parameters, by buffer ("mu", "nu", ...); and its count.
+  std::map<std::string, ShardedTree> resume_opt;
+  Array resume_count;
   TrainInfo info;
   std::vector<Device> local;      // this process's devices of the mesh, in mesh order
   std::vector<int> data_rank;     // by local device: its position on the "data" axis

@@ -4,133 +4,90 @@
 #include <cmath>
 
 #include "datarax/collectives.h"
-#include "datarax/distributed/data_parallel_module.h"
 #include "datarax/optim/clip.h"
 
 namespace datarax::train::detail {
 
-namespace {
-
-std::string buffer_key(std::size_t b) { return "buffer" + std::to_string(b); }
-
-// Views of [begin, end) of every buffer, keyed buffer0, buffer1, ...
-Tree ranges(std::vector<Array>& buffers, int rank, int n) {
-  Tree out;
-  for (std::size_t b = 0; b < buffers.size(); ++b) {
-    const std::int64_t slice = buffers[b].numel() / n;
-    out.set(buffer_key(b), buffers[b].slice(slice * rank, slice * (rank + 1)));
-  }
-  return out;
-}
-
-}  // namespace
-
-Step::Step(const nn::MlpConfig& model, std::int64_t local_batch, const Tree& params, const StepSettings& settings,
+Step::Step(const nn::ParallelMlpConfig& model, std::int64_t local_batch, const Tree& params, const StepSettings& settings,
            int rank, int n, const Tree* opt_state)
-    : settings_(settings), rank_(rank), n_(n), mlp_(model, std::max<std::int64_t>(local_batch, 1)) {
-  const Device device = params.empty() ? Device{} : params.begin()->second.device();
-  // Buffers split into n equal slices of whole 64-byte lines (ZeRO-1), or not at all.
-  multiple_ = settings_.shard_optimizer_state ? 16 * static_cast<std::int64_t>(n) : 16;
-  params_ = FlatTree(params, /*copy_values=*/true, multiple_, device);
-  grads_ = FlatTree(params, /*copy_values=*/false, multiple_, device);
-  if (settings_.shard_optimizer_state) {
-    for (const Array& g : grads_.buffers())
-      grad_slices_.push_back(Array::zeros({g.numel() / n}, g.dtype(), device));
-    owned_params_ = ranges(params_.buffers(), rank, n);
-    for (std::size_t b = 0; b < grad_slices_.size(); ++b) owned_grads_.set(buffer_key(b), grad_slices_[b]);
-  } else {
-    owned_params_ = ranges(params_.buffers(), 0, 1);
-    owned_grads_ = ranges(grads_.buffers(), 0, 1);
-    for (Array& g : grads_.buffers()) {
-      const std::int64_t per = settings_.bucket_bytes > 0
-                                   ? std::max<std::int64_t>(16, settings_.bucket_bytes / static_cast<std::int64_t>(g.itemsize()))
-                                   : g.numel();
-      for (std::int64_t at = 0; at < g.numel(); at += per) buckets_.push_back(g.slice(at, std::min(g.numel(), at + per)));
-    }
-  }
-  opt_state_ = settings_.optimizer->init(owned_params_);
+    : settings_(settings),
+      n_(n),
+      mlp_(model, std::max<std::int64_t>(local_batch, 1)),
+      units_(params, model.splits, settings.units, rank, n),
+      // The clip norm's sums: one of everything, or (with a model axis) the split blocks' apart.
+      norm_(Array::zeros({settings.model_size > 1 ? 2 : 1}, DType::f64)) {
+  opt_state_ = settings_.optimizer->init(units_.owned_params());
   if (opt_state != nullptr) load_optimizer_state(*opt_state);
-}
-
-void Step::load_optimizer_state(const Tree& whole) {
-  opt_state_.at("count").copy_from(whole.at("count"));
-  // Each state buffer ("mu/buffer0", ...) gets its owned range of the whole state laid out flat
-  // like the parameters.
-  for (auto& [key, leaf] : opt_state_) {
-    const auto slash = key.rfind('/');
-    if (slash == std::string::npos) continue;
-    const FlatTree flat(whole.subtree(key.substr(0, slash)), /*copy_values=*/true, multiple_, leaf.device());
-    const std::size_t b = static_cast<std::size_t>(std::stoul(key.substr(slash + 1 + 6)));  // "bufferK"
-    const std::int64_t owned = leaf.numel();
-    const std::int64_t first = settings_.shard_optimizer_state ? owned * rank_ : 0;
-    leaf.copy_from(flat.buffers().at(b).slice(first, first + owned));
-  }
 }
 
 Step::Result Step::run(const Tree& batch, double count) {
   std::int64_t correct = 0;
-  // Each device's loss is divided by count / n, so that the mean over devices is the mean over
-  // the global batch's real examples (exact also when the last batch is padded).
-  const double loss = mlp_.loss_and_grad(params_.tree(), batch.at("inputs"), batch.at("labels"), batch.at("mask"),
-                                         count / n_, grads_.tree(), &correct);
-  reduce_gradients();
+  // Each device's loss is divided by count / n, so that the mean over the data axis is the mean
+  // over the global batch's real examples (exact also when the last batch is padded).
+  const double loss = mlp_.loss_and_grad(units_, batch.at("inputs"), batch.at("labels"), batch.at("mask"),
+                                         count / n_, &correct);
+  units_.reduce_gradients();
   if (settings_.clip_norm) clip(*settings_.clip_norm);
-  update();
+  settings_.optimizer->update(units_.owned_grads(), opt_state_, units_.owned_params());
+  optim::apply_updates(units_.owned_params(), units_.owned_grads());
+  units_.gather_updated();
   return {loss, static_cast<double>(correct)};
 }
 
-void Step::reduce_gradients() {
-  if (!settings_.shard_optimizer_state) {
-    const distributed::DataParallelModule dp;
-    for (Array& bucket : buckets_) dp.all_reduce_gradients_in_place(bucket, ReduceOp::mean, settings_.data_axis);
-    return;
-  }
-  for (std::size_t b = 0; b < grad_slices_.size(); ++b)
-    reduce_scatter_into(grads_.buffers()[b], grad_slices_[b], ReduceOp::mean, settings_.data_axis);
-}
-
 void Step::clip(double max_norm) {
-  double sum = optim::sum_of_squares(owned_grads_);
-  if (settings_.shard_optimizer_state) {  // the slices' squares, summed over the data axis
-    norm_.data<double>()[0] = sum;
-    all_reduce_in_place(norm_, ReduceOp::sum, settings_.data_axis);
-    sum = norm_.data<double>()[0];
+  // Σ x² over the whole model: the slices' sums add over "data"; a block tensor parallelism splits
+  // adds over "model", a block every model device holds whole counts once.
+  const auto [split, whole] = units_.owned_squares();
+  const std::span<double> sums = norm_.data<double>();
+  double total = split + whole;
+  if (settings_.model_size > 1) {
+    sums[0] = split;
+    sums[1] = whole;
+    all_reduce_in_place(norm_, ReduceOp::sum, settings_.units.zero_stage >= 1
+                                                  ? AxisNames{settings_.units.data_axis, settings_.units.model_axis}
+                                                  : AxisNames{settings_.units.model_axis});
+    total = sums[0] + sums[1] / settings_.model_size;  // the whole blocks came once from each model device
+  } else if (settings_.units.zero_stage >= 1) {
+    sums[0] = total;
+    all_reduce_in_place(norm_, ReduceOp::sum, settings_.units.data_axis);
+    total = sums[0];
   }
-  optim::clip_by_global_norm(owned_grads_, max_norm, std::sqrt(sum));
+  optim::clip_by_global_norm(units_.owned_grads(), max_norm, std::sqrt(total));
 }
 
-void Step::update() {
-  settings_.optimizer->update(owned_grads_, opt_state_, owned_params_);
-  optim::apply_updates(owned_params_, owned_grads_);
-  if (settings_.shard_optimizer_state)
-    for (std::size_t b = 0; b < params_.buffers().size(); ++b)
-      all_gather_into(owned_params_.at(buffer_key(b)), params_.buffers()[b], settings_.data_axis);
-}
-
-Tree Step::whole_optimizer_state() {
+Tree Step::local_optimizer_state() {
   Tree out;
   out.set("count", opt_state_.at("count").copy());
-  // Every state buffer ("mu/buffer0", ...): whole (gathered from the slices under ZeRO-1), then
-  // cut into the parameters' leaves.
+  // Every state buffer ("mu/unit000", ...): its owned leaves laid out as the parameters' blocks.
   std::vector<std::string> prefixes;
   for (const auto& [key, leaf] : opt_state_)
-    if (const auto slash = key.rfind('/'); slash != std::string::npos &&
+    if (const auto slash = key.find('/'); slash != std::string::npos &&
+        std::find(prefixes.begin(), prefixes.end(), key.substr(0, slash)) == prefixes.end())
+      prefixes.push_back(key.substr(0, slash));
+  for (const std::string& prefix : prefixes)
+    for (const auto& [key, leaf] : units_.local_view_of(opt_state_.subtree(prefix))) out.set(prefix + "/" + key, leaf);
+  return out;
+}
+
+void Step::load_optimizer_state(const Tree& local) {
+  opt_state_.at("count").copy_from(local.at("count"));
+  std::vector<std::string> prefixes;
+  for (const auto& [key, leaf] : opt_state_)
+    if (const auto slash = key.find('/'); slash != std::string::npos &&
         std::find(prefixes.begin(), prefixes.end(), key.substr(0, slash)) == prefixes.end())
       prefixes.push_back(key.substr(0, slash));
   for (const std::string& prefix : prefixes) {
-    std::vector<Array> whole;
-    for (std::size_t b = 0; b < params_.buffers().size(); ++b) {
-      const Array& mine = opt_state_.at(prefix + "/" + buffer_key(b));
-      if (!settings_.shard_optimizer_state) {
-        whole.push_back(mine.copy());
-        continue;
-      }
-      whole.push_back(Array::empty({mine.numel() * n_}, mine.dtype(), mine.device()));
-      all_gather_into(mine, whole.back(), settings_.data_axis);
-    }
-    for (const auto& [key, leaf] : params_.views_of(whole)) out.set(prefix + "/" + key, leaf);
+    Tree owned;
+    for (const auto& [key, leaf] : opt_state_)
+      if (key.rfind(prefix + "/", 0) == 0) owned.set(key.substr(prefix.size() + 1), leaf);  // views: written in place
+    units_.owned_from_local(local.subtree(prefix), owned);
   }
-  return out;
+}
+
+DeviceBytes Step::held_bytes() const {
+  DeviceBytes b = units_.held_bytes();
+  for (const auto& [key, leaf] : opt_state_) b.optimizer += static_cast<std::int64_t>(leaf.nbytes());
+  return b;
 }
 
 }  // namespace datarax::train::detail

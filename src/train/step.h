@@ -1,83 +1,78 @@
-// Step: one device's part of a training step, the same code for every layout of the optimizer's
-// work (replicated, or ZeRO-1's slices):
+// Step: one device's part of a training step, the same code for every layout — replicated data
+// parallelism, ZeRO stages 1 to 3 over "data", tensor parallelism over "model" and their
+// combinations (train/param_units.h has the layouts and their collectives):
 //
-//   forward + backward (nn::Mlp)      gradients written into one flat buffer per dtype
-//   reduce the gradients over "data"  replicated: an in-place all-reduce (mean) per bucket;
-//                                     ZeRO-1: a reduce-scatter into this device's slice
-//   clip by the global norm           the norm of the owned range (the whole buffer, or the slice,
-//                                     whose squares are summed over "data")
-//   optimizer update                  on the owned range: the whole buffer, or the slice
-//   ZeRO-1 only: all-gather           every device's updated slice into its whole parameters
+//   forward + backward  nn::ParallelMlp on this device's blocks of the layers (Megatron's
+//                       all-reduces over "model" inside), its parameters from ParamUnits
+//                       (gathered per layer at stage 3) and its gradients into them
+//                       (reduce-scattered per layer from stage 2)
+//   reduce gradients    stage 0: all-reduce (mean) over "data" per bucket; stage 1: reduce-scatter
+//   clip                by the global norm: the squares of what this device updates, summed over
+//                       "data" (slices) and over "model" (the blocks tensor parallelism splits)
+//   optimizer           on what this device updates: every element, or its slices
+//   gather              stages 1 and 2: the updated slices all-gathered into the whole units
 //
-// "Owned range" is the one difference between the layouts: [0, size) of each buffer when the
-// optimizer state is replicated, slice `rank` of `n` when it is sharded. Elementwise arithmetic is
-// the same in both, so they give the same losses (bitwise, but for the clip norm's summation
-// order). The optimizer sees the owned range as one leaf per buffer ("buffer0", ...); its state
-// therefore holds "mu/buffer0" and the like, which whole_optimizer_state() turns back into the
-// parameters' keys. Nothing allocates per step.
+// Elementwise arithmetic is the same in every layout, so they give the same losses (bitwise
+// between stages 0 and 1, but for the clip norm's summation order). Nothing allocates per step.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <vector>
 
-#include "datarax/nn/mlp.h"
+#include "datarax/nn/parallel_mlp.h"
 #include "datarax/optim/optimizer.h"
 #include "datarax/tree.h"
-#include "train/flat_tree.h"
+#include "train/param_units.h"
 
 namespace datarax::train::detail {
 
 struct StepSettings {
   const optim::Optimizer* optimizer = nullptr;  // shared by every device (immutable)
   std::optional<double> clip_norm;
-  bool shard_optimizer_state = false;   // ZeRO-1
-  std::int64_t bucket_bytes = 0;        // replicated: all-reduce buckets of at most this; 0: one
-  std::string data_axis = "data";
+  UnitsSettings units;
+  int model_size = 1;  // devices on the model axis
 };
 
 class Step {
  public:
-  // `params`: this device's copy of the initial parameters (its block of the placed state);
-  // `rank` of `n`: this device's position on the data axis. Batches have up to `local_batch` rows.
-  // `opt_state`: a whole optimizer state to continue from (keyed like whole_optimizer_state(),
-  // checked by the caller), or null for a fresh one.
-  Step(const nn::MlpConfig& model, std::int64_t local_batch, const Tree& params, const StepSettings& settings,
+  // `params`: this device's blocks of the initial parameters (the placed state's local tree);
+  // `rank` of `n`: this device's place on the data axis. Batches have up to `local_batch` rows.
+  // `opt_state`: this device's blocks of an optimizer state to continue from ("count" and
+  // "<buffer>/<param key>", like local_optimizer_state()), or null for a fresh one.
+  Step(const nn::ParallelMlpConfig& model, std::int64_t local_batch, const Tree& params, const StepSettings& settings,
        int rank, int n, const Tree* opt_state = nullptr);
 
   struct Result {
-    double loss = 0;       // this device's share: the mean over devices is the global batch's loss
-    double correct = 0;    // correct predictions in this device's rows
+    double loss = 0;     // the mean over the data axis' devices is the global batch's loss
+    double correct = 0;  // correct predictions in this device's rows
   };
   // Inside SPMD, on this device: one training step on its shard `batch` ("inputs", "labels",
-  // "mask"), of a global batch with `count` real examples. Collective over the data axis.
+  // "mask"), of a global batch with `count` real examples. Collective over the mesh.
   Result run(const Tree& batch, double count);
 
-  // Loss and accuracy totals over rows of a data set (no collective).
-  nn::EvalResult evaluate(const Array& inputs, const Array& labels) { return mlp_.evaluate(params(), inputs, labels); }
+  // Loss and accuracy totals over rows of a data set (collective over "model", and over "data" at
+  // stage 3, where the layers are gathered).
+  nn::EvalResult evaluate(const Array& inputs, const Array& labels) { return mlp_.evaluate(units_, inputs, labels); }
 
-  // The parameters (views of the flat buffers; whole on every device).
-  const Tree& params() const { return params_.tree(); }
-  // The optimizer state keyed like the parameters ("count", "mu/dense_0/kernel", ...), whole: a
-  // copy. With ZeRO-1, collective over the data axis (every device gathers the slices).
-  Tree whole_optimizer_state();
+  // This device's blocks of the parameters, and of the optimizer state ("count",
+  // "<buffer>/<param key>"), whole over "data": copies (collective over "data" from stage 1 on).
+  Tree local_params() { return units_.local_params(); }
+  Tree local_optimizer_state();
+
+  // Bytes this device holds: parameters, gradients, optimizer state, gathered layers in flight.
+  DeviceBytes held_bytes() const;
 
  private:
-  void reduce_gradients();
   void clip(double max_norm);
-  void update();
-  void load_optimizer_state(const Tree& whole);
+  void load_optimizer_state(const Tree& local);
 
   StepSettings settings_;
-  int rank_, n_;
-  std::int64_t multiple_ = 16;      // the flat buffers are padded to a multiple of this
-  nn::Mlp mlp_;
-  FlatTree params_, grads_;
-  std::vector<Array> buckets_;      // replicated: views of the gradient buffers
-  std::vector<Array> grad_slices_;  // ZeRO-1: this device's slice of each reduced gradient buffer
-  Tree owned_params_, owned_grads_, opt_state_;
-  Array norm_ = Array::zeros({1}, DType::f64);
+  int n_;
+  nn::ParallelMlp<float> mlp_;
+  ParamUnits units_;
+  Tree opt_state_;
+  Array norm_;  // the clip norm's partial sums, reduced in place
 };
 
 }  // namespace datarax::train::detail

@@ -79,9 +79,9 @@ TEST(GlobMatch, AgreesWithTheNaiveReferenceExhaustively) {
 
 TEST(ShardingRules, FirstMatchWinsAndUnmatchedLeavesAreReplicated) {
   const Mesh mesh(test::first_devices(4), {{"data", 2}, {"model", 2}});
-  const ShardingRules rules{{"dense_0/kernel", PartitionSpec{"data"}},
-                            {"dense_*/kernel", PartitionSpec{std::nullopt, "model"}},
-                            {"dense_*/bias", PartitionSpec{"model"}}};
+  const ShardingRules rules({{"dense_0/kernel", PartitionSpec{"data"}},
+                             {"dense_*/kernel", PartitionSpec{std::nullopt, "model"}},
+                             {"dense_*/bias", PartitionSpec{"model"}}});
   EXPECT_EQ(rules.match("dense_0/kernel")->spec, PartitionSpec{"data"});
   EXPECT_EQ(rules.match("dense_1/kernel")->spec, (PartitionSpec{std::nullopt, "model"}));
   EXPECT_EQ(rules.match("count"), nullptr);
@@ -90,14 +90,14 @@ TEST(ShardingRules, FirstMatchWinsAndUnmatchedLeavesAreReplicated) {
   EXPECT_EQ(rules.to_string(),
             "{dense_0/kernel: PartitionSpec(data), dense_*/kernel: PartitionSpec(None, model), dense_*/bias: "
             "PartitionSpec(model)}");
-  EXPECT_THAT(test::error_of([] { ShardingRules{{"", PartitionSpec{}}}; }), HasSubstr("an empty pattern"));
+  EXPECT_THAT(test::error_of([] { ShardingRules({{"", PartitionSpec{}}}); }), HasSubstr("an empty pattern"));
 }
 
 TEST(ShardingRules, ErrorsNameTheKeyTheRuleTheSpecTheShapeAndTheMesh) {
   const Mesh mesh(test::first_devices(4), {{"data", 4}});
-  const ShardingRules rules{{"w", PartitionSpec{std::nullopt, "model"}},
-                            {"b", PartitionSpec{"data", std::nullopt}},
-                            {"k", PartitionSpec{"data"}}};
+  const ShardingRules rules({{"w", PartitionSpec{std::nullopt, "model"}},
+                             {"b", PartitionSpec{"data", std::nullopt}},
+                             {"k", PartitionSpec{"data"}}});
   EXPECT_THAT(test::error_of([&] { rules.sharding_for("w", Shape{4, 4}, mesh); }),
               AllOf(HasSubstr("sharding rule \"w\" -> PartitionSpec(None, model) for \"w\" of shape [4, 4] on Mesh(data=4"),
                     HasSubstr("names axis \"model\", which is not in the mesh; its axes are (data)")));

@@ -72,7 +72,7 @@ TEST(Resume, IsBitwiseExactOnTheSameDeviceCount) {
       SCOPED_TRACE(std::to_string(n) + " devices" + (sharded ? ", ZeRO-1" : ""));
       TempDir dir;
       TrainConfig c = small_run(n, 120);
-      c.shard_optimizer_state = sharded;
+      c.zero_stage = sharded ? 1 : 0;
       c.clip_norm = 2.0;
       const TrainReport whole = train(c);
       SaveAt at70(dir.path().string(), 70);
@@ -104,13 +104,13 @@ TEST(Resume, ContinuesOnAnotherDeviceCountOrLayout) {
     SCOPED_TRACE(std::to_string(k.from) + " -> " + std::to_string(k.to) + " devices");
     TempDir dir;
     TrainConfig c = small_run(k.from, 120);
-    c.shard_optimizer_state = k.from_sharded;
+    c.zero_stage = k.from_sharded ? 1 : 0;
     const TrainReport whole = train(c);
     SaveAt at70(dir.path().string(), 70);
     train(c, {.checkpoint = &at70});
     const TrainState state = load_checkpoint(dir.file("ckpt-70"));
     TrainConfig d = small_run(k.to, 120);
-    d.shard_optimizer_state = k.to_sharded;
+    d.zero_stage = k.to_sharded ? 1 : 0;
     const TrainReport rest = train(d, {.resume = &state});
     const std::vector<StepMetrics> tail(whole.steps.begin() + 70, whole.steps.end());
     ASSERT_EQ(rest.steps.size(), tail.size());

@@ -72,7 +72,7 @@ TEST(Trainer, ShardedOptimizerStateIsBitwiseTheReplicatedStep) {
     c.optimizer = "adamw";
     c.clip_norm = 0.5;
     const TrainReport replicated = train(c);
-    c.shard_optimizer_state = true;
+    c.zero_stage = 1;
     const TrainReport sharded = train(c);
     for (std::size_t s = 0; s < 20; ++s) EXPECT_EQ(sharded.steps[s].loss, replicated.steps[s].loss) << n << " " << s;
     EXPECT_TRUE(bitwise_equal(sharded.params, replicated.params)) << n;
@@ -151,7 +151,7 @@ TEST(Trainer, ShardedStepMakesOneReduceScatterAndOneAllGather) {
   for (int n : {2, 3}) {
     TrainConfig c = small_run(n, 2);
     c.batch_size = 6 * 40;
-    c.shard_optimizer_state = true;
+    c.zero_stage = 1;
     c.clip_norm = 1.0;
     const std::int64_t buffer = round_up(kParams, 16 * n);
     const std::vector<CollectiveLog::Call> step = {
@@ -249,7 +249,7 @@ TEST(Trainer, CheckpointPolicySeesTheWholeStateAtItsSteps) {
   c.batch_size = 6 * 40;
   EveryNSteps replicated(4), sharded(4);
   const TrainReport r = train(c, {.checkpoint = &replicated});
-  c.shard_optimizer_state = true;
+  c.zero_stage = 1;
   train(c, {.checkpoint = &sharded});
   ASSERT_EQ(replicated.saved.size(), 2u);
   ASSERT_EQ(sharded.saved.size(), 2u);

@@ -1,7 +1,12 @@
-// TrainConfig: what a data-parallel training run is configured by. Defaults train the README's
-// model: MLP 784-512-512-10, Adam at a peak learning rate of 1e-3 (100 warmup steps, then a cosine
-// decay to 0 over the run), global batch 256, data-parallel over every local device, 10 epochs of
+// TrainConfig: what a training run is configured by. Defaults train the README's model: MLP
+// 784-512-512-10, Adam at a peak learning rate of 1e-3 (100 warmup steps, then a cosine decay to 0
+// over the run), global batch 256, data-parallel over every local device, 10 epochs of
 // Fashion-MNIST. The number of classes comes from the data set.
+//
+// Layouts (docs/model_parallel.md): the mesh is ("data") or, with model_parallel > 1, the hybrid
+// ("data", "model"); the MLP is tensor-parallel over "model" (Megatron's column/row pairs), and
+// zero_stage shards over "data" the optimizer state (1), the gradients too (2), and the parameters
+// too (3: FSDP).
 //
 // A bad value throws ConfigError, which names the field as it is spelled here, its value and what
 // is valid: `TrainConfig.batch_size = 256: not divisible by the data axis (3 devices); use a
@@ -19,7 +24,8 @@ namespace datarax::train {
 
 struct TrainConfig {
   std::optional<int> devices;              // CPU devices (unset: DATARAX_NUM_CPU_DEVICES or cores)
-  std::optional<int> data_parallel;        // size of the "data" axis (unset: every device)
+  std::optional<int> data_parallel;        // size of the "data" axis (unset: every device / model_parallel)
+  int model_parallel = 1;                  // size of the "model" axis: tensor parallelism
   int epochs = 10;
   std::optional<std::int64_t> steps;       // stop after this many steps
   std::int64_t batch_size = 256;           // global
@@ -32,9 +38,10 @@ struct TrainConfig {
   std::string schedule = "warmup_cosine";  // constant | warmup_cosine
   std::int64_t warmup_steps = 100;
   std::optional<double> clip_norm;         // clip gradients by global norm
-  bool shard_optimizer_state = false;      // ZeRO-1: each device updates 1/n of the parameters
-  // Gradients are all-reduced in buckets of at most this many bytes, in one flat buffer; 0 (the
-  // default) is one bucket for all of them: one collective per step.
+  int zero_stage = 0;                      // 0 replicated; ZeRO 1: optimizer state, 2: + gradients,
+                                           // 3: + parameters (FSDP), sharded over "data"
+  // Stage 0: gradients are all-reduced in buckets of at most this many bytes, in one flat buffer;
+  // 0 (the default) is one bucket for all of them: one collective per step.
   std::int64_t gradient_bucket_bytes = 0;
   std::vector<int> hidden = {512, 512};
   std::string activation = "relu";         // relu | gelu

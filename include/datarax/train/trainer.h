@@ -1,13 +1,14 @@
-// The data-parallel trainer: an MLP on MNIST-format data over a "data" mesh of devices.
+// The trainer: an MLP on MNIST-format data over a ("data") or ("data", "model") mesh of devices.
 //
 // Two pieces (docs/architecture.md): a host loop on the calling thread — it loads each global
-// batch (this process's slice) and shards it over the devices (views, no copy) one step ahead of
-// them, keeps the epoch schedule, takes checkpoints and stop requests between steps and reports to
-// the observer — and a per-device Step that runs inside one SPMD launch: forward, backward, the
-// gradient reduction over "data" in flat buckets, clipping and the optimizer update of the
-// device's replica (or, with shard_optimizer_state, of its slice: ZeRO-1). Step metrics and the
-// epoch's test metrics are reduced across devices by DistributedMetricsModule. No step allocates
-// once the buffers exist.
+// batch (this process's slice) and shards it over "data" (views, no copy) one step ahead of the
+// devices, keeps the epoch schedule, takes checkpoints and stop requests between steps and reports
+// to the observer — and a per-device Step that runs inside one SPMD launch: forward and backward of
+// its part of the model (tensor-parallel over "model"), the gradient reduction over "data" in flat
+// units, clipping and the optimizer update of what it owns (every parameter, or its ZeRO slices).
+// Step metrics and the epoch's test metrics are reduced across devices by
+// DistributedMetricsModule. No step allocates once the buffers exist. docs/model_parallel.md
+// explains the layouts.
 #pragma once
 
 #include <atomic>
@@ -36,6 +37,13 @@ struct EpochMetrics {
   double seconds = 0;
 };
 
+// Bytes one device holds for the model, read from its buffers.
+struct DeviceBytes {
+  std::int64_t params = 0, grads = 0, optimizer = 0;
+  std::int64_t in_flight = 0;  // ZeRO 2/3: one layer's whole gradients (and gathered parameters)
+  std::int64_t total() const { return params + grads + optimizer + in_flight; }
+};
+
 struct TrainInfo {
   int devices = 0;
   std::string mesh;           // e.g. "Mesh(data=2; cpu:0..1)"
@@ -45,6 +53,9 @@ struct TrainInfo {
   int classes = 0;            // from the data set
   std::int64_t steps_per_epoch = 0;
   std::int64_t total_steps = 0;
+  // e.g. "data 2 x model 2 (tensor-parallel layers: column, row, none), ZeRO stage 3 (FSDP)"
+  std::string layout;
+  DeviceBytes bytes_per_device;  // the first device of this process
 };
 
 // The training state between two steps, as whole (unsharded) tensors: what a checkpoint holds
