@@ -179,7 +179,8 @@ class ParallelMlp<T>::Impl {
       const std::int64_t rows = c_.kernel_rows(l), cols = c_.kernel_cols(l);
       const std::span<const T> x = l == 0 ? inputs : cspan(buffer(h_[static_cast<std::size_t>(l - 1)], B, rows));
       std::span<T> dx = l == 0 ? std::span<T>() : buffer(d_[l % 2], B, rows);
-      const auto w = params.acquire(l, true);
+      // Layer 0 computes no input gradient, so its weights are not needed (nor gathered).
+      const auto w = l == 0 ? typename LayerParams<T>::Weights{} : params.acquire(l, true);
       const auto g = params.gradients(l);
       std::fill(g.kernel.begin(), g.kernel.end(), T(0));  // the layer functions accumulate
       std::fill(g.bias.begin(), g.bias.end(), T(0));
@@ -188,7 +189,7 @@ class ParallelMlp<T>::Impl {
       else  // a row layer's backward is a plain linear one on its rows (Megatron's g: identity)
         linear_backward(dx, g.kernel, g.bias, cspan(dz), x, w.kernel, B, rows, cols);
       params.gradients_done(l);
-      params.release(l);
+      if (l > 0) params.release(l);
       if (l == 0) break;
       activation_backward(c_.mlp.activation, dx, cspan(dx), cspan(buffer(z_[static_cast<std::size_t>(l - 1)], B, rows)));
       dz = dx;

@@ -34,8 +34,12 @@ ParamUnits::ParamUnits(const Tree& local, const std::vector<nn::LayerSplit>& spl
       layers_(static_cast<int>(splits.size())),
       layer_units_(splits.size()),
       layer_leaves_(splits.size()) {
+  if (settings_.zero_stage < 0 || settings_.zero_stage > 3)
+    throw InvalidArgumentError("ParamUnits: zero_stage " + std::to_string(settings_.zero_stage) + "; valid: 0..3");
+  // A data axis of one device has nothing to shard or reduce: every stage is then stage 0, with
+  // no collective at all.
+  if (n_ == 1) settings_.zero_stage = 0;
   const int stage = settings_.zero_stage;
-  if (stage < 0 || stage > 3) throw InvalidArgumentError("ParamUnits: zero_stage " + std::to_string(stage) + "; valid: 0..3");
   // Group the leaves: by kind, and from stage 2 on by layer too.
   for (int l = 0; l < layers_; ++l)
     for (const char* what : {"kernel", "bias"}) {
@@ -113,11 +117,15 @@ Array ParamUnits::view(const Array& buffer, const Unit& u, std::size_t leaf) con
 
 // ---- nn::LayerParams ----------------------------------------------------------------------------
 
-ParamUnits::Weights ParamUnits::acquire(int l, bool) {
-  // Stage 3: the layer's units gathered just before use, into the buffer every layer reuses.
-  if (settings_.zero_stage == 3)
+ParamUnits::Weights ParamUnits::acquire(int l, bool backward) {
+  // Stage 3: the layer's units gathered just before use, into the buffer every layer reuses. In
+  // forward always (the parameters may have changed since the last step); in backward unless the
+  // buffer still holds the layer — the last layer, whose backward follows its forward at once.
+  if (settings_.zero_stage == 3 && !(backward && gathered_ == l)) {
     for (std::size_t u : layer_units_[static_cast<std::size_t>(l)])
       all_gather_into(units_[u].shard, units_[u].params_in_use, settings_.data_axis);
+    gathered_ = l;
+  }
   return weights_[static_cast<std::size_t>(l)];
 }
 
@@ -138,6 +146,7 @@ void ParamUnits::gradients_done(int l) {
 
 void ParamUnits::reduce_gradients() {
   if (settings_.zero_stage == 0) {
+    if (n_ == 1) return;
     const distributed::DataParallelModule dp;
     for (Unit& unit : units_)
       for (Array& bucket : unit.buckets) dp.all_reduce_gradients_in_place(bucket, ReduceOp::mean, settings_.data_axis);

@@ -16,15 +16,16 @@
 //                              stay (and one layer's whole gradients in flight)
 //   stage 3  ZeRO-3 / FSDP     as stage 2, and only the slices of the parameters stay too: a layer
 //                              is all-gathered just before it runs, in forward and again in
-//                              backward, into one buffer every layer reuses
+//                              backward (but the last layer, still there, and the first, whose
+//                              backward needs no weights), into one buffer every layer reuses
 //
 // "Kind" keeps apart the blocks that tensor parallelism splits over "model" from those every model
 // device holds whole (a row layer's bias, an unsplit layer): the gradient norm sums the first over
 // "model" and counts the second once. Without a model axis there is one kind. So the collectives of
 // a step are: stage 0, one all-reduce per bucket per kind (one in all, by default, with M = 1);
 // stage 1, one reduce-scatter and one all-gather per kind; stage 2, one reduce-scatter per unit
-// and one all-gather per unit; stage 3, one all-gather per unit in forward, one all-gather and one
-// reduce-scatter per unit in backward.
+// and one all-gather per unit; stage 3, one all-gather per unit in forward, one reduce-scatter per
+// unit and one all-gather per unit of the middle layers (1 .. L-2) in backward.
 #pragma once
 
 #include <cstdint>
@@ -60,6 +61,8 @@ class ParamUnits final : public nn::LayerParams<float> {
   Gradients gradients(int l) override;
   void gradients_done(int l) override;
 
+  // The stage in effect: the settings' one, or 0 on a data axis of one device.
+  int zero_stage() const { return settings_.zero_stage; }
   // After backward: stage 0 all-reduces, stage 1 reduce-scatters the gradients.
   void reduce_gradients();
   // What the optimizer updates: one leaf per unit ("unit0", ...), the whole unit or its slice.
@@ -113,6 +116,7 @@ class ParamUnits final : public nn::LayerParams<float> {
   std::vector<Weights> weights_;
   std::vector<Gradients> grads_;
   Array param_scratch_, grad_scratch_;  // stage 3 / stages 2-3: one layer's units, gathered
+  int gathered_ = -1;                   // stage 3: the layer param_scratch_ holds
   Tree owned_params_, owned_grads_;
 };
 

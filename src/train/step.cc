@@ -43,11 +43,11 @@ void Step::clip(double max_norm) {
   if (settings_.model_size > 1) {
     sums[0] = split;
     sums[1] = whole;
-    all_reduce_in_place(norm_, ReduceOp::sum, settings_.units.zero_stage >= 1
+    all_reduce_in_place(norm_, ReduceOp::sum, units_.zero_stage() >= 1
                                                   ? AxisNames{settings_.units.data_axis, settings_.units.model_axis}
                                                   : AxisNames{settings_.units.model_axis});
     total = sums[0] + sums[1] / settings_.model_size;  // the whole blocks came once from each model device
-  } else if (settings_.units.zero_stage >= 1) {
+  } else if (units_.zero_stage() >= 1) {
     sums[0] = total;
     all_reduce_in_place(norm_, ReduceOp::sum, settings_.units.data_axis);
     total = sums[0];

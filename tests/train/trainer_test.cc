@@ -18,6 +18,7 @@
 #include "datarax/nn/mlp.h"
 #include "datarax/optim/optimizer.h"
 #include "io/test_files.h"
+#include "support/collective_log.h"
 #include "support/error_of.h"
 #include "support/idx_bytes.h"
 #include "support/skip.h"
@@ -79,26 +80,7 @@ TEST(Trainer, ShardedOptimizerStateIsBitwiseTheReplicatedStep) {
   }
 }
 
-// The collectives device cpu:0 starts, as (kind, op, dtype, count).
-class CollectiveLog final : public CollectiveObserver {
- public:
-  struct Call {
-    CollectiveKind kind;
-    ReduceOp op;
-    DType dtype;
-    std::int64_t count;
-    friend bool operator==(const Call&, const Call&) = default;
-  };
-  void on_collective(const Communicator& comm, const CollectiveDesc& d) override {
-    if (comm.devices()[static_cast<std::size_t>(comm.rank())].id != 0) return;
-    std::lock_guard lock(mu_);
-    calls.push_back({d.kind, d.op, d.dtype, d.count});
-  }
-  std::vector<Call> calls;
-
- private:
-  std::mutex mu_;
-};
+using test::CollectiveLog;
 
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 
@@ -106,16 +88,7 @@ std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m *
 constexpr std::int64_t kParams = 784 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10;
 
 std::vector<CollectiveLog::Call> log_of(const TrainConfig& c) {
-  CollectiveLog log;
-  set_collective_observer(&log);
-  try {
-    train(c);
-  } catch (...) {
-    set_collective_observer(nullptr);
-    throw;
-  }
-  set_collective_observer(nullptr);
-  return log.calls;
+  return test::collectives_of([&] { train(c); });
 }
 
 // The replicated step reduces all gradients with one all-reduce per bucket (by default one bucket:
@@ -359,7 +332,26 @@ TEST(Trainer, BadConfigurationIsRejectedBeforeTraining) {
   c.momentum = 0.9;
   EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.momentum = 0.9: applies to optimizer sgd only"));
   c = small_run(16, 1);
-  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("Not enough devices. Data parallelism requires 16 devices, but only 8 are available."));
+  EXPECT_THAT(test::error_of([&] { train(c); }),
+              HasSubstr("TrainConfig.mesh = data=16: needs 16 devices; the job has 8 (devices per process x processes)"));
+  c = small_run(3, 1);
+  c.model_parallel = 3;
+  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.mesh = data=3,model=3: needs 9 devices; the job has 8"));
+  c = small_run(1, 1);
+  c.data_parallel.reset();
+  c.model_parallel = 3;
+  EXPECT_THAT(test::error_of([&] { train(c); }),
+              HasSubstr("TrainConfig.mesh = data=all,model=3: model=3 does not divide the 8 devices of the job"));
+  c = small_run(1, 1);
+  c.model_parallel = 4;
+  c.hidden = {64, 30};  // layer 1 is a row layer: its input (64) is split, its output (30) is not
+  EXPECT_NO_THROW(train(c));
+  c.hidden = {62, 32};
+  EXPECT_THAT(test::error_of([&] { train(c); }),
+              HasSubstr("TrainConfig.hidden = 62,32: width 62 is split over the model axis and 4 devices do not divide it"));
+  c = small_run(2, 1);
+  c.zero_stage = 4;
+  EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.zero_stage = 4"));
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ void linear_forward(std::span<double> out, std::span<const double> inp,
 //                                                       which saves a product for a first layer)
 // dweight [in_dim, out_dim] += inpᵀ · dout              (accumulates)
 // dbias   [out_dim]         += Σ_b dout[b, :]           (accumulates)
-// dout [B, out_dim] is the gradient of the loss w.r.t. out; inp and weight are forward's inputs.
+// dout [B, out_dim] is the gradient of the loss w.r.t. out; inp and weight are forward's inputs
+// (weight is read for dinp only: with dinp empty it may be empty too).
 // No output may alias another argument.
 void linear_backward(std::span<float> dinp, std::span<float> dweight, std::span<float> dbias,
                      std::span<const float> dout, std::span<const float> inp,

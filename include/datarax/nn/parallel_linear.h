@@ -38,7 +38,8 @@ void column_parallel_linear_forward(std::span<double> out, std::span<const doubl
 // dweight [in_dim, out_local] += inpᵀ · dout_local;  dbias [out_local] += Σ_b dout_local[b, :]
 // dinp [B, in_dim] = f_backward(dout_local · weightᵀ): each device's partial product summed over
 //                    `axis` (an all-reduce), so every device gets the whole input gradient.
-//                    Empty: not computed, and no collective (every device of the axis must agree).
+//                    Empty: not computed, and no collective (every device of the axis must agree);
+//                    weight is then not read and may be empty.
 void column_parallel_linear_backward(std::span<float> dinp, std::span<float> dweight, std::span<float> dbias,
                                      std::span<const float> dout, std::span<const float> inp,
                                      std::span<const float> weight, std::int64_t B, std::int64_t in_dim,

@@ -71,7 +71,8 @@ class LayerParams {
   };
   virtual ~LayerParams() = default;
   // Layer l is about to run (forward, or backward when `backward`); its weights stay valid until
-  // release(l).
+  // release(l). The first layer's backward needs no weights (there is no input gradient to
+  // compute), so it is never acquired for backward: layers L-1 .. 1 are, in that order.
   virtual Weights acquire(int l, bool backward) = 0;
   virtual void release(int l) = 0;
   // Where layer l's gradients go; gradients_done(l) once they are written.
