@@ -61,18 +61,23 @@ double largest_parameter_difference(const Tree& a, const Tree& b) {
 }
 
 // 120 steps uninterrupted, against 70 steps (checkpoint) + a resumed run of the other 50, on 1, 2
-// and 4 devices, with the optimizer state replicated and sharded: losses of steps 71..120 and the
-// final parameters bitwise equal. The checkpoint is written and read back through its folder.
-TEST(Resume, IsBitwiseExactOnTheSameDeviceCount) {
+// and 4 devices with the optimizer state replicated and sharded (ZeRO 1-3), and tensor-parallel
+// (with FSDP too): losses of steps 71..120 and the final parameters bitwise equal. The checkpoint
+// is written and read back through its folder.
+TEST(Resume, IsBitwiseExactOnTheSameLayout) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
-  for (bool sharded : {false, true})
-    for (int n : {1, 2, 4}) {
-      if (sharded && n == 1) continue;
-      SCOPED_TRACE(std::to_string(n) + " devices" + (sharded ? ", ZeRO-1" : ""));
+  struct Layout {
+    int data, model, stage;
+  };
+  for (const Layout& l : {Layout{1, 1, 0}, Layout{2, 1, 0}, Layout{4, 1, 0}, Layout{2, 1, 1}, Layout{4, 1, 1},
+                          Layout{2, 1, 2}, Layout{4, 1, 3}, Layout{1, 2, 0}, Layout{2, 2, 3}}) {
+      SCOPED_TRACE("data " + std::to_string(l.data) + " model " + std::to_string(l.model) + " ZeRO " +
+                   std::to_string(l.stage));
       TempDir dir;
-      TrainConfig c = small_run(n, 120);
-      c.zero_stage = sharded ? 1 : 0;
+      TrainConfig c = small_run(l.data, 120);
+      c.model_parallel = l.model;
+      c.zero_stage = l.stage;
       c.clip_norm = 2.0;
       const TrainReport whole = train(c);
       SaveAt at70(dir.path().string(), 70);
@@ -90,27 +95,35 @@ TEST(Resume, IsBitwiseExactOnTheSameDeviceCount) {
     }
 }
 
-// Resumed on another device count (4 -> 2, 2 -> 1) and the other way round for the optimizer state
-// (replicated -> sharded): the same losses to rounding (1e-5 relative), as data parallelism gives.
+// Resumed on another device count (4 -> 2, 2 -> 1), another ZeRO stage, or another mesh (data
+// parallel -> tensor parallel with FSDP, and back): the same losses to rounding (1e-5 relative),
+// as any layout gives — a checkpoint holds whole tensors.
 TEST(Resume, ContinuesOnAnotherDeviceCountOrLayout) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
-  struct Case {
-    int from, to;
-    bool from_sharded, to_sharded;
+  struct Layout {
+    int data, model, stage;
   };
-  for (const Case& k : {Case{4, 2, false, false}, Case{2, 1, false, false}, Case{4, 2, true, true},
-                        Case{2, 3, false, true}, Case{3, 1, true, false}}) {
-    SCOPED_TRACE(std::to_string(k.from) + " -> " + std::to_string(k.to) + " devices");
+  struct Case {
+    Layout from, to;
+  };
+  for (const Case& k : {Case{{4, 1, 0}, {2, 1, 0}}, Case{{2, 1, 0}, {1, 1, 0}}, Case{{4, 1, 1}, {2, 1, 1}},
+                        Case{{2, 1, 0}, {3, 1, 1}}, Case{{3, 1, 1}, {1, 1, 0}}, Case{{1, 1, 0}, {2, 2, 3}},
+                        Case{{2, 2, 3}, {1, 4, 0}}, Case{{4, 1, 2}, {2, 1, 3}}}) {
+    SCOPED_TRACE(std::to_string(k.from.data) + "x" + std::to_string(k.from.model) + " ZeRO " +
+                 std::to_string(k.from.stage) + " -> " + std::to_string(k.to.data) + "x" +
+                 std::to_string(k.to.model) + " ZeRO " + std::to_string(k.to.stage));
     TempDir dir;
-    TrainConfig c = small_run(k.from, 120);
-    c.zero_stage = k.from_sharded ? 1 : 0;
+    TrainConfig c = small_run(k.from.data, 120);
+    c.model_parallel = k.from.model;
+    c.zero_stage = k.from.stage;
     const TrainReport whole = train(c);
     SaveAt at70(dir.path().string(), 70);
     train(c, {.checkpoint = &at70});
     const TrainState state = load_checkpoint(dir.file("ckpt-70"));
-    TrainConfig d = small_run(k.to, 120);
-    d.zero_stage = k.to_sharded ? 1 : 0;
+    TrainConfig d = small_run(k.to.data, 120);
+    d.model_parallel = k.to.model;
+    d.zero_stage = k.to.stage;
     const TrainReport rest = train(d, {.resume = &state});
     const std::vector<StepMetrics> tail(whole.steps.begin() + 70, whole.steps.end());
     ASSERT_EQ(rest.steps.size(), tail.size());
@@ -118,7 +131,8 @@ TEST(Resume, ContinuesOnAnotherDeviceCountOrLayout) {
     const double params = largest_parameter_difference(rest.params, whole.params);
     EXPECT_LT(losses, 1e-5);
     EXPECT_LT(params, 1e-4);
-    std::printf("%d -> %d devices: largest relative loss difference %.3g, parameter %.3g\n", k.from, k.to, losses, params);
+    std::printf("%dx%d ZeRO %d -> %dx%d ZeRO %d: largest relative loss difference %.3g, parameter %.3g\n", k.from.data,
+                k.from.model, k.from.stage, k.to.data, k.to.model, k.to.stage, losses, params);
   }
 }
 
