@@ -1,18 +1,25 @@
-// Training throughput of the default model (MLP 784-512-512-10, Adam, global batch 256) with 1 and
-// 2 devices, beside the GEMM bound: the step's matrix products timed alone, on the same number of
-// threads, with the same shapes and the same BLAS, in the same run.
+// Training throughput on every layout of the work — data parallel (DP), ZeRO-1, FSDP (ZeRO-3),
+// tensor parallel (TP) and DP x TP — for the default model (MLP 784-512-512-10) and a wide one
+// (--hidden 4096,4096), Adam, global batch 256, beside each layout's GEMM bound: the matrix
+// products one device makes in a step (its shapes under that layout) timed alone, on as many
+// threads as the layout has devices, with the same BLAS, in the same run.
 //
-//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench/train_throughput [--steps 300] [--warmup 30]
+//   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench/train_throughput [--rounds 3]
+//       [--steps 200] [--wide-steps 16] [--warmup 10] [--model default|wide|both]
 //
-// For each device count it prints: the median step time in steady state (steps after the warm-up),
-// samples/s = 256 / median step, the GEMM-only time of one device's share of a step (median over
-// repetitions, all devices' threads running their GEMMs at once) and so the bound in samples/s, the
-// ratio measured / bound, and the heap allocations per step in steady state (operator new calls,
-// counted by this program) — the heap profile the trainer promises: none per step after warm-up.
+// The layouts run interleaved, round after round (this machine's speed drifts over minutes). For
+// each model and layout it prints: devices; the bytes one device holds for parameters, gradients,
+// optimizer state and the layer in flight (read from the trainer's buffers); the median step
+// time (the median over rounds of each round's steady-state median: the time between the ends of
+// consecutive steps after the warm-up); samples/s = 256 / that; the GEMM bound in samples/s and
+// the ratio measured / bound; the step time over DP's on the same device count (the median of the
+// per-round ratios); and the heap allocations per step in steady state (operator new calls).
 #include <cblas.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <string>
 #include <new>
 #include <thread>
 #include <vector>
@@ -23,6 +30,9 @@
 
 // Every allocation of the process goes through here, so that steady-state steps can be checked for
 // allocations.
+// (GCC 12 inlines the replacement operator new into callers and then takes its malloc for a
+// mismatch with the replacement operator delete's free: a false positive, silenced here only.)
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 static std::atomic<long long> g_allocations{0};
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);
@@ -60,14 +70,15 @@ struct Gemm {
   int M, N, K;
 };
 
-// One device's matrix products in a step of the MLP with local batch b (forward, then backward:
-// dW = inpᵀ·dout for every layer, dinp = dout·Wᵀ for all but the first).
-std::vector<Gemm> step_gemms(int b, const std::vector<int>& sizes) {
+// One device's matrix products in a step of an MLP with local batch b, whose layer l's kernel
+// block on the device is [rows[l], cols[l]] (forward, then backward: dW = inpᵀ·dout for every
+// layer, dinp = dout·Wᵀ for all but the first).
+std::vector<Gemm> step_gemms(int b, const std::vector<int>& rows, const std::vector<int>& cols) {
   std::vector<Gemm> g;
-  for (std::size_t l = 0; l + 1 < sizes.size(); ++l) g.push_back({false, false, b, sizes[l + 1], sizes[l]});
-  for (std::size_t l = sizes.size() - 1; l-- > 0;) {
-    g.push_back({true, false, sizes[l], sizes[l + 1], b});
-    if (l > 0) g.push_back({false, true, b, sizes[l], sizes[l + 1]});
+  for (std::size_t l = 0; l < rows.size(); ++l) g.push_back({false, false, b, cols[l], rows[l]});
+  for (std::size_t l = rows.size(); l-- > 0;) {
+    g.push_back({true, false, rows[l], cols[l], b});
+    if (l > 0) g.push_back({false, true, b, rows[l], cols[l]});
   }
   return g;
 }
@@ -101,7 +112,7 @@ double gemm_time_us(const std::vector<Gemm>& gemms, int threads, int reps) {
       ready.fetch_add(1);
       while (ready.load() < threads) {
       }
-      per_thread_median[static_cast<std::size_t>(t)] = bench::measure({.warmup = 5, .reps = reps}, run).median();
+      per_thread_median[static_cast<std::size_t>(t)] = bench::measure({.warmup = 2, .reps = reps}, run).median();
     });
   for (auto& t : pool) t.join();
   double worst = 0;
@@ -109,54 +120,129 @@ double gemm_time_us(const std::vector<Gemm>& gemms, int threads, int reps) {
   return worst;
 }
 
+struct Layout {
+  const char* name;
+  int data, model, stage;
+  int devices() const { return data * model; }
+};
+
+struct Model {
+  const char* name;
+  std::vector<int> hidden;
+  int steps;
+};
+
+// One device's GEMMs under a layout: Megatron's splits (column, row, ..., the classifier whole).
+std::vector<Gemm> layout_gemms(const Model& m, const Layout& l) {
+  std::vector<int> sizes = {784};
+  sizes.insert(sizes.end(), m.hidden.begin(), m.hidden.end());
+  sizes.push_back(10);
+  const int layers = static_cast<int>(sizes.size()) - 1;
+  std::vector<int> rows, cols;
+  for (int i = 0; i < layers; ++i) {
+    const bool split = l.model > 1 && i < layers - 1 - (layers - 1) % 2;  // pairs; an odd one out stays whole
+    const bool column = split && i % 2 == 0, row = split && i % 2 == 1;
+    rows.push_back(row ? sizes[static_cast<std::size_t>(i)] / l.model : sizes[static_cast<std::size_t>(i)]);
+    cols.push_back(column ? sizes[static_cast<std::size_t>(i) + 1] / l.model : sizes[static_cast<std::size_t>(i) + 1]);
+  }
+  return step_gemms(256 / l.data, rows, cols);
+}
+
+struct Run {
+  double step_us = 0, allocs = 0;
+  datarax::train::DeviceBytes bytes;
+};
+
+Run run_layout(const Model& m, const Layout& l, int warmup) {
+  datarax::train::TrainConfig config;
+  config.data_parallel = l.data;
+  config.model_parallel = l.model;
+  config.zero_stage = l.stage;
+  config.hidden = m.hidden;
+  config.steps = m.steps;
+  config.schedule = "constant";
+  StepClock clock(static_cast<std::size_t>(m.steps));
+  const auto report = datarax::train::train(config, {.observer = &clock});
+  bench::verify(report.steps.size() == static_cast<std::size_t>(m.steps), "every step ran");
+  std::vector<double> us;
+  for (std::size_t s = static_cast<std::size_t>(warmup); s < clock.ends.size(); ++s)
+    us.push_back(std::chrono::duration<double, std::micro>(clock.ends[s] - clock.ends[s - 1]).count());
+  Run r;
+  r.step_us = bench::Samples(us).median();
+  r.allocs = static_cast<double>(clock.allocations.back() - clock.allocations[static_cast<std::size_t>(warmup)]) /
+             static_cast<double>(clock.ends.size() - static_cast<std::size_t>(warmup) - 1);
+  r.bytes = report.info.bytes_per_device;
+  return r;
+}
+
+double median(std::vector<double> v) { return bench::Samples(std::move(v)).median(); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* usage = "train_throughput [--steps N] [--warmup N] [--max-devices N]";
-  bench::reject_unknown_flags(argc, argv, {"--steps", "--warmup", "--max-devices"}, usage);
-  const int steps = static_cast<int>(bench::int_flag(argc, argv, "--steps", 300, 10, usage));
-  const int warmup = static_cast<int>(bench::int_flag(argc, argv, "--warmup", 30, 1, usage));
-  const int max_devices = static_cast<int>(bench::int_flag(argc, argv, "--max-devices", 2, 1, usage));
-  datarax::initialize({.num_cpu_devices = max_devices});
+  const char* usage = "train_throughput [--rounds N] [--steps N] [--wide-steps N] [--warmup N] [--model default|wide|both]";
+  bench::reject_unknown_flags(argc, argv, {"--rounds", "--steps", "--wide-steps", "--warmup", "--model"}, usage);
+  const int rounds = static_cast<int>(bench::int_flag(argc, argv, "--rounds", 3, 1, usage));
+  const int steps = static_cast<int>(bench::int_flag(argc, argv, "--steps", 200, 10, usage));
+  const int wide_steps = static_cast<int>(bench::int_flag(argc, argv, "--wide-steps", 16, 6, usage));
+  const int warmup = static_cast<int>(bench::int_flag(argc, argv, "--warmup", 10, 1, usage));
+  const std::string which = bench::string_flag(argc, argv, "--model", "both", usage);
+  bench::verify(which == "default" || which == "wide" || which == "both", "--model is default, wide or both");
+  bench::verify(warmup + 2 < std::min(steps, wide_steps), "--warmup leaves at least 2 timed steps");
+  datarax::initialize({.num_cpu_devices = 4});
   openblas_set_num_threads(1);
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-  std::printf("# train_throughput: MLP 784-512-512-10, Adam, global batch 256; %d steps, the first %d untimed\n",
-              steps, warmup);
-  std::printf("# OpenBLAS kernel: %s (OPENBLAS_CORETYPE %s)\n", openblas_get_corename(),
-              coretype ? coretype : "unset");
+  std::printf("# train_throughput: Adam, global batch 256, %d rounds; the first %d steps of each run untimed\n", rounds,
+              warmup);
+  std::printf("# OpenBLAS kernel: %s (OPENBLAS_CORETYPE %s); %u hardware threads\n", openblas_get_corename(),
+              coretype ? coretype : "unset", std::thread::hardware_concurrency());
   std::printf("# command: %s", argv[0]);
   for (int i = 1; i < argc; ++i) std::printf(" %s", argv[i]);
-  std::printf("\n\n");
-  std::printf("devices | optimizer state | step ms (median, p10-p90) | samples/s | GEMM ms/step | GEMM GFLOP/s/dev | "
-              "bound samples/s | ratio | allocs/step\n");
-  for (int n = 1; n <= max_devices; n *= 2)
-  for (bool sharded : {false, true}) {
-    if (sharded && n == 1) continue;
-    datarax::train::TrainConfig config;
-    config.data_parallel = n;
-    config.steps = steps;
-    config.schedule = "constant";
-    config.zero_stage = sharded ? 1 : 0;
-    StepClock clock(static_cast<std::size_t>(steps));
-    const auto report = datarax::train::train(config, {.observer = &clock});
-    bench::verify(report.steps.size() == static_cast<std::size_t>(steps), "every step ran");
-    bench::verify(report.steps.back().loss < report.steps.front().loss, "the loss fell");
-    std::vector<double> us;
-    for (std::size_t s = static_cast<std::size_t>(warmup); s < clock.ends.size(); ++s)
-      us.push_back(std::chrono::duration<double, std::micro>(clock.ends[s] - clock.ends[s - 1]).count());
-    const bench::Samples step(us);
-    const double allocs_per_step =
-        static_cast<double>(clock.allocations.back() - clock.allocations[static_cast<std::size_t>(warmup)]) /
-        static_cast<double>(clock.ends.size() - static_cast<std::size_t>(warmup) - 1);
+  std::printf("\n");
 
-    const auto gemms = step_gemms(256 / n, {784, 512, 512, 10});
-    const double gemm_us = gemm_time_us(gemms, n, 51);
-    const double samples = 256.0 / (step.median() / 1e6);
-    const double bound = 256.0 / (gemm_us / 1e6);
-    std::printf("%7d | %-15s | %7.3f (%6.3f-%6.3f)    | %9.0f | %12.3f | %16.1f | %15.0f | %5.2f | %11.1f\n", n,
-                sharded ? "sharded (ZeRO-1)" : "replicated",
-                step.median() / 1e3, step.percentile(10) / 1e3, step.percentile(90) / 1e3, samples, gemm_us / 1e3,
-                flops(gemms) / gemm_us / 1e3, bound, samples / bound, allocs_per_step);
+  const std::vector<Layout> layouts = {{"1 device", 1, 1, 0}, {"DP", 2, 1, 0},     {"ZeRO-1", 2, 1, 1},
+                                       {"FSDP", 2, 1, 3},     {"TP", 1, 2, 0},     {"DP x TP", 2, 2, 0}};
+  std::vector<Model> models;
+  if (which != "wide") models.push_back({"MLP 784-512-512-10", {512, 512}, steps});
+  if (which != "default") models.push_back({"MLP 784-4096-4096-10", {4096, 4096}, wide_steps});
+  for (const Model& m : models) {
+    // runs[layout][round]; the bounds once per layout and round too (interleaved with the runs).
+    std::vector<std::vector<Run>> runs(layouts.size());
+    std::vector<std::vector<double>> bound_us(layouts.size());
+    for (int r = 0; r < rounds; ++r)
+      for (std::size_t i = 0; i < layouts.size(); ++i) {
+        runs[i].push_back(run_layout(m, layouts[i], warmup));
+        const auto gemms = layout_gemms(m, layouts[i]);
+        const double one = gemm_time_us(gemms, 1, 1);  // a first pass sizes the repetitions (~0.5 s)
+        bound_us[i].push_back(gemm_time_us(gemms, layouts[i].devices(), std::clamp(static_cast<int>(5e5 / one), 3, 51)));
+      }
+    std::printf("\n## %s (%d steps per run)\n\n", m.name, m.steps);
+    std::printf("layout | devices | MiB/device (params+grads+opt+in flight) | step ms | samples/s | bound samples/s | "
+                "ratio | step / DP step | allocs/step\n");
+    std::printf("---|---|---|---|---|---|---|---|---\n");
+    for (std::size_t i = 0; i < layouts.size(); ++i) {
+      const Layout& l = layouts[i];
+      std::vector<double> step, ratio_to_dp;
+      for (int r = 0; r < rounds; ++r) {
+        step.push_back(runs[i][static_cast<std::size_t>(r)].step_us);
+        // DP on the same number of devices: data = devices.
+        for (std::size_t j = 0; j < layouts.size(); ++j)
+          if (layouts[j].model == 1 && layouts[j].stage == 0 && layouts[j].devices() == l.devices())
+            ratio_to_dp.push_back(runs[i][static_cast<std::size_t>(r)].step_us /
+                                  runs[j][static_cast<std::size_t>(r)].step_us);
+      }
+      const double step_us = median(step), bound = median(bound_us[i]);
+      const datarax::train::DeviceBytes& b = runs[i].back().bytes;
+      const auto mib = [](std::int64_t x) { return static_cast<double>(x) / (1 << 20); };
+      char vs_dp[32] = "-";
+      if (!ratio_to_dp.empty()) std::snprintf(vs_dp, sizeof vs_dp, "%.2f", median(ratio_to_dp));
+      std::printf("%s | %d | %.1f (%.1f+%.1f+%.1f+%.1f) | %.2f | %.0f | %.0f | %.2f | %s | %.1f\n", l.name, l.devices(),
+                  mib(b.total()), mib(b.params), mib(b.grads), mib(b.optimizer), mib(b.in_flight), step_us / 1e3,
+                  256.0 / (step_us / 1e6), 256.0 / (bound / 1e6), bound / step_us, vs_dp, runs[i].back().allocs);
+    }
+    std::printf("\nGEMM GFLOP per step per device: ");
+    for (const Layout& l : layouts) std::printf("%s %.2f; ", l.name, flops(layout_gemms(m, l)) / 1e9);
+    std::printf("\n");
   }
   return 0;
 }

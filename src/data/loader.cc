@@ -26,15 +26,14 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options)
   const LoaderOptions& o = options_;
   if (o.global_batch < 1)
     fail("global_batch " + std::to_string(o.global_batch) + " is out of range; expected 1 or more");
-  if (o.process_count < 1)
-    fail("process_count " + std::to_string(o.process_count) + " is out of range; expected 1 or more");
-  if (o.process_index < 0 || o.process_index >= o.process_count)
-    fail("process_index " + std::to_string(o.process_index) + " is out of range 0.." +
-         std::to_string(o.process_count - 1) + " (process_count " +
-         std::to_string(o.process_count) + ")");
-  if (o.global_batch % o.process_count != 0)
-    fail("global_batch " + std::to_string(o.global_batch) + " is not divisible by process_count " +
-         std::to_string(o.process_count) + "; every process takes an equal slice of each batch");
+  if (o.part_count < 1)
+    fail("part_count " + std::to_string(o.part_count) + " is out of range; expected 1 or more");
+  if (o.part_index < 0 || o.part_index >= o.part_count)
+    fail("part_index " + std::to_string(o.part_index) + " is out of range 0.." + std::to_string(o.part_count - 1) +
+         " (part_count " + std::to_string(o.part_count) + ")");
+  if (o.global_batch % o.part_count != 0)
+    fail("global_batch " + std::to_string(o.global_batch) + " is not divisible by part_count " +
+         std::to_string(o.part_count) + "; every part is an equal slice of each batch");
 
   const std::string name = detail::quoted(dataset_.name);
   const Array& images = dataset_.images;
@@ -49,7 +48,7 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options)
     fail("data set " + name + " must be in host memory (on a cpu device); it is on " +
          images.device().to_string() + " and " + labels.device().to_string());
   size_ = images.shape()[0];
-  local_batch_ = o.global_batch / o.process_count;
+  local_batch_ = o.global_batch / o.part_count;
   start_epoch(0);
 }
 
@@ -109,7 +108,7 @@ bool Loader::next(Tree& batch) {
   auto* label_dst = static_cast<std::byte*>(out_labels.raw());
 
   const std::int64_t global_begin = step_ * options_.global_batch;
-  const std::int64_t begin = global_begin + options_.process_index * b;
+  const std::int64_t begin = global_begin + options_.part_index * b;
   for (std::int64_t r = 0; r < b; ++r) {
     const std::int64_t position = begin + r;
     const std::size_t ri = static_cast<std::size_t>(r);

@@ -1,8 +1,9 @@
 #include "train/setup.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
+#include <set>
 #include <type_traits>
 
 #include "core/strings.h"
@@ -54,6 +55,25 @@ Mesh make_mesh(const TrainConfig& c) {
                       "process " + std::to_string(process_index()) + " has no device in " + mesh.to_string() +
                           "; every process of the job trains on its devices");
   return mesh;
+}
+
+// Which part of each global batch this process loads: the rows of the "data" positions its
+// devices hold. Data parallel across processes, that is the process's own part; with a "model"
+// axis spanning processes, the processes of one model group load the same rows. Every process
+// must hold an equal run of positions, aligned to its length (as DeviceMeshModule's meshes do).
+std::pair<int, int> batch_part(const Mesh& mesh) {
+  const int axis = mesh.axis_position("data"), n = mesh.axis_size("data");
+  std::set<int> mine;
+  for (const Device& d : mesh.devices())
+    if (d.process_index == process_index()) mine.insert(mesh.coords(d)[static_cast<std::size_t>(axis)]);
+  const int held = static_cast<int>(mine.size()), first = *mine.begin();
+  if (*mine.rbegin() - first + 1 != held || n % held != 0 || first % held != 0)
+    throw ConfigError("mesh", mesh.to_string(),
+                      "process " + std::to_string(process_index()) + " holds data positions " + std::to_string(first) +
+                          ".." + std::to_string(*mine.rbegin()) + " of " + std::to_string(n) +
+                          "; every process must hold one equal, aligned run of the data axis (give each "
+                          "process the same number of devices)");
+  return {first / held, n / held};
 }
 
 data::Dataset load_split(const TrainConfig& c, const char* split) {
@@ -214,12 +234,13 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
   if (c.batch_size > examples)
     throw ConfigError("batch_size", std::to_string(c.batch_size),
                       "larger than the " + std::to_string(examples) + " training examples");
+  const auto [part, parts] = batch_part(mesh);
   loader = std::make_unique<data::Loader>(train_set, data::LoaderOptions{.global_batch = c.batch_size,
                                                                           .seed = c.seed,
                                                                           .shuffle = c.shuffle,
                                                                           .drop_last = c.drop_last,
-                                                                          .process_index = process_index(),
-                                                                          .process_count = process_count()});
+                                                                          .part_index = part,
+                                                                          .part_count = parts});
   model = model_config(c, train_set.images.shape()[1], train_set.num_classes);
   check_memory(c, model.mlp,
                static_cast<int>(std::count_if(mesh.devices().begin(), mesh.devices().end(),

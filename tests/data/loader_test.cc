@@ -110,7 +110,7 @@ TEST(Loader, SweepOfSizesBatchesAndProcesses) {
             for (int p = 0; p < processes; ++p)
               loaders.emplace_back(data, LoaderOptions{.global_batch = global_batch, .seed = 17,
                                                        .shuffle = shuffle, .drop_last = drop_last,
-                                                       .process_index = p, .process_count = processes});
+                                                       .part_index = p, .part_count = processes});
             // One batch tree per process, reused across steps and epochs: stale rows would show.
             std::vector<Tree> batches(static_cast<std::size_t>(processes));
             for (std::int64_t epoch : {0, 1, 0}) check_epoch(c, epoch, loaders, batches);
@@ -145,7 +145,7 @@ TEST(Loader, OrderDependsOnlyOnSeedAndEpoch) {
 
 TEST(Loader, NextReusesTheBatchBuffers) {
   const Dataset data = numbered(100, 784);
-  Loader loader(data, {.global_batch = 8, .process_index = 1, .process_count = 2});
+  Loader loader(data, {.global_batch = 8, .part_index = 1, .part_count = 2});
   Tree batch{{"inputs", Array::zeros({3})}, {"other", Array::zeros({2})}};  // inputs: wrong shape
   const void* other = batch.at("other").raw();
   ASSERT_TRUE(loader.next(batch));
@@ -187,12 +187,12 @@ TEST(Loader, RejectsBadOptionsAndDataSets) {
   const Dataset data = numbered(10);
   EXPECT_THAT(error_of([&] { Loader(data, {.global_batch = 0}); }),
               HasSubstr("Loader: global_batch 0 is out of range; expected 1 or more"));
-  EXPECT_THAT(error_of([&] { Loader(data, {.global_batch = 4, .process_count = 0}); }),
-              HasSubstr("Loader: process_count 0 is out of range"));
-  EXPECT_THAT(error_of([&] { Loader(data, {.global_batch = 4, .process_index = 2, .process_count = 2}); }),
-              HasSubstr("Loader: process_index 2 is out of range 0..1 (process_count 2)"));
-  EXPECT_THAT(error_of([&] { Loader(data, {.global_batch = 10, .process_count = 4}); }),
-              HasSubstr("Loader: global_batch 10 is not divisible by process_count 4"));
+  EXPECT_THAT(error_of([&] { Loader(data, {.global_batch = 4, .part_count = 0}); }),
+              HasSubstr("Loader: part_count 0 is out of range"));
+  EXPECT_THAT(error_of([&] { Loader(data, {.global_batch = 4, .part_index = 2, .part_count = 2}); }),
+              HasSubstr("Loader: part_index 2 is out of range 0..1 (part_count 2)"));
+  EXPECT_THAT(error_of([&] { Loader(data, {.global_batch = 10, .part_count = 4}); }),
+              HasSubstr("Loader: global_batch 10 is not divisible by part_count 4"));
   Dataset mismatched = numbered(10);
   mismatched.labels = Array::zeros({9}, DType::i32);
   EXPECT_THAT(error_of([&] { Loader(mismatched, {.global_batch = 2}); }),

@@ -1,11 +1,13 @@
 // Loader: the batches of a data set for one process of a data-parallel job, epoch by epoch.
 //
-// Every process builds a Loader over the same data set with the same options except
-// process_index. For each step the job agrees on one GLOBAL batch of global_batch examples —
-// consecutive positions of the epoch's order (epoch_permutation(N, seed, epoch) when shuffling,
-// the data set's order otherwise) — and process p takes rows [p*B/P, (p+1)*B/P) of it
-// (B = global_batch, P = process_count). The processes' slices partition the global batch, and
-// the order depends only on (seed, epoch), so no process needs to talk to another.
+// Every process builds a Loader over the same data set with the same options except part_index.
+// For each step the job agrees on one GLOBAL batch of global_batch examples — consecutive
+// positions of the epoch's order (epoch_permutation(N, seed, epoch) when shuffling, the data
+// set's order otherwise) — cut into P equal parts (P = part_count), and the loader yields part p:
+// rows [p*B/P, (p+1)*B/P) (B = global_batch). The order depends only on (seed, epoch), so no
+// process needs to talk to another. In a data-parallel job part p is process p's (P the process
+// count); when a "model" axis spans processes, the processes of one model group load the same
+// part — the rows of the "data" positions their devices hold (the trainer works this out).
 //
 // A batch is a Tree with four leaves, b = B/P rows each:
 //   "inputs"  [b, ...]  the rows of dataset.images (its dtype and row shape; MNIST: f32 [b, 784])
@@ -36,8 +38,8 @@ struct LoaderOptions {
   std::uint64_t seed = 0;
   bool shuffle = true;
   bool drop_last = true;
-  int process_index = 0;  // p in 0..P-1
-  int process_count = 1;  // P; must divide global_batch
+  int part_index = 0;  // p in 0..P-1: which part of each global batch this loader yields
+  int part_count = 1;  // P; must divide global_batch
 };
 
 class Loader {
