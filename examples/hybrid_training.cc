@@ -47,6 +47,15 @@ int main() {
               << ", per device " << leaf.shards().front().data.shape().to_string() << "\n";
   }
 
+  // The same placement as rules of one's own: (glob, PartitionSpec), the first match wins, and a
+  // leaf no rule matches is replicated.
+  const datarax::ShardingRules by_hand({{"dense_0/kernel", datarax::PartitionSpec{std::nullopt, "model"}},
+                                        {"dense_0/*", datarax::PartitionSpec{"model"}},
+                                        {"dense_1/kernel", datarax::PartitionSpec{"model"}}});
+  const datarax::ShardedTree placed_by_hand = dp_module.shard_model_state(params, hybrid, by_hand);
+  for (const std::string& key : placed.keys())
+    require(placed_by_hand.at(key).sharding() == placed.at(key).sharding(), "the rules by hand place " + key + " alike");
+
   // Training on that mesh: the trainer builds the same mesh from the configuration and places the
   // parameters by the same rules; zero_stage 3 (FSDP) also shards each device's blocks, their
   // gradients and Adam's moments over "data". GELU rather than ReLU: the comparison below is to

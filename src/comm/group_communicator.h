@@ -32,7 +32,8 @@ class LocalGroup {
   virtual void reset() = 0;
   // The members that have not reached barrier `phase` of their call number `call` (what a
   // WaitObserver is told). Thread-safe.
-  virtual std::vector<Device> missing(int phase, std::uint64_t call) const = 0;
+  // (Into `out`, cleared first: a caller that keeps one buffer allocates only while it grows.)
+  virtual void missing(int phase, std::uint64_t call, std::vector<Device>& out) const = 0;
 };
 
 class WaitObserver {

@@ -82,7 +82,11 @@ void DeviceContext::waiting_in(const LocalGroup* group, const CollectiveDesc* de
   waiting_group_ = group;
   waiting_phase_ = phase;
   waiting_call_ = call;
-  waiting_label_ = desc ? std::string(desc->label) : std::string();
+  // assign/clear keep the string's buffer: a slow wait allocates only the first time.
+  if (desc)
+    waiting_label_.assign(desc->label);
+  else
+    waiting_label_.clear();
 }
 
 void DeviceContext::check_missing(const LocalGroup& group, const CollectiveDesc& desc,
@@ -96,7 +100,9 @@ void DeviceContext::check_missing(const LocalGroup& group, const CollectiveDesc&
     // that has finished; read from the barrier itself, so a stale registration (its wait just
     // ended) finds nobody missing.
     bool stuck = false;
-    for (const Device& w : other->waiting_group_->missing(other->waiting_phase_, other->waiting_call_)) {
+    thread_local std::vector<Device> theirs;
+    other->waiting_group_->missing(other->waiting_phase_, other->waiting_call_, theirs);
+    for (const Device& w : theirs) {
       const DeviceContext* wc = launch->context_of(w);
       stuck = stuck || w == device || (wc != nullptr && wc->finished.load(std::memory_order_acquire));
     }

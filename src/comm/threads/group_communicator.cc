@@ -65,12 +65,11 @@ void ThreadsGroup::throw_aborted(const CollectiveDesc& desc) const {
   throw CollectiveError(std::string(desc.label) + ": aborted because " + reason_);
 }
 
-std::vector<Device> ThreadsGroup::missing(int phase, std::uint64_t call) const {
-  std::vector<Device> out;
+void ThreadsGroup::missing(int phase, std::uint64_t call, std::vector<Device>& out) const {
+  out.clear();
   for (int r = 0; r < size(); ++r)
     if (slots_[static_cast<std::size_t>(r)].reached[phase].load(std::memory_order_acquire) < call)
       out.push_back(devices_[static_cast<std::size_t>(r)]);
-  return out;
 }
 
 bool ThreadsGroup::retract(std::uint64_t epoch) {
@@ -125,7 +124,8 @@ void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const Collec
     const auto now = Clock::now();
     if (may_leave && now >= deadline) {
       // Timed out: name who arrived and who did not, then abort the group so nobody else waits.
-      const std::vector<Device> absent = missing(phase, call);
+      std::vector<Device> absent;
+      missing(phase, call, absent);
       std::vector<std::string> arrived, missing_names;
       for (const Device& d : devices_)
         (std::find(absent.begin(), absent.end(), d) == absent.end() ? arrived : missing_names).push_back(d.to_string());
@@ -145,8 +145,11 @@ void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const Collec
         observer->waiting_in(this, &desc, phase, call);
         registration.observer = observer;
       }
+      // A slow wait (a device still computing) is no reason to allocate: one buffer per thread.
+      thread_local std::vector<Device> absent;
+      missing(phase, call, absent);
       try {
-        observer->check_missing(*this, desc, missing(phase, call));
+        observer->check_missing(*this, desc, absent);
       } catch (const CollectiveError& e) {
         return leave(e);
       }

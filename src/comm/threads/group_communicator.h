@@ -54,7 +54,7 @@ class ThreadsGroup final : public LocalGroup {
            WaitObserver* observer = nullptr);
 
   // Phase 0: the barrier before the data phase; 1: the one after it.
-  std::vector<Device> missing(int phase, std::uint64_t call) const override;
+  void missing(int phase, std::uint64_t call, std::vector<Device>& out) const override;
 
  private:
   struct alignas(64) Slot {
