@@ -205,6 +205,8 @@ std::string layout_text(const TrainConfig& c, const nn::ParallelMlpConfig& model
   static const char* const stages[] = {"replicated", "ZeRO stage 1 (optimizer state sharded)",
                                        "ZeRO stage 2 (optimizer state and gradients sharded)",
                                        "ZeRO stage 3 (FSDP: parameters, gradients and optimizer state sharded)"};
+  if (c.zero_stage > 0 && data_size == 1)
+    return s + ", replicated (ZeRO stage " + std::to_string(c.zero_stage) + " asked for; a data axis of 1 shards nothing)";
   return s + ", " + stages[c.zero_stage];
 }
 
