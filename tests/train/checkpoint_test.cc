@@ -32,16 +32,24 @@ TrainConfig small_run(int devices, std::int64_t steps) {
   return c;
 }
 
-// Saves the state after step `at` (and nothing else).
+// Saves the state after step `at` (and nothing else); with a StopToken, also asks the run to stop
+// there (the stop's own checkpoint is that same state: not written twice).
 class SaveAt final : public CheckpointPolicy {
  public:
-  SaveAt(std::string dir, std::int64_t at) : dir_(std::move(dir)), at_(at) {}
+  SaveAt(std::string dir, std::int64_t at, StopToken* stop = nullptr) : dir_(std::move(dir)), at_(at), stop_(stop) {}
   bool due(std::int64_t step) const override { return step == at_; }
-  void save(const TrainState& state) override { save_checkpoint(dir_ + "/ckpt-" + std::to_string(state.step), state); }
+  void save(const TrainState& state) override {
+    if (state.step == saved_) return;
+    save_checkpoint(dir_ + "/ckpt-" + std::to_string(state.step), state);
+    saved_ = state.step;
+    if (stop_ != nullptr) stop_->request_stop();
+  }
 
  private:
   std::string dir_;
   std::int64_t at_;
+  StopToken* stop_;
+  std::int64_t saved_ = -1;
 };
 
 double largest_relative_difference(const std::vector<StepMetrics>& a, const std::vector<StepMetrics>& b) {
@@ -60,10 +68,10 @@ double largest_parameter_difference(const Tree& a, const Tree& b) {
   return worst;
 }
 
-// 120 steps uninterrupted, against 70 steps (checkpoint) + a resumed run of the other 50, on 1, 2
-// and 4 devices with the optimizer state replicated and sharded (ZeRO 1-3), and tensor-parallel
-// (with FSDP too): losses of steps 71..120 and the final parameters bitwise equal. The checkpoint
-// is written and read back through its folder.
+// 60 steps uninterrupted, against 35 steps (checkpoint, stop) + a resumed run of the other 25, on
+// 1, 2 and 4 devices with the optimizer state replicated and sharded (ZeRO 1-3), and
+// tensor-parallel (with FSDP too): losses of steps 36..60 and the final parameters bitwise equal.
+// The checkpoint is written and read back through its folder.
 TEST(Resume, IsBitwiseExactOnTheSameLayout) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
@@ -75,22 +83,23 @@ TEST(Resume, IsBitwiseExactOnTheSameLayout) {
       SCOPED_TRACE("data " + std::to_string(l.data) + " model " + std::to_string(l.model) + " ZeRO " +
                    std::to_string(l.stage));
       TempDir dir;
-      TrainConfig c = small_run(l.data, 120);
+      TrainConfig c = small_run(l.data, 60);
       c.model_parallel = l.model;
       c.zero_stage = l.stage;
       c.clip_norm = 2.0;
       const TrainReport whole = train(c);
-      SaveAt at70(dir.path().string(), 70);
-      train(c, {.checkpoint = &at70});
-      const TrainState state = load_checkpoint(dir.file("ckpt-70"));
-      EXPECT_EQ(state.step, 70);
+      StopToken stop;
+      SaveAt at35(dir.path().string(), 35, &stop);
+      EXPECT_EQ(train(c, {.checkpoint = &at35, .stop = &stop}).final_step, 35);
+      const TrainState state = load_checkpoint(dir.file("ckpt-35"));
+      EXPECT_EQ(state.step, 35);
       const TrainReport rest = train(c, {.resume = &state});
-      ASSERT_EQ(rest.steps.size(), 50u);
-      for (std::size_t i = 0; i < 50; ++i) {
-        EXPECT_EQ(rest.steps[i].step, static_cast<std::int64_t>(71 + i));
-        EXPECT_EQ(rest.steps[i].loss, whole.steps[70 + i].loss) << "step " << 71 + i;
+      ASSERT_EQ(rest.steps.size(), 25u);
+      for (std::size_t i = 0; i < 25; ++i) {
+        EXPECT_EQ(rest.steps[i].step, static_cast<std::int64_t>(36 + i));
+        EXPECT_EQ(rest.steps[i].loss, whole.steps[35 + i].loss) << "step " << 36 + i;
       }
-      EXPECT_EQ(rest.final_step, 120);
+      EXPECT_EQ(rest.final_step, 60);
       EXPECT_TRUE(bitwise_equal(rest.params, whole.params));
     }
 }
@@ -114,18 +123,19 @@ TEST(Resume, ContinuesOnAnotherDeviceCountOrLayout) {
                  std::to_string(k.from.stage) + " -> " + std::to_string(k.to.data) + "x" +
                  std::to_string(k.to.model) + " ZeRO " + std::to_string(k.to.stage));
     TempDir dir;
-    TrainConfig c = small_run(k.from.data, 120);
+    TrainConfig c = small_run(k.from.data, 60);
     c.model_parallel = k.from.model;
     c.zero_stage = k.from.stage;
     const TrainReport whole = train(c);
-    SaveAt at70(dir.path().string(), 70);
-    train(c, {.checkpoint = &at70});
-    const TrainState state = load_checkpoint(dir.file("ckpt-70"));
-    TrainConfig d = small_run(k.to.data, 120);
+    StopToken stop;
+    SaveAt at35(dir.path().string(), 35, &stop);
+    train(c, {.checkpoint = &at35, .stop = &stop});
+    const TrainState state = load_checkpoint(dir.file("ckpt-35"));
+    TrainConfig d = small_run(k.to.data, 60);
     d.model_parallel = k.to.model;
     d.zero_stage = k.to.stage;
     const TrainReport rest = train(d, {.resume = &state});
-    const std::vector<StepMetrics> tail(whole.steps.begin() + 70, whole.steps.end());
+    const std::vector<StepMetrics> tail(whole.steps.begin() + 35, whole.steps.end());
     ASSERT_EQ(rest.steps.size(), tail.size());
     const double losses = largest_relative_difference(rest.steps, tail);
     const double params = largest_parameter_difference(rest.params, whole.params);
