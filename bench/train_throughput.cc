@@ -17,6 +17,7 @@
 #include <cblas.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <string>
@@ -56,13 +57,16 @@ class StepClock final : public datarax::train::TrainObserver {
   explicit StepClock(std::size_t steps) {
     ends.reserve(steps);  // so that recording allocates nothing per step
     allocations.reserve(steps);
+    phases.reserve(steps);
   }
-  void on_step(const datarax::train::StepMetrics&, int, std::int64_t) override {
+  void on_step(const datarax::train::StepMetrics& m, int, std::int64_t) override {
     ends.push_back(Clock::now());
     allocations.push_back(g_allocations.load());
+    phases.push_back(m.phase_seconds);
   }
   std::vector<Clock::time_point> ends;
   std::vector<long long> allocations;
+  std::vector<std::array<double, datarax::kPhaseCount>> phases;
 };
 
 struct Gemm {
@@ -151,6 +155,7 @@ std::vector<Gemm> layout_gemms(const Model& m, const Layout& l) {
 struct Run {
   double step_us = 0, allocs = 0;
   datarax::train::DeviceBytes bytes;
+  std::array<double, datarax::kPhaseCount> phase_us{};  // the first device's, median per step
 };
 
 Run run_layout(const Model& m, const Layout& l, int warmup) {
@@ -161,6 +166,7 @@ Run run_layout(const Model& m, const Layout& l, int warmup) {
   config.hidden = m.hidden;
   config.steps = m.steps;
   config.schedule = "constant";
+  config.time_phases = true;
   StepClock clock(static_cast<std::size_t>(m.steps));
   const auto report = datarax::train::train(config, {.observer = &clock});
   bench::verify(report.steps.size() == static_cast<std::size_t>(m.steps), "every step ran");
@@ -172,6 +178,11 @@ Run run_layout(const Model& m, const Layout& l, int warmup) {
   r.allocs = static_cast<double>(clock.allocations.back() - clock.allocations[static_cast<std::size_t>(warmup)]) /
              static_cast<double>(clock.ends.size() - static_cast<std::size_t>(warmup) - 1);
   r.bytes = report.info.bytes_per_device;
+  for (std::size_t p = 0; p < datarax::kPhaseCount; ++p) {
+    std::vector<double> v;
+    for (std::size_t s = static_cast<std::size_t>(warmup) + 1; s < clock.phases.size(); ++s) v.push_back(clock.phases[s][p] * 1e6);
+    r.phase_us[p] = bench::Samples(v).median();
+  }
   return r;
 }
 
@@ -240,6 +251,24 @@ int main(int argc, char** argv) {
                   mib(b.total()), mib(b.params), mib(b.grads), mib(b.optimizer), mib(b.in_flight), step_us / 1e3,
                   256.0 / (step_us / 1e6), 256.0 / (bound / 1e6), bound / step_us, vs_dp, runs[i].back().allocs);
     }
+    // Where the first device's step time goes: per phase, the median over steps, then over rounds.
+    std::printf("\nphase (ms per step, first device) ");
+    for (const Layout& l : layouts) std::printf("| %s ", l.name);
+    std::printf("\n---");
+    for (std::size_t i = 0; i < layouts.size(); ++i) std::printf("|---");
+    std::printf("\n");
+    for (std::size_t p = 0; p < datarax::kPhaseCount; ++p) {
+      std::printf("%s ", std::string(datarax::to_string(static_cast<datarax::Phase>(p))).c_str());
+      for (std::size_t i = 0; i < layouts.size(); ++i) {
+        std::vector<double> v;
+        for (const Run& run : runs[i]) v.push_back(run.phase_us[p]);
+        std::printf("| %.3f ", median(v) / 1e3);
+      }
+      std::printf("\n");
+    }
+    std::printf("GEMM bound (ms per step) ");
+    for (std::size_t i = 0; i < layouts.size(); ++i) std::printf("| %.3f ", median(bound_us[i]) / 1e3);
+    std::printf("\n");
     std::printf("\nGEMM GFLOP per step per device: ");
     for (const Layout& l : layouts) std::printf("%s %.2f; ", l.name, flops(layout_gemms(m, l)) / 1e9);
     std::printf("\n");

@@ -37,7 +37,7 @@ declare -A LEVEL=(
 # (include/datarax/nn/...) belong to the part of that name.
 declare -A PUBLIC=(
   [array.h]=core [dtype.h]=core [half.h]=core [shape.h]=core [tree.h]=core [error.h]=core
-  [device.h]=core [reduce_op.h]=core [version.h]=core
+  [device.h]=core [reduce_op.h]=core [version.h]=core [phase_timer.h]=core
   [device_discovery.h]=device
   [communicator.h]=comm [process_collectives.h]=comm
   [mesh.h]=mesh

@@ -121,6 +121,7 @@ class ParallelMlp<T>::Impl {
     std::span<T> logits = buffer(z_.back(), B, C);
     forward(params, B, inputs.data<T>(), logits);
     std::span<T> probs = buffer(probs_, B, C);
+    mark(timer_, Phase::loss);
     const double loss = softmax_cross_entropy_forward(probs, cspan(logits), y, m, denom, B, C);
     if (correct) *correct = count_correct(cspan(logits), y, m, B, C);
     softmax_cross_entropy_backward(probs, cspan(probs), y, m, denom, B, C);
@@ -147,6 +148,7 @@ class ParallelMlp<T>::Impl {
   }
 
   ParallelMlpConfig c_;
+  PhaseTimer* timer_ = nullptr;
 
  private:
   std::span<T> buffer(std::size_t offset, std::int64_t rows, std::int64_t cols) {
@@ -160,7 +162,9 @@ class ParallelMlp<T>::Impl {
       const std::int64_t rows = c_.kernel_rows(l), cols = c_.kernel_cols(l);
       const bool last = l + 1 == layers_;
       std::span<T> z = last ? logits : buffer(z_[static_cast<std::size_t>(l)], B, cols);
+      mark(timer_, Phase::collectives);  // FSDP gathers the layer here
       const auto w = params.acquire(l, false);
+      mark(timer_, Phase::forward_gemm);
       if (c_.splits[static_cast<std::size_t>(l)] == LayerSplit::row)
         row_parallel_linear_forward(z, x, w.kernel, w.bias, B, rows, cols, c_.model_axis);
       else  // a column layer's forward is a plain linear one on its columns (Megatron's f: identity)
@@ -168,6 +172,7 @@ class ParallelMlp<T>::Impl {
       params.release(l);
       if (last) break;
       std::span<T> h = buffer(h_[static_cast<std::size_t>(l)], B, cols);
+      mark(timer_, Phase::forward_elementwise);
       activation_forward(c_.mlp.activation, h, cspan(z));
       x = h;
     }
@@ -180,17 +185,22 @@ class ParallelMlp<T>::Impl {
       const std::span<const T> x = l == 0 ? inputs : cspan(buffer(h_[static_cast<std::size_t>(l - 1)], B, rows));
       std::span<T> dx = l == 0 ? std::span<T>() : buffer(d_[l % 2], B, rows);
       // Layer 0 computes no input gradient, so its weights are not needed (nor gathered).
+      mark(timer_, Phase::collectives);  // FSDP gathers the layer again here
       const auto w = l == 0 ? typename LayerParams<T>::Weights{} : params.acquire(l, true);
       const auto g = params.gradients(l);
+      mark(timer_, Phase::backward_elementwise);
       std::fill(g.kernel.begin(), g.kernel.end(), T(0));  // the layer functions accumulate
       std::fill(g.bias.begin(), g.bias.end(), T(0));
+      mark(timer_, Phase::backward_gemm);
       if (c_.splits[static_cast<std::size_t>(l)] == LayerSplit::column)
         column_parallel_linear_backward(dx, g.kernel, g.bias, cspan(dz), x, w.kernel, B, rows, cols, c_.model_axis);
       else  // a row layer's backward is a plain linear one on its rows (Megatron's g: identity)
         linear_backward(dx, g.kernel, g.bias, cspan(dz), x, w.kernel, B, rows, cols);
+      mark(timer_, Phase::collectives);  // ZeRO-2/3 reduce-scatter the layer's gradients here
       params.gradients_done(l);
       if (l > 0) params.release(l);
       if (l == 0) break;
+      mark(timer_, Phase::backward_elementwise);
       activation_backward(c_.mlp.activation, dx, cspan(dx), cspan(buffer(z_[static_cast<std::size_t>(l - 1)], B, rows)));
       dz = dx;
     }
@@ -236,6 +246,10 @@ ParallelMlp<T>& ParallelMlp<T>::operator=(ParallelMlp&&) noexcept = default;
 template <class T>
 const ParallelMlpConfig& ParallelMlp<T>::config() const {
   return impl_->c_;
+}
+template <class T>
+void ParallelMlp<T>::set_phase_timer(PhaseTimer* timer) {
+  impl_->timer_ = timer;
 }
 template <class T>
 double ParallelMlp<T>::loss_and_grad(LayerParams<T>& params, const Array& inputs, const Array& labels,

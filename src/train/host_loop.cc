@@ -31,7 +31,8 @@ HostLoop::HostLoop(Setup& setup, const TrainHooks& hooks)
       settings_{.optimizer = setup.optimizer.get(),
                 .clip_norm = setup.config.clip_norm,
                 .units = {.zero_stage = setup.config.zero_stage, .bucket_bytes = setup.config.gradient_bucket_bytes},
-                .model_size = setup.model.model_size},
+                .model_size = setup.model.model_size,
+                .time_phases = setup.config.time_phases},
       queue_(static_cast<int>(setup.local.size()), default_collective_timeout()) {
   for (Slot& slot : slots_) {
     slot.shards.resize(setup.local.size());
@@ -159,6 +160,7 @@ void HostLoop::finish_step(std::uint32_t command, std::int64_t step, Epoch& epoc
   m.step = step;
   m.loss = slot.totals[0][0] / setup_.data_size;
   m.accuracy = slot.totals[0][1] / slot.count;
+  m.phase_seconds = slot.phases;
   stop_agreed_ = stop_agreed_ || slot.totals[0][2] > 0;  // a stop asked on any process, with this step
   if (!std::isfinite(m.loss) && diverged_.empty())
     diverged_ = "train: the loss is " + datarax::detail::number(m.loss) + " at step " + std::to_string(step) +
@@ -247,6 +249,11 @@ void HostLoop::device_loop(std::size_t local) {
       case Command::snapshot: run_snapshot(local, step, slot); break;
       case Command::stop: break;
     }
+    if (command != Command::step && step.phase_timer() != nullptr) {
+      // Time outside steps (evaluation, snapshots) is no step's: dropped.
+      step.phase_timer()->enter(Phase::batch_wait);
+      step.phase_timer()->take();
+    }
     queue_.complete(c);
     if (command == Command::stop) return;
   }
@@ -254,6 +261,8 @@ void HostLoop::device_loop(std::size_t local) {
 
 void HostLoop::run_step(std::size_t local, Step& step, Slot& slot, Tree& totals) const {
   const Step::Result r = step.run(slot.shards[local], slot.count);
+  PhaseTimer* timer = step.phase_timer();
+  mark(timer, Phase::metrics);
   // The step's metrics — loss, correct predictions, and whether this process was asked to stop —
   // summed over the devices, in place.
   std::span<double> t = totals.at("totals").data<double>();
@@ -263,6 +272,8 @@ void HostLoop::run_step(std::size_t local, Step& step, Slot& slot, Tree& totals)
   distributed::DistributedMetricsModule().reduce_in_place(totals, ReduceOp::sum, settings_.units.data_axis);
   slot.totals[local] = {t[0], t[1], t[2]};
   if (local == 0) slot.done_at = Clock::now();  // every device of the step has finished it
+  mark(timer, Phase::batch_wait);  // until the next step's command
+  if (timer != nullptr && local == 0) slot.phases = timer->take();
 }
 
 void HostLoop::run_evaluate(std::size_t local, Step& step, Slot& slot) {

@@ -43,6 +43,7 @@ class HostLoop {
     bool with_optimizer_state = false;  // snapshot: also the optimizer's state (collective)
     TrainState state;                // snapshot: the whole state
     DeviceBytes bytes;               // measure: what the first device holds
+    std::array<double, kPhaseCount> phases{};  // step: the first device's (time_phases)
   };
   struct Epoch {
     int number = 0;

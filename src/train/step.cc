@@ -16,6 +16,10 @@ Step::Step(const nn::ParallelMlpConfig& model, std::int64_t local_batch, const T
       units_(params, model.splits, settings.units, rank, n),
       // The clip norm's sums: one of everything, or (with a model axis) the split blocks' apart.
       norm_(Array::zeros({settings.model_size > 1 ? 2 : 1}, DType::f64)) {
+  if (settings_.time_phases) {
+    timer_ = &timer_storage_;
+    mlp_.set_phase_timer(timer_);
+  }
   opt_state_ = settings_.optimizer->init(units_.owned_params());
   if (opt_state != nullptr) load_optimizer_state(*opt_state);
 }
@@ -26,10 +30,13 @@ Step::Result Step::run(const Tree& batch, double count) {
   // over the global batch's real examples (exact also when the last batch is padded).
   const double loss = mlp_.loss_and_grad(units_, batch.at("inputs"), batch.at("labels"), batch.at("mask"),
                                          count / n_, &correct);
+  mark(timer_, Phase::collectives);
   units_.reduce_gradients();
+  mark(timer_, Phase::optimizer);
   if (settings_.clip_norm) clip(*settings_.clip_norm);
   settings_.optimizer->update(units_.owned_grads(), opt_state_, units_.owned_params());
   optim::apply_updates(units_.owned_params(), units_.owned_grads());
+  mark(timer_, Phase::collectives);
   units_.gather_updated();
   return {loss, static_cast<double>(correct)};
 }

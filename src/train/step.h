@@ -21,6 +21,7 @@
 #include <string>
 
 #include "datarax/nn/parallel_mlp.h"
+#include "datarax/phase_timer.h"
 #include "datarax/optim/optimizer.h"
 #include "datarax/tree.h"
 #include "train/param_units.h"
@@ -32,6 +33,7 @@ struct StepSettings {
   std::optional<double> clip_norm;
   UnitsSettings units;
   int model_size = 1;  // devices on the model axis
+  bool time_phases = false;  // phase_timer() marks the step's phases
 };
 
 class Step {
@@ -63,6 +65,9 @@ class Step {
   // Bytes this device holds: parameters, gradients, optimizer state, gathered layers in flight.
   DeviceBytes held_bytes() const;
 
+  // The timer the step marks its phases on (StepSettings::time_phases), or null.
+  PhaseTimer* phase_timer() { return timer_; }
+
  private:
   void clip(double max_norm);
   void load_optimizer_state(const Tree& local);
@@ -73,6 +78,8 @@ class Step {
   ParamUnits units_;
   Tree opt_state_;
   Array norm_;  // the clip norm's partial sums, reduced in place
+  PhaseTimer timer_storage_;
+  PhaseTimer* timer_ = nullptr;
 };
 
 }  // namespace datarax::train::detail

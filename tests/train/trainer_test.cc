@@ -122,6 +122,33 @@ TEST(Trainer, ShardedStepMakesOneReduceScatterAndOneAllGather) {
   }
 }
 
+// TrainConfig::time_phases: every step reports where the first device's time went (the matrix
+// products, the loss, the optimizer are never free); without it the phases are zeros.
+TEST(Trainer, PhaseTimesAreReportedOnlyWhenAsked) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  for (const int stage : {0, 3}) {
+    TrainConfig c = small_run(2, 6);
+    c.zero_stage = stage;
+    const TrainReport off = train(c);
+    for (const StepMetrics& m : off.steps)
+      for (double s : m.phase_seconds) EXPECT_EQ(s, 0.0) << "step " << m.step;
+    c.time_phases = true;
+    const TrainReport on = train(c);
+    ASSERT_EQ(on.steps.size(), 6u);
+    for (const StepMetrics& m : on.steps) {
+      for (double s : m.phase_seconds) EXPECT_GE(s, 0.0);
+      for (const Phase p : {Phase::forward_gemm, Phase::forward_elementwise, Phase::loss, Phase::backward_gemm,
+                            Phase::backward_elementwise, Phase::collectives, Phase::optimizer, Phase::metrics})
+        EXPECT_GT(m.phase_seconds[static_cast<std::size_t>(p)], 0.0)
+            << to_string(p) << " at step " << m.step << ", stage " << stage;
+    }
+    // Timing changes nothing computed.
+    ASSERT_EQ(on.steps.size(), off.steps.size());
+    for (std::size_t i = 0; i < on.steps.size(); ++i) EXPECT_EQ(on.steps[i].loss, off.steps[i].loss);
+  }
+}
+
 TEST(Trainer, PaddedLastBatchGivesExactMeansAndEpochRows) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});

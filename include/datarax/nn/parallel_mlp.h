@@ -25,6 +25,7 @@
 
 #include "datarax/array.h"
 #include "datarax/nn/mlp.h"
+#include "datarax/phase_timer.h"
 #include "datarax/sharding_rules.h"
 
 namespace datarax::nn {
@@ -90,6 +91,9 @@ class ParallelMlp {
   ParallelMlp& operator=(ParallelMlp&&) noexcept;
 
   const ParallelMlpConfig& config() const;
+  // Marks forward, loss and backward phases on `timer` from now on (null: none, the default).
+  // Tensor parallelism's all-reduces inside a layer count with the layer's matrix products.
+  void set_phase_timer(PhaseTimer* timer);
 
   // Forward and backward of one batch of B <= max_batch rows, as Mlp::loss_and_grad (inputs [B,
   // sizes[0]] in T, labels i32 [B], mask T [B], denom > 0), the same on every device of the model

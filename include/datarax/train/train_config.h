@@ -50,6 +50,7 @@ struct TrainConfig {
   bool shuffle = true;
   std::string init_path;                   // initial parameters (safetensors); empty: seeded init
   std::int64_t log_every = 50;             // steps per samples/s window of StepMetrics
+  bool time_phases = false;                // StepMetrics::phase_seconds: where each step's time goes
 
   // Checks every field's range and names; ConfigError for the first bad one.
   void validate() const;

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "datarax/phase_timer.h"
 #include "datarax/train/train_config.h"
 #include "datarax/tree.h"
 
@@ -27,6 +28,10 @@ struct StepMetrics {
   double loss = 0;            // mean loss of the step's global batch, before its update
   double accuracy = 0;
   double samples_per_s = 0;   // over the steps since the last logged one (log_every)
+  // With TrainConfig::time_phases: the seconds the first device of this process spent in each
+  // phase (datarax/phase_timer.h) since its previous step ended, indexed by Phase; they add up to
+  // the time between the ends of its two steps. Zeros otherwise.
+  std::array<double, kPhaseCount> phase_seconds{};
 };
 
 struct EpochMetrics {
