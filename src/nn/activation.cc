@@ -43,7 +43,12 @@ template <class T>
 void relu_bwd(std::span<T> dinp, std::span<const T> dout, std::span<const T> inp) {
   check_same_size("relu_backward", dinp.size(), "dinp", dout.size(), "dout");
   check_same_size("relu_backward", dinp.size(), "dinp", inp.size(), "inp");
-  for (std::size_t i = 0; i < inp.size(); ++i) dinp[i] = inp[i] > T(0) ? dout[i] : T(0);
+  // dout[i] is loaded whatever the sign: a load under the condition cannot be vectorized (it might
+  // fault), and the scalar loop's branch on a random sign cost 3.5 ns an element (0.9 ms a step).
+  for (std::size_t i = 0; i < inp.size(); ++i) {
+    const T d = dout[i];
+    dinp[i] = inp[i] > T(0) ? d : T(0);
+  }
 }
 
 // √(2/π)

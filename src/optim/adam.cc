@@ -60,15 +60,38 @@ void adam_loop(T* __restrict g, T* __restrict mu, T* __restrict nu, const T* __r
   }
 }
 
+// The same arithmetic, and then p += update in the same pass (the update is not stored): what
+// update() followed by apply_updates() computes, bit for bit (the library is compiled with
+// -ffp-contract=off: no multiply-add is fused into an FMA, here or there).
 template <class T>
-void adam_kernel(T* g, T* mu, T* nu, const T* p, std::size_t n, AdamConstants<T> c) {
-  adam_loop<T>(g, mu, nu, p, n, c);
+DATARAX_CLONES
+void adam_apply_loop(const T* __restrict g, T* __restrict mu, T* __restrict nu, T* __restrict p, std::size_t n,
+                     AdamConstants<T> c, bool decays) {
+  for (std::size_t i = 0; i < n; ++i) {
+    const T gi = g[i];
+    const T m = c.one_minus_b1 * gi + c.b1 * mu[i];
+    const T v = c.one_minus_b2 * gi * gi + c.b2 * nu[i];
+    mu[i] = m;
+    nu[i] = v;
+    T u = (m * c.inv_bc1) / (std::sqrt(v * c.inv_bc2 + c.eps_root) + c.eps);
+    if (decays) u += c.wd * p[i];  // loop-invariant: the compiler unswitches it
+    p[i] += c.neg_lr * u;
+  }
 }
 
 }  // namespace
 
 void Adam::update(Tree& grads, Tree& state, const Tree& params) const {
-  constexpr std::string_view op = "adam.update";
+  step(grads, state, params, nullptr);
+}
+
+void Adam::update_and_apply(Tree& grads, Tree& state, Tree& params) const {
+  check_same_keys(grads, params, "adam.update_and_apply (gradients vs parameters)");
+  step(grads, state, params, &params);
+}
+
+void Adam::step(Tree& grads, Tree& state, const Tree& params, Tree* apply_to) const {
+  const std::string_view op = apply_to != nullptr ? "adam.update_and_apply" : "adam.update";
   const AdamOptions& o = options_;
   std::int64_t& count = detail::count_of(state, op);
   const double lr = o.learning_rate(count);
@@ -82,13 +105,19 @@ void Adam::update(Tree& grads, Tree& state, const Tree& params) const {
   detail::Walker<Tree> mus(state, "state", "mu", op);
   detail::Walker<Tree> nus(state, "state", "nu", op);
   auto p_it = params.begin();
+  auto out_it = apply_to != nullptr ? apply_to->begin() : grads.end();  // (the same iterator type)
   for (auto& entry : grads) {
     // Named, not bound: a lambda may not capture a structured binding before C++20 compilers
     // caught up (clang 14).
     const std::string& key = entry.first;
     Array& g = entry.second;
     const Array* p = nullptr;
-    if (decay) {
+    Array* out = nullptr;
+    if (apply_to != nullptr) {
+      out = &(out_it++)->second;
+      detail::check_like(op, "parameter", key, *out, g);
+      p = out;
+    } else if (decay) {
       p = &(p_it++)->second;
       detail::check_like(op, "parameter", key, *p, g);
     }
@@ -105,8 +134,11 @@ void Adam::update(Tree& grads, Tree& state, const Tree& params) const {
       const T inv_bc1 = static_cast<T>(1.0 / bc1), inv_bc2 = static_cast<T>(1.0 / bc2);
       const T eps = static_cast<T>(o.eps), eps_root = static_cast<T>(o.eps_root);
       const T wd = static_cast<T>(o.weight_decay), neg_lr = static_cast<T>(-lr);
-      adam_kernel<T>(gv.data(), mu.data(), nu.data(), decays ? pv.data() : nullptr, gv.size(),
-                     {b1, b2, one_minus_b1, one_minus_b2, inv_bc1, inv_bc2, eps, eps_root, wd, neg_lr});
+      const AdamConstants<T> c{b1, b2, one_minus_b1, one_minus_b2, inv_bc1, inv_bc2, eps, eps_root, wd, neg_lr};
+      if (out != nullptr)
+        adam_apply_loop<T>(gv.data(), mu.data(), nu.data(), out->template data<T>().data(), gv.size(), c, decays);
+      else
+        adam_loop<T>(gv.data(), mu.data(), nu.data(), decays ? pv.data() : nullptr, gv.size(), c);
     });
   }
   mus.finish();

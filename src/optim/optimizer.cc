@@ -20,6 +20,11 @@ UpdateResult Optimizer::update_copy(const Tree& grads, const Tree& state,
   return out;
 }
 
+void Optimizer::update_and_apply(Tree& grads, Tree& state, Tree& params) const {
+  update(grads, state, params);
+  apply_updates(params, grads);
+}
+
 void apply_updates(Tree& params, const Tree& updates) {
   constexpr std::string_view op = "apply_updates";
   check_same_keys(params, updates, op);

@@ -34,8 +34,7 @@ Step::Result Step::run(const Tree& batch, double count) {
   units_.reduce_gradients();
   mark(timer_, Phase::optimizer);
   if (settings_.clip_norm) clip(*settings_.clip_norm);
-  settings_.optimizer->update(units_.owned_grads(), opt_state_, units_.owned_params());
-  optim::apply_updates(units_.owned_params(), units_.owned_grads());
+  settings_.optimizer->update_and_apply(units_.owned_grads(), opt_state_, units_.owned_params());
   mark(timer_, Phase::collectives);
   units_.gather_updated();
   return {loss, static_cast<double>(correct)};

@@ -39,10 +39,15 @@ class Adam final : public Optimizer {
   std::string_view name() const override;
   Tree init(const Tree& params) const override;
   void update(Tree& grads_in_updates_out, Tree& state, const Tree& params) const override;
+  // One pass: the moments, the update and params += update per element (grads left as they were).
+  void update_and_apply(Tree& grads, Tree& state, Tree& params) const override;
 
   const AdamOptions& options() const { return options_; }
 
  private:
+  // update() when apply_to is null; else update_and_apply() into *apply_to (which is params).
+  void step(Tree& grads, Tree& state, const Tree& params, Tree* apply_to) const;
+
   AdamOptions options_;
 };
 
