@@ -1,0 +1,69 @@
+#!/usr/bin/python3
+"""The recipe of bench/train_throughput's default model in PyTorch, timed the same way.
+
+MLP 784-512-512-10 (ReLU), Adam (lr 1e-3), global batch 256, Fashion-MNIST from Debian's
+dataset-fashion-mnist, pixels scaled to [0, 1], a fresh shuffle per epoch. The figure is
+256 / (median time between the ends of consecutive steps after the warm-up), as
+bench/train_throughput measures its own. Never part of the tests or CI: bench/peers/run.sh runs it.
+
+    python3 bench/peers/pytorch_mlp.py --threads 2 [--steps 200] [--warmup 10]
+"""
+import argparse
+import gzip
+import os
+import statistics
+import struct
+import sys
+import time
+
+import torch
+
+
+def load_idx(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    magic, count = struct.unpack(">II", data[:8])
+    if magic == 2051:  # images: count, rows, cols
+        rows, cols = struct.unpack(">II", data[8:16])
+        return torch.frombuffer(bytearray(data[16:]), dtype=torch.uint8).reshape(count, rows * cols)
+    if magic == 2049:  # labels
+        return torch.frombuffer(bytearray(data[8:]), dtype=torch.uint8)
+    sys.exit(f"pytorch_mlp: {path}: not an IDX file (magic {magic})")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    a = p.parse_args()
+    if a.threads < 1 or a.steps < a.warmup + 3:
+        sys.exit("pytorch_mlp: --threads >= 1 and --steps >= --warmup + 3")
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    x = load_idx(os.path.join(a.data_dir, "train-images-idx3-ubyte.gz")).to(torch.float32) / 255
+    y = load_idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte.gz")).to(torch.int64)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
+                                torch.nn.ReLU(), torch.nn.Linear(512, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    batch, per_epoch = 256, x.shape[0] // 256
+    ends, order = [], torch.randperm(x.shape[0])
+    for step in range(a.steps):
+        if step % per_epoch == 0 and step > 0:
+            order = torch.randperm(x.shape[0])
+        idx = order[(step % per_epoch) * batch:(step % per_epoch + 1) * batch]
+        xb, yb = x[idx], y[idx]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        opt.step()
+        ends.append(time.perf_counter())
+    dts = [ends[i] - ends[i - 1] for i in range(a.warmup + 1, len(ends))]
+    print(f"pytorch {torch.__version__} ({a.threads} thread{'s' if a.threads > 1 else ''}) "
+          f"{batch / statistics.median(dts):.0f} samples/s, final loss {loss.item():.4f}")
+
+
+if __name__ == "__main__":
+    main()
