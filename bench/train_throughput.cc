@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "gemm_shapes.h"
 #include "datarax/device_discovery.h"
 #include "datarax/train/trainer.h"
 
@@ -50,6 +51,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 namespace bench = datarax::bench;
+using bench::Gemm;
+using bench::flops;
+using bench::step_gemms;
 
 // Records when each step ended and how many allocations had happened by then.
 class StepClock final : public datarax::train::TrainObserver {
@@ -68,30 +72,6 @@ class StepClock final : public datarax::train::TrainObserver {
   std::vector<long long> allocations;
   std::vector<std::array<double, datarax::kPhaseCount>> phases;
 };
-
-struct Gemm {
-  bool ta, tb;
-  int M, N, K;
-};
-
-// One device's matrix products in a step of an MLP with local batch b, whose layer l's kernel
-// block on the device is [rows[l], cols[l]] (forward, then backward: dW = inpᵀ·dout for every
-// layer, dinp = dout·Wᵀ for all but the first).
-std::vector<Gemm> step_gemms(int b, const std::vector<int>& rows, const std::vector<int>& cols) {
-  std::vector<Gemm> g;
-  for (std::size_t l = 0; l < rows.size(); ++l) g.push_back({false, false, b, cols[l], rows[l]});
-  for (std::size_t l = rows.size(); l-- > 0;) {
-    g.push_back({true, false, rows[l], cols[l], b});
-    if (l > 0) g.push_back({false, true, b, rows[l], cols[l]});
-  }
-  return g;
-}
-
-double flops(const std::vector<Gemm>& gemms) {
-  double f = 0;
-  for (const Gemm& g : gemms) f += 2.0 * g.M * g.N * g.K;
-  return f;
-}
 
 // Median microseconds of one device's GEMM sequence, with `threads` threads running it at once.
 double gemm_time_us(const std::vector<Gemm>& gemms, int threads, int reps) {
