@@ -20,8 +20,11 @@ import torch
 
 
 def load_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
+    try:
+        with gzip.open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        sys.exit(f"{os.path.basename(__file__)}: cannot read {path}: {e} (Debian's dataset-fashion-mnist has it)")
     magic, count = struct.unpack(">II", data[:8])
     if magic == 2051:  # images: count, rows, cols
         rows, cols = struct.unpack(">II", data[8:16])

@@ -18,8 +18,10 @@ build="$root/build"
 jax=0
 while [ $# -gt 0 ]; do
   case "$1" in
-    --rounds) rounds="$2"; shift ;;
-    --build) build="$2"; shift ;;
+    --rounds | --build)
+      [ $# -ge 2 ] || { echo "run.sh: $1 needs a value; usage: run.sh [--rounds N] [--build DIR] [--jax]" >&2; exit 2; }
+      if [ "$1" = --rounds ]; then rounds="$2"; else build="$2"; fi
+      shift ;;
     --jax) jax=1 ;;
     *) echo "run.sh: unknown argument \"$1\"; usage: run.sh [--rounds N] [--build DIR] [--jax]" >&2; exit 2 ;;
   esac
