@@ -14,11 +14,14 @@
 // GEMMs, taken on the slowest of the concurrent threads. Every library's output is checked once
 // against the exact value (inputs 0.5 and 0.25, exact in bf16 too: each element is K / 8). The
 // bf16 figures leave out the conversions to bf16 that a step would add (one pass over the
-// activations and the weights each).
+// activations and the weights each). "allocations per step" counts every malloc, posix_memalign and
+// aligned_alloc of the process during the timed repetitions (this program interposes them), per set
+// of GEMMs: the trainer allocates nothing per step, and a library that does would break that.
 #include <cblas.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -35,6 +38,24 @@
 
 extern "C" void openblas_set_num_threads(int);
 extern "C" char* openblas_get_corename(void);
+
+// Every heap allocation of the process, whatever calls it (C++ operator new goes through malloc).
+static std::atomic<long long> g_allocations{0};
+extern "C" void* __libc_malloc(std::size_t);
+extern "C" void* __libc_memalign(std::size_t, std::size_t);
+extern "C" void* malloc(std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_malloc(n);
+}
+extern "C" int posix_memalign(void** p, std::size_t alignment, std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  *p = __libc_memalign(alignment, n);
+  return *p != nullptr ? 0 : ENOMEM;
+}
+extern "C" void* aligned_alloc(std::size_t alignment, std::size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return __libc_memalign(alignment, n);
+}
 
 namespace {
 
@@ -126,10 +147,38 @@ class Runner {
   std::vector<std::unordered_map<int, dnnl::memory>> args_;
 };
 
-// Median microseconds of the set on the slowest of `threads` threads running it at once.
-double time_us(Lib lib, const std::vector<Gemm>& gemms, int threads) {
+struct Timing {
+  double us = 0;           // median of the slowest thread
+  double allocations = 0;  // per set of GEMMs and thread, over kReps untimed repetitions
+};
+
+// A spinning barrier for `n` threads, reusable.
+class Barrier {
+ public:
+  explicit Barrier(int n) : n_(n) {}
+  void wait() {
+    const int gen = gen_.load();
+    if (arrived_.fetch_add(1) + 1 == n_) {
+      arrived_.store(0);
+      gen_.fetch_add(1);
+    } else {
+      while (gen_.load() == gen) {
+      }
+    }
+  }
+
+ private:
+  const int n_;
+  std::atomic<int> arrived_{0}, gen_{0};
+};
+
+// `threads` threads run the set at once: warm-up, then kReps counted for allocations, then the
+// timed repetitions; the median of the slowest thread.
+Timing time_us(Lib lib, const std::vector<Gemm>& gemms, int threads) {
+  constexpr int kReps = 21;
   std::vector<double> medians(static_cast<std::size_t>(threads));
-  std::atomic<int> ready{0};
+  Barrier barrier(threads);
+  long long before = 0, after = 0;
   std::vector<std::thread> pool;
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
@@ -137,13 +186,18 @@ double time_us(Lib lib, const std::vector<Gemm>& gemms, int threads) {
       Runner r(lib, gemms);
       r.run();
       r.verify();
-      ready.fetch_add(1);
-      while (ready.load() < threads) {
-      }
-      medians[static_cast<std::size_t>(t)] = bench::measure({.warmup = 2, .reps = 21}, [&] { r.run(); }).median();
+      r.run();
+      barrier.wait();
+      if (t == 0) before = g_allocations.load();
+      barrier.wait();
+      for (int k = 0; k < kReps; ++k) r.run();
+      barrier.wait();
+      if (t == 0) after = g_allocations.load();
+      barrier.wait();
+      medians[static_cast<std::size_t>(t)] = bench::measure({.warmup = 0, .reps = kReps}, [&] { r.run(); }).median();
     });
   for (auto& t : pool) t.join();
-  return *std::max_element(medians.begin(), medians.end());
+  return {*std::max_element(medians.begin(), medians.end()), static_cast<double>(after - before) / (kReps * threads)};
 }
 
 }  // namespace
@@ -169,15 +223,21 @@ int main(int argc, char** argv) {
   for (const Case& c : cases) {
     const std::vector<Gemm> gemms = bench::step_gemms(c.batch, rows, cols);
     std::vector<std::vector<double>> us(libs.size());
+    std::vector<double> allocs(libs.size());
     for (int r = 0; r < rounds; ++r)
-      for (std::size_t i = 0; i < libs.size(); ++i) us[i].push_back(time_us(libs[i], gemms, c.devices));
-    std::printf("\n## %s (%.2f GFLOP per device per step)\n\nlibrary | ms per step | GFLOP/s per device | bound samples/s | vs OpenBLAS\n---|---|---|---|---\n",
+      for (std::size_t i = 0; i < libs.size(); ++i) {
+        const Timing t = time_us(libs[i], gemms, c.devices);
+        us[i].push_back(t.us);
+        allocs[i] = std::max(allocs[i], t.allocations);
+      }
+    std::printf("\n## %s (%.2f GFLOP per device per step)\n\nlibrary | ms per step | GFLOP/s per device | bound samples/s | "
+                "vs OpenBLAS | allocations per step per device\n---|---|---|---|---|---\n",
                 c.what, bench::flops(gemms) / 1e9);
     const double base = bench::Samples(us[0]).median();
     for (std::size_t i = 0; i < libs.size(); ++i) {
       const double m = bench::Samples(us[i]).median();
-      std::printf("%s | %.3f | %.1f | %.0f | %.2f\n", name(libs[i]), m / 1e3, bench::flops(gemms) / (m * 1e3),
-                  256.0 / (m / 1e6), base / m);
+      std::printf("%s | %.3f | %.1f | %.0f | %.2f | %.1f\n", name(libs[i]), m / 1e3, bench::flops(gemms) / (m * 1e3),
+                  256.0 / (m / 1e6), base / m, allocs[i]);
     }
   }
   return 0;
