@@ -21,7 +21,6 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
@@ -35,27 +34,10 @@
 
 #include "bench_util.h"
 #include "gemm_shapes.h"
+#include "malloc_count.h"
 
 extern "C" void openblas_set_num_threads(int);
 extern "C" char* openblas_get_corename(void);
-
-// Every heap allocation of the process, whatever calls it (C++ operator new goes through malloc).
-static std::atomic<long long> g_allocations{0};
-extern "C" void* __libc_malloc(std::size_t);
-extern "C" void* __libc_memalign(std::size_t, std::size_t);
-extern "C" void* malloc(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_malloc(n);
-}
-extern "C" int posix_memalign(void** p, std::size_t alignment, std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  *p = __libc_memalign(alignment, n);
-  return *p != nullptr ? 0 : ENOMEM;
-}
-extern "C" void* aligned_alloc(std::size_t alignment, std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  return __libc_memalign(alignment, n);
-}
 
 namespace {
 
@@ -188,11 +170,11 @@ Timing time_us(Lib lib, const std::vector<Gemm>& gemms, int threads) {
       r.verify();
       r.run();
       barrier.wait();
-      if (t == 0) before = g_allocations.load();
+      if (t == 0) before = bench::allocations();
       barrier.wait();
       for (int k = 0; k < kReps; ++k) r.run();
       barrier.wait();
-      if (t == 0) after = g_allocations.load();
+      if (t == 0) after = bench::allocations();
       barrier.wait();
       medians[static_cast<std::size_t>(t)] = bench::measure({.warmup = 0, .reps = kReps}, [&] { r.run(); }).median();
     });

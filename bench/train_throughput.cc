@@ -13,7 +13,8 @@
 // time (the median over rounds of each round's steady-state median: the time between the ends of
 // consecutive steps after the warm-up); samples/s = 256 / that; the GEMM bound in samples/s and
 // the ratio measured / bound; the step time over DP's on the same device count (the median of the
-// per-round ratios); and the heap allocations per step in steady state (operator new calls).
+// per-round ratios); and the heap allocations per step in steady state (every malloc of the process,
+// interposed: operator new, OpenBLAS, anything).
 #include <cblas.h>
 
 #include <algorithm>
@@ -27,22 +28,9 @@
 
 #include "bench_util.h"
 #include "gemm_shapes.h"
+#include "malloc_count.h"
 #include "datarax/device_discovery.h"
 #include "datarax/train/trainer.h"
-
-// Every allocation of the process goes through here, so that steady-state steps can be checked for
-// allocations.
-// (GCC 12 inlines the replacement operator new into callers and then takes its malloc for a
-// mismatch with the replacement operator delete's free: a false positive, silenced here only.)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-static std::atomic<long long> g_allocations{0};
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 extern "C" void openblas_set_num_threads(int);
 extern "C" char* openblas_get_corename(void);
@@ -65,7 +53,7 @@ class StepClock final : public datarax::train::TrainObserver {
   }
   void on_step(const datarax::train::StepMetrics& m, int, std::int64_t) override {
     ends.push_back(Clock::now());
-    allocations.push_back(g_allocations.load());
+    allocations.push_back(bench::allocations());
     phases.push_back(m.phase_seconds);
   }
   std::vector<Clock::time_point> ends;
