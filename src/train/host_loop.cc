@@ -30,7 +30,7 @@ HostLoop::HostLoop(Setup& setup, const TrainHooks& hooks)
       out_(hooks.observer != nullptr && process_index() == 0 ? *hooks.observer : quiet_),
       settings_{.optimizer = setup.optimizer.get(),
                 .clip_norm = setup.config.clip_norm,
-                .units = {.zero_stage = setup.config.zero_stage, .bucket_bytes = setup.config.gradient_bucket_bytes},
+                .units = {.zero_stage = setup.config.zero_stage.value(), .bucket_bytes = setup.config.gradient_bucket_bytes},
                 .model_size = setup.model.model_size,
                 .time_phases = setup.config.time_phases},
       queue_(static_cast<int>(setup.local.size()), default_collective_timeout()) {

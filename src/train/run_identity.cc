@@ -54,7 +54,7 @@ std::vector<std::pair<std::string, std::string>> shared_fields(const TrainConfig
           {"warmup_steps", std::to_string(c.warmup_steps)},
           {"clip_norm", optional_number(c.clip_norm)},
           {"model_parallel", std::to_string(c.model_parallel)},
-          {"zero_stage", std::to_string(c.zero_stage)},
+          {"zero_stage", c.zero_stage ? std::to_string(*c.zero_stage) : "default"},
           {"gradient_bucket_bytes", std::to_string(c.gradient_bucket_bytes)},
           {"hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); })},
           {"activation", c.activation},
@@ -92,7 +92,7 @@ Identity layout_of(const TrainConfig& c, const Mesh& mesh) {
           {"devices", std::to_string(mesh.size())},
           {"processes", std::to_string(process_count())},
           {"model_parallel", std::to_string(c.model_parallel)},
-          {"zero_stage", std::to_string(c.zero_stage)}};
+          {"zero_stage", std::to_string(c.zero_stage.value())}};
 }
 
 void check_resumable(const Identity& mine, const Identity& checkpoint) {

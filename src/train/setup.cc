@@ -182,9 +182,9 @@ void check_memory(const TrainConfig& c, const nn::MlpConfig& model, int local_de
   const long double state = c.optimizer == "sgd" ? (c.momentum ? 4 : 0) : 8;  // bytes per parameter
   // The whole initial parameters once, then per device its blocks (1/M of them) placed, its
   // parameters, gradients and optimizer state — 1/N of each from the ZeRO stage that shards it.
-  const long double M = c.model_parallel, N = c.zero_stage >= 1 ? data_size : 1;
-  const long double per_device = params / M *
-                                 (4 + (c.zero_stage >= 3 ? 4 / N : 4) + (c.zero_stage >= 2 ? 4 / N : 4) + state / N);
+  const int stage = c.zero_stage.value();  // resolved by Setup
+  const long double M = c.model_parallel, N = stage >= 1 ? data_size : 1;
+  const long double per_device = params / M * (4 + (stage >= 3 ? 4 / N : 4) + (stage >= 2 ? 4 / N : 4) + state / N);
   const long double bytes = 4 * params + local_devices * per_device;
   const long double available = available_memory();
   if (available > 0 && bytes > available) {
@@ -197,7 +197,9 @@ void check_memory(const TrainConfig& c, const nn::MlpConfig& model, int local_de
 }
 
 // "data 2 x model 2 (tensor-parallel layers: column, row, none), ZeRO stage 3 (FSDP)".
-std::string layout_text(const TrainConfig& c, const nn::ParallelMlpConfig& model, int data_size) {
+// `asked`: the stage the caller set (unset: the default chose c's).
+std::string layout_text(const TrainConfig& c, const std::optional<int>& asked, const nn::ParallelMlpConfig& model,
+                        int data_size) {
   std::string s = "data " + std::to_string(data_size);
   if (model.model_size > 1)
     s += " x model " + std::to_string(model.model_size) + " (tensor-parallel layers: " +
@@ -205,9 +207,10 @@ std::string layout_text(const TrainConfig& c, const nn::ParallelMlpConfig& model
   static const char* const stages[] = {"replicated", "ZeRO stage 1 (optimizer state sharded)",
                                        "ZeRO stage 2 (optimizer state and gradients sharded)",
                                        "ZeRO stage 3 (FSDP: parameters, gradients and optimizer state sharded)"};
-  if (c.zero_stage > 0 && data_size == 1)
-    return s + ", replicated (ZeRO stage " + std::to_string(c.zero_stage) + " asked for; a data axis of 1 shards nothing)";
-  return s + ", " + stages[c.zero_stage];
+  if (asked && *asked > 0 && data_size == 1)
+    return s + ", replicated (ZeRO stage " + std::to_string(*asked) + " asked for; a data axis of 1 shards nothing)";
+  const int stage = c.zero_stage.value();
+  return s + ", " + stages[stage] + (!asked && stage == 1 ? " by default" : "");
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int64_t total_steps) {
@@ -231,6 +234,10 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
       train_set(load_split(c, "train")),
       test_set(load_split(c, "test")) {
   const std::int64_t examples = train_set.images.shape()[0];
+  // The default ZeRO stage (TrainConfig::zero_stage): 1 on a data axis of several devices of this
+  // one process without gradient buckets — the same bits as replicated, and faster — else 0.
+  if (!config.zero_stage)
+    config.zero_stage = data_size > 1 && process_count() == 1 && c.gradient_bucket_bytes == 0 ? 1 : 0;
   if (test_set.images.shape()[0] == 0)
     throw ConfigError("data_dir", test_set.name, "the test split has no examples; the epochs' test metrics need some");
   if (c.batch_size > examples)
@@ -244,7 +251,7 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
                                                                           .part_index = part,
                                                                           .part_count = parts});
   model = model_config(c, train_set.images.shape()[1], train_set.num_classes);
-  check_memory(c, model.mlp,
+  check_memory(config, model.mlp,
                static_cast<int>(std::count_if(mesh.devices().begin(), mesh.devices().end(),
                                               [](const Device& d) { return d.process_index == process_index(); })),
                data_size);
@@ -279,7 +286,7 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
     data_rank.push_back(mesh.coords(d)[static_cast<std::size_t>(data_axis)]);
   }
   local_batch = c.batch_size / data_size;
-  layout = layout_of(c, mesh);
+  layout = layout_of(config, mesh);
   info = {mesh.size(),
           mesh.to_string(),
           nn::num_params(model.mlp),
@@ -289,7 +296,7 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
           train_set.num_classes,
           steps_per_epoch,
           total_steps,
-          layout_text(c, model, data_size),
+          layout_text(config, c.zero_stage, model, data_size),
           {}};
 }
 

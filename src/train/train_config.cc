@@ -25,8 +25,8 @@ void TrainConfig::validate() const {
     bad("devices", std::to_string(*devices), "out of range; valid: 1 to 1024");
   if (data_parallel && *data_parallel < 1) bad("data_parallel", std::to_string(*data_parallel), "must be >= 1");
   if (model_parallel < 1) bad("model_parallel", std::to_string(model_parallel), "must be >= 1");
-  if (zero_stage < 0 || zero_stage > 3)
-    bad("zero_stage", std::to_string(zero_stage),
+  if (zero_stage && (*zero_stage < 0 || *zero_stage > 3))
+    bad("zero_stage", std::to_string(*zero_stage),
         "out of range; valid: 0 (replicated), 1 (optimizer state sharded), 2 (and gradients), 3 (and parameters: FSDP)");
   if (epochs < 1) bad("epochs", std::to_string(epochs), "must be >= 1");
   if (steps && *steps < 1) bad("steps", std::to_string(*steps), "must be >= 1");

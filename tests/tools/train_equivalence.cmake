@@ -3,7 +3,7 @@
 # losses must agree within 1e-5 relative for every step, and, when CLOSE is set, their --save
 # files per tensor within 1e-5 in relative L2 norm (CLOSE is the safetensors_close helper). Only
 # process 0 may report: the layout run must print exactly one header line, for the mesh
-# HEADER (a regex) when given.
+# HEADER (a regex) when given, and a "layout: " line matching LAYOUT (a regex) when given.
 #
 # cmake -DTRAIN=... -DCOMMON="--steps;50;..." -DREF_ARGS="--devices;1" -DARGS="--devices;4;--mesh;data=2,model=2"
 #       [-DLAUNCHER="mpiexec;flags...;-n;2"] [-DCLOSE=safetensors_close] [-DHEADER=regex] -DWORK_DIR=...
@@ -40,6 +40,10 @@ if(NOT n_headers EQUAL 1)
 endif()
 if(HEADER AND NOT headers MATCHES "${HEADER}")
   message(FATAL_ERROR "the header \"${headers}\" does not match \"${HEADER}\"")
+endif()
+string(REGEX MATCH "  layout: [^\n]*" layout_line "${out}")
+if(LAYOUT AND NOT layout_line MATCHES "${LAYOUT}")
+  message(FATAL_ERROR "the layout line \"${layout_line}\" does not match \"${LAYOUT}\"")
 endif()
 
 function(step_losses file out_var)

@@ -84,6 +84,7 @@ TEST(Trainer, ReplicatedStepMakesOneGradientAllReducePerBucket) {
   const std::int64_t buffer = round_up(kParams, 16);
   for (std::int64_t bucket_bytes : {std::int64_t{0}, std::int64_t{64} << 10, buffer * 4 - 64}) {
     TrainConfig c = small_run(2, 3);
+    c.zero_stage = 0;  // (bucket_bytes 0 would default to ZeRO-1)
     c.gradient_bucket_bytes = bucket_bytes;
     const std::int64_t per = bucket_bytes == 0 ? buffer : bucket_bytes / 4;
     std::vector<CollectiveLog::Call> step;
@@ -147,6 +148,43 @@ TEST(Trainer, PhaseTimesAreReportedOnlyWhenAsked) {
     ASSERT_EQ(on.steps.size(), off.steps.size());
     for (std::size_t i = 0; i < on.steps.size(); ++i) EXPECT_EQ(on.steps[i].loss, off.steps[i].loss);
   }
+}
+
+// The default ZeRO stage: 1 on a data axis of several devices of this process without gradient
+// buckets, 0 otherwise — and the default gives, bit for bit, what the replicated step gives (with
+// and without clipping), holding half the optimizer state per device on 2 devices.
+TEST(Trainer, DefaultZeroStageIsOneOnSeveralLocalDevicesAndExact) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  initialize({.num_cpu_devices = 8});
+  struct Case {
+    int devices;
+    std::int64_t bucket_bytes;
+    std::string layout;
+  };
+  for (const Case& k : {Case{2, 0, "data 2, ZeRO stage 1 (optimizer state sharded) by default"},
+                        Case{3, 0, "data 3, ZeRO stage 1 (optimizer state sharded) by default"},
+                        Case{1, 0, "data 1, replicated"}, Case{2, 64 << 10, "data 2, replicated"}})
+    for (const std::optional<double> clip : {std::optional<double>(), std::optional<double>(0.5)}) {
+      TrainConfig c = small_run(k.devices, 8);
+      c.batch_size = 240;  // divisible by 2 and 3
+      c.gradient_bucket_bytes = k.bucket_bytes;
+      c.clip_norm = clip;
+      const TrainReport by_default = train(c);
+      EXPECT_EQ(by_default.info.layout, k.layout);
+      c.zero_stage = 0;
+      const TrainReport replicated = train(c);
+      EXPECT_EQ(replicated.info.layout, "data " + std::to_string(k.devices) + ", replicated");
+      ASSERT_EQ(by_default.steps.size(), replicated.steps.size());
+      for (std::size_t i = 0; i < replicated.steps.size(); ++i)
+        EXPECT_EQ(by_default.steps[i].loss, replicated.steps[i].loss) << k.layout << " step " << i + 1;
+      EXPECT_TRUE(bitwise_equal(by_default.params, replicated.params)) << k.layout;
+      const std::int64_t n = k.layout.find("ZeRO") != std::string::npos ? k.devices : 1;
+      // Adam's two moments, each a 1/n slice of the (padded) flat buffer: at most 16 floats a unit
+      // of padding per device.
+      EXPECT_LE(by_default.info.bytes_per_device.optimizer,
+                replicated.info.bytes_per_device.optimizer / n + 2 * 3 * 16 * 4 + 8)
+          << k.layout;
+    }
 }
 
 TEST(Trainer, PaddedLastBatchGivesExactMeansAndEpochRows) {

@@ -5,8 +5,8 @@
 //
 // Layouts (docs/model_parallel.md): the mesh is ("data") or, with model_parallel > 1, the hybrid
 // ("data", "model"); the MLP is tensor-parallel over "model" (Megatron's column/row pairs), and
-// zero_stage shards over "data" the optimizer state (1), the gradients too (2), and the parameters
-// too (3: FSDP).
+// zero_stage shards over "data" the optimizer state (1, the default on several devices of one
+// process), the gradients too (2), and the parameters too (3: FSDP).
 //
 // A bad value throws ConfigError, which names the field as it is spelled here, its value and what
 // is valid: `TrainConfig.batch_size = 256: not divisible by the data axis (3 devices); use a
@@ -38,8 +38,11 @@ struct TrainConfig {
   std::string schedule = "warmup_cosine";  // constant | warmup_cosine
   std::int64_t warmup_steps = 100;
   std::optional<double> clip_norm;         // clip gradients by global norm
-  int zero_stage = 0;                      // 0 replicated; ZeRO 1: optimizer state, 2: + gradients,
-                                           // 3: + parameters (FSDP), sharded over "data"
+  // 0 replicated; ZeRO 1: optimizer state, 2: + gradients, 3: + parameters (FSDP), sharded over
+  // "data". Unset: 1 where the data axis has several devices, all in this process, and gradients are
+  // not bucketed (gradient_bucket_bytes 0) — bit for bit the replicated step's results, and faster
+  // (each device runs the optimizer on its slice: docs/performance.md); else 0.
+  std::optional<int> zero_stage;
   // Stage 0: gradients are all-reduced in buckets of at most this many bytes, in one flat buffer;
   // 0 (the default) is one bucket for all of them: one collective per step.
   std::int64_t gradient_bucket_bytes = 0;
