@@ -212,6 +212,9 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-out", out.metrics, "write metrics as JSON lines");
   app.add_option("--plot", out.plot, "write a PNG of the loss and accuracy curves");
   app.add_option("--log-every", log_every_text, "log (and write metrics) every N steps (default 50)");
+  app.add_flag("--time-phases", config.time_phases,
+               "time each step's phases (GEMMs, element-wise work, collectives, optimizer, ...) and print "
+               "their medians at the end");
   app.add_option("--checkpoint-dir", out.checkpoint_dir, "write checkpoints (ckpt-<step>/) into this folder");
   app.add_option("--checkpoint-every", every_text, "a checkpoint every N steps (and when stopped by a signal)");
   app.add_option("--keep", keep_text, "keep the newest K checkpoints (default 3)");

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -98,6 +99,22 @@ void ConsoleOutput::on_finish(const train::TrainReport& report) {
     std::fprintf(out_, ", test accuracy %.4f (loss %.4f)", report.epochs.back().test_accuracy,
                  report.epochs.back().test_loss);
   std::fprintf(out_, "\n");
+  if (config_.time_phases && report.steps.size() > 1) {
+    // Where the first device's step time went: each phase's median over the steps after the first
+    // tenth (at most 10 steps of warm-up), in ms, and their sum.
+    const std::size_t from = std::min<std::size_t>(10, report.steps.size() / 10 + 1);
+    std::fprintf(out_, "phases (first device, ms per step, median of steps %zu-%zu):", from + 1, report.steps.size());
+    double sum = 0;
+    for (std::size_t p = 0; p < kPhaseCount; ++p) {
+      std::vector<double> v;
+      for (std::size_t s = from; s < report.steps.size(); ++s) v.push_back(report.steps[s].phase_seconds[p] * 1e3);
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+      const double median = v[v.size() / 2];
+      sum += median;
+      std::fprintf(out_, " %s %.3f", std::string(to_string(static_cast<Phase>(p))).c_str(), median);
+    }
+    std::fprintf(out_, "; sum %.3f\n", sum);
+  }
   std::fflush(out_);
 }
 
