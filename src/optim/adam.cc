@@ -40,40 +40,40 @@ struct AdamConstants {
   T b1, b2, one_minus_b1, one_minus_b2, inv_bc1, inv_bc2, eps, eps_root, wd, neg_lr;
 };
 
-// The element-wise Adam(W) step over one leaf. Separate pointers that do not alias (restrict) and
-// no branch in the loop let the compiler vectorize it; target_clones compiles it for AVX-512 and
-// AVX2 as well as the baseline, and the loader picks the best the CPU has.
+// One element of Adam: advances its moments and returns the step direction, before weight decay
+// and the learning rate. Inlined into each loop below (and into each of its target clones).
+template <class T>
+[[gnu::always_inline]] inline T adam_direction(T gi, T& mu, T& nu, const AdamConstants<T>& c) {
+  const T m = c.one_minus_b1 * gi + c.b1 * mu;
+  const T v = c.one_minus_b2 * gi * gi + c.b2 * nu;
+  mu = m;
+  nu = v;
+  return (m * c.inv_bc1) / (std::sqrt(v * c.inv_bc2 + c.eps_root) + c.eps);
+}
 
+// The element-wise Adam(W) step over one leaf, the updates into g. Separate pointers that do not
+// alias (restrict) and no branch in the loop let the compiler vectorize it; target_clones compiles
+// it for AVX-512 and AVX2 as well as the baseline, and the loader picks the best the CPU has.
 template <class T>
 DATARAX_CLONES
 void adam_loop(T* __restrict g, T* __restrict mu, T* __restrict nu, const T* __restrict p, std::size_t n,
                AdamConstants<T> c) {
   for (std::size_t i = 0; i < n; ++i) {
-    const T gi = g[i];
-    const T m = c.one_minus_b1 * gi + c.b1 * mu[i];
-    const T v = c.one_minus_b2 * gi * gi + c.b2 * nu[i];
-    mu[i] = m;
-    nu[i] = v;
-    T u = (m * c.inv_bc1) / (std::sqrt(v * c.inv_bc2 + c.eps_root) + c.eps);
+    T u = adam_direction(g[i], mu[i], nu[i], c);
     if (p != nullptr) u += c.wd * p[i];  // loop-invariant: the compiler unswitches it
     g[i] = c.neg_lr * u;
   }
 }
 
-// The same arithmetic, and then p += update in the same pass (the update is not stored): what
-// update() followed by apply_updates() computes, bit for bit (the library is compiled with
+// The same, and then p += update in the same pass (the update is not stored): what update()
+// followed by apply_updates() computes, bit for bit (the library is compiled with
 // -ffp-contract=off: no multiply-add is fused into an FMA, here or there).
 template <class T>
 DATARAX_CLONES
 void adam_apply_loop(const T* __restrict g, T* __restrict mu, T* __restrict nu, T* __restrict p, std::size_t n,
                      AdamConstants<T> c, bool decays) {
   for (std::size_t i = 0; i < n; ++i) {
-    const T gi = g[i];
-    const T m = c.one_minus_b1 * gi + c.b1 * mu[i];
-    const T v = c.one_minus_b2 * gi * gi + c.b2 * nu[i];
-    mu[i] = m;
-    nu[i] = v;
-    T u = (m * c.inv_bc1) / (std::sqrt(v * c.inv_bc2 + c.eps_root) + c.eps);
+    T u = adam_direction(g[i], mu[i], nu[i], c);
     if (decays) u += c.wd * p[i];  // loop-invariant: the compiler unswitches it
     p[i] += c.neg_lr * u;
   }
