@@ -12,10 +12,8 @@ part of the tests or CI: bench/peers/run.sh --jax runs it from a virtual environ
     python bench/peers/jax_mlp.py --mode pmap --devices 2 [--steps 200] [--warmup 10]
 """
 import argparse
-import gzip
 import os
 import statistics
-import struct
 import sys
 import time
 
@@ -42,20 +40,12 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from idx_file import read_idx  # noqa: E402
+
 
 def load_idx(path):
-    try:
-        with gzip.open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        sys.exit(f"{os.path.basename(__file__)}: cannot read {path}: {e} (Debian's dataset-fashion-mnist has it)")
-    magic, count = struct.unpack(">II", data[:8])
-    if magic == 2051:
-        rows, cols = struct.unpack(">II", data[8:16])
-        return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows * cols)
-    if magic == 2049:
-        return np.frombuffer(data, dtype=np.uint8, offset=8)
-    sys.exit(f"jax_mlp: {path}: not an IDX file (magic {magic})")
+    payload, shape = read_idx(path, "jax_mlp.py")
+    return np.frombuffer(payload, dtype=np.uint8).reshape(shape)
 
 
 def init(key, sizes=(784, 512, 512, 10)):

@@ -9,29 +9,19 @@ bench/train_throughput measures its own. Never part of the tests or CI: bench/pe
     python3 bench/peers/pytorch_mlp.py --threads 2 [--steps 200] [--warmup 10]
 """
 import argparse
-import gzip
 import os
 import statistics
-import struct
 import sys
 import time
 
 import torch
 
+from idx_file import read_idx
+
 
 def load_idx(path):
-    try:
-        with gzip.open(path, "rb") as f:
-            data = f.read()
-    except OSError as e:
-        sys.exit(f"{os.path.basename(__file__)}: cannot read {path}: {e} (Debian's dataset-fashion-mnist has it)")
-    magic, count = struct.unpack(">II", data[:8])
-    if magic == 2051:  # images: count, rows, cols
-        rows, cols = struct.unpack(">II", data[8:16])
-        return torch.frombuffer(bytearray(data[16:]), dtype=torch.uint8).reshape(count, rows * cols)
-    if magic == 2049:  # labels
-        return torch.frombuffer(bytearray(data[8:]), dtype=torch.uint8)
-    sys.exit(f"pytorch_mlp: {path}: not an IDX file (magic {magic})")
+    payload, shape = read_idx(path, "pytorch_mlp.py")
+    return torch.frombuffer(bytearray(payload), dtype=torch.uint8).reshape(shape)
 
 
 def main():
