@@ -7,22 +7,38 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "datarax/nn/precision.h"
+
 namespace datarax::nn::detail {
 
 // CBLAS takes int extents (OpenBLAS without INTERFACE64).
 inline constexpr std::int64_t kMaxBlasDim = INT_MAX;
 
+// Whether this CPU (and its OS) offers AVX512_BF16's VDPBF16PS, which gemm_bf16 needs.
+bool cpu_has_bf16_dot();
+
+// C [M, N] = alpha · op(A) · op(B) + beta · C with op(A) and op(B) rounded to bf16 (to nearest even) and
+// the products summed in f32; C stays f32. Needs cpu_has_bf16_dot(). Defined in gemm_bf16.cc.
+void gemm_bf16(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
+               std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc);
+
 // C [M, N] = alpha · op(A) · op(B) + beta · C, row-major; lda/ldb/ldc are the row lengths as stored.
+// float products follow the calling thread's matmul_precision() .
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
           std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
   const auto ta = trans_a ? CblasTrans : CblasNoTrans;
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
   const auto i = [](std::int64_t v) { return static_cast<int>(v); };
-  if constexpr (std::is_same_v<T, float>)
+  if constexpr (std::is_same_v<T, float>) {
+    if (matmul_precision() == Precision::bf16) {
+      gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      return;
+    }
     cblas_sgemm(CblasRowMajor, ta, tb, i(M), i(N), i(K), alpha, A, i(lda), B, i(ldb), beta, C, i(ldc));
-  else
+  } else {
     cblas_dgemm(CblasRowMajor, ta, tb, i(M), i(N), i(K), alpha, A, i(lda), B, i(ldb), beta, C, i(ldc));
+  }
 }
 
 }  // namespace datarax::nn::detail

@@ -9,6 +9,7 @@
 #include "datarax/nn/parallel_mlp.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "datarax/nn/activation.h"
 #include "datarax/nn/blas.h"
@@ -54,6 +55,7 @@ ShardingRules tensor_parallel_rules(const MlpConfig& config, int model_size, con
 
 void ParallelMlpConfig::validate(std::string_view op) const {
   nn::validate(mlp, op);
+  require_supported(precision, op);
   const int layers = static_cast<int>(mlp.sizes.size()) - 1;
   auto bad = [&](const std::string& what) { throw InvalidArgumentError(std::string(op) + ": " + what); };
   if (static_cast<int>(splits.size()) != layers)
@@ -91,6 +93,9 @@ class ParallelMlp<T>::Impl {
  public:
   Impl(ParallelMlpConfig config, std::int64_t max_batch) : c_(std::move(config)), cap_(max_batch) {
     c_.validate("ParallelMlp");
+    if (!std::is_same_v<T, float> && c_.precision != Precision::f32)
+      throw InvalidArgumentError("ParallelMlp<double>: precision " + std::string(to_string(c_.precision)) +
+                                 " is for float models; valid: f32");
     if (max_batch < 1) throw InvalidArgumentError("ParallelMlp: max_batch = " + std::to_string(max_batch) + " must be >= 1");
     layers_ = static_cast<int>(c_.mlp.sizes.size()) - 1;
     std::int64_t dwidth = 0;
@@ -115,6 +120,7 @@ class ParallelMlp<T>::Impl {
   double loss_and_grad(LayerParams<T>& params, const Array& inputs, const Array& labels, const Array& mask,
                        double denom, std::int64_t* correct) {
     const std::int64_t B = check_rows("ParallelMlp::loss_and_grad", inputs, labels, &mask, cap_);
+    const MatmulPrecisionScope precision(c_.precision);
     const std::int64_t C = c_.mlp.sizes.back();
     const std::span<const std::int32_t> y = labels.data<std::int32_t>();
     const std::span<const T> m = mask.data<T>();
@@ -131,6 +137,7 @@ class ParallelMlp<T>::Impl {
 
   EvalResult evaluate(LayerParams<T>& params, const Array& inputs, const Array& labels) {
     const std::int64_t N = check_rows("ParallelMlp::evaluate", inputs, labels, nullptr, -1);
+    const MatmulPrecisionScope precision(c_.precision);
     const std::int64_t in = c_.mlp.sizes.front(), C = c_.mlp.sizes.back();
     const std::span<const T> x = inputs.data<T>();
     const std::span<const std::int32_t> y = labels.data<std::int32_t>();

@@ -58,6 +58,7 @@ std::vector<std::pair<std::string, std::string>> shared_fields(const TrainConfig
           {"gradient_bucket_bytes", std::to_string(c.gradient_bucket_bytes)},
           {"hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); })},
           {"activation", c.activation},
+          {"precision", c.precision},
           {"seed", std::to_string(c.seed)},
           {"shuffle", c.shuffle ? "true" : "false"},
           {"log_every", std::to_string(c.log_every)}};

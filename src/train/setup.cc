@@ -93,6 +93,7 @@ nn::ParallelMlpConfig model_config(const TrainConfig& c, std::int64_t features, 
   m.mlp.sizes.insert(m.mlp.sizes.end(), c.hidden.begin(), c.hidden.end());
   m.mlp.sizes.push_back(classes);
   m.mlp.activation = nn::parse_activation(c.activation);
+  m.precision = nn::parse_precision(c.precision);
   m.model_size = c.model_parallel;
   m.splits = nn::megatron_splits(static_cast<int>(m.mlp.sizes.size()) - 1, m.model_size);
   for (std::size_t l = 0; l < m.splits.size(); ++l)
@@ -210,7 +211,9 @@ std::string layout_text(const TrainConfig& c, const std::optional<int>& asked, c
   if (asked && *asked > 0 && data_size == 1)
     return s + ", replicated (ZeRO stage " + std::to_string(*asked) + " asked for; a data axis of 1 shards nothing)";
   const int stage = c.zero_stage.value();
-  return s + ", " + stages[stage] + (!asked && stage == 1 ? " by default" : "");
+  s += ", " + std::string(stages[stage]) + (!asked && stage == 1 ? " by default" : "");
+  if (model.precision == nn::Precision::bf16) s += "; bf16 matrix products (f32 parameters, gradients, optimizer)";
+  return s;
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int64_t total_steps) {

@@ -16,6 +16,7 @@
 #include "datarax/device_discovery.h"
 #include "datarax/io/safetensors.h"
 #include "datarax/nn/mlp.h"
+#include "datarax/nn/precision.h"
 #include "datarax/optim/optimizer.h"
 #include "io/test_files.h"
 #include "support/collective_log.h"
@@ -185,6 +186,33 @@ TEST(Trainer, DefaultZeroStageIsOneOnSeveralLocalDevicesAndExact) {
                 replicated.info.bytes_per_device.optimizer / n + 2 * 3 * 16 * 4 + 8)
           << k.layout;
     }
+}
+
+// bf16 matrix products (TrainConfig::precision): the default ZeRO-1 layout is still bit for bit the
+// replicated step (each device runs the same products on the same rows), the layout line says
+// bf16, and the run follows f32's (the same data and initialization; losses within 2%: each product
+// carries at most 2^-7 of relative error, tests/nn/precision_test.cc).
+TEST(Trainer, Bf16KeepsZeroOneExactAndFollowsF32) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  if (!nn::cpu_supports(nn::Precision::bf16)) GTEST_SKIP() << "this CPU has no AVX512_BF16 (VDPBF16PS)";
+  initialize({.num_cpu_devices = 8});
+  TrainConfig c = small_run(2, 8);
+  const TrainReport f32 = train(c);
+  c.precision = "bf16";
+  const TrainReport by_default = train(c);
+  EXPECT_EQ(by_default.info.layout,
+            "data 2, ZeRO stage 1 (optimizer state sharded) by default; bf16 matrix products (f32 parameters, "
+            "gradients, optimizer)");
+  c.zero_stage = 0;
+  const TrainReport replicated = train(c);
+  ASSERT_EQ(by_default.steps.size(), replicated.steps.size());
+  ASSERT_EQ(by_default.steps.size(), f32.steps.size());
+  for (std::size_t i = 0; i < replicated.steps.size(); ++i) {
+    EXPECT_EQ(by_default.steps[i].loss, replicated.steps[i].loss) << "step " << i + 1;
+    EXPECT_NEAR(by_default.steps[i].loss, f32.steps[i].loss, 0.02 * f32.steps[i].loss) << "step " << i + 1;
+  }
+  EXPECT_NE(by_default.steps.back().loss, f32.steps.back().loss) << "no bf16 rounding seen: did the f32 path run?";
+  EXPECT_TRUE(bitwise_equal(by_default.params, replicated.params));
 }
 
 TEST(Trainer, PaddedLastBatchGivesExactMeansAndEpochRows) {

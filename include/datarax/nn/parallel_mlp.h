@@ -25,6 +25,7 @@
 
 #include "datarax/array.h"
 #include "datarax/nn/mlp.h"
+#include "datarax/nn/precision.h"
 #include "datarax/phase_timer.h"
 #include "datarax/sharding_rules.h"
 
@@ -49,10 +50,13 @@ struct ParallelMlpConfig {
   std::vector<LayerSplit> splits;  // one per layer (megatron_splits)
   std::string model_axis = "model";
   int model_size = 1;             // M, the size of model_axis
+  // The matrix products' precision (datarax/nn/precision.h) for a float model: bf16 rounds their
+  // operands to bfloat16 and sums in f32; everything else stays f32. A double model takes f32 only.
+  Precision precision = Precision::f32;
 
   // Splits that fit: one per layer, none anywhere when M = 1, a row layer right after each column
   // one, every split width divisible by M. InvalidArgumentError naming `op`, the layer, its width
-  // and M otherwise.
+  // and M otherwise; UnsupportedError for a precision this CPU lacks.
   void validate(std::string_view op = "ParallelMlpConfig") const;
   // This device's kernel [rows, cols] and bias [len] of layer l.
   std::int64_t kernel_rows(int l) const;

@@ -48,6 +48,10 @@ struct TrainConfig {
   std::int64_t gradient_bucket_bytes = 0;
   std::vector<int> hidden = {512, 512};
   std::string activation = "relu";         // relu | gelu
+  // f32 | bf16: the matrix products' precision (datarax/nn/precision.h). bf16 rounds their operands
+  // to bfloat16 and sums in f32 — about twice as fast on a CPU with AVX512_BF16, which it needs;
+  // activations, loss, gradients, their reduction, the optimizer and the parameters stay f32.
+  std::string precision = "f32";
   std::uint64_t seed = 0;
   std::string data_dir;                    // empty: the Fashion-MNIST package's directory
   bool shuffle = true;
