@@ -5,7 +5,10 @@
 // threads as the layout has devices, with the same BLAS, in the same run.
 //
 //   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench/train_throughput [--rounds 3]
-//       [--steps 200] [--wide-steps 16] [--warmup 10] [--model default|wide|both]
+//       [--steps 200] [--wide-steps 16] [--warmup 10] [--model default|wide|both] [--precision f32|bf16]
+//
+// --precision bf16 trains with bf16 matrix products (TrainConfig::precision) and times the bound's
+// products in bf16 too (nn::matmul under a MatmulPrecisionScope): the bound is then bf16's.
 //
 // The layouts run interleaved, round after round (this machine's speed drifts over minutes). For
 // each model and layout it prints: devices; the bytes one device holds for parameters, gradients,
@@ -30,6 +33,8 @@
 #include "gemm_shapes.h"
 #include "malloc_count.h"
 #include "datarax/device_discovery.h"
+#include "datarax/nn/matmul.h"
+#include "datarax/nn/precision.h"
 #include "datarax/train/trainer.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -43,7 +48,8 @@ using bench::Gemm;
 using bench::flops;
 using bench::step_gemms;
 
-// Records when each step ended and how many allocations had happened by then.
+// Records when each step ended (on the devices: the host may learn of several at once) and how many
+// allocations had happened by the time the host reported it.
 class StepClock final : public datarax::train::TrainObserver {
  public:
   explicit StepClock(std::size_t steps) {
@@ -52,7 +58,7 @@ class StepClock final : public datarax::train::TrainObserver {
     phases.reserve(steps);
   }
   void on_step(const datarax::train::StepMetrics& m, int, std::int64_t) override {
-    ends.push_back(Clock::now());
+    ends.push_back(m.finished_at);
     allocations.push_back(bench::allocations());
     phases.push_back(m.phase_seconds);
   }
@@ -61,13 +67,15 @@ class StepClock final : public datarax::train::TrainObserver {
   std::vector<std::array<double, datarax::kPhaseCount>> phases;
 };
 
-// Median microseconds of one device's GEMM sequence, with `threads` threads running it at once.
-double gemm_time_us(const std::vector<Gemm>& gemms, int threads, int reps) {
+// Median microseconds of one device's GEMM sequence, with `threads` threads running it at once,
+// each through nn::matmul in `precision` (f32: OpenBLAS's sgemm, as the trainer calls it).
+double gemm_time_us(const std::vector<Gemm>& gemms, int threads, int reps, datarax::nn::Precision precision) {
   std::vector<double> per_thread_median(static_cast<std::size_t>(threads));
   std::vector<std::thread> pool;
   std::atomic<int> ready{0};
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
+      const datarax::nn::MatmulPrecisionScope scope(precision);
       std::vector<std::vector<float>> a, b, c;
       for (const Gemm& g : gemms) {
         a.emplace_back(static_cast<std::size_t>(g.M) * g.K, 0.5f);
@@ -77,8 +85,8 @@ double gemm_time_us(const std::vector<Gemm>& gemms, int threads, int reps) {
       auto run = [&] {
         for (std::size_t i = 0; i < gemms.size(); ++i) {
           const Gemm& g = gemms[i];
-          cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, g.M, g.N,
-                      g.K, 1.0f, a[i].data(), g.ta ? g.M : g.K, b[i].data(), g.tb ? g.K : g.N, 0.0f, c[i].data(), g.N);
+          datarax::nn::matmul(g.ta, g.tb, g.M, g.N, g.K, 1.0f, a[i].data(), g.ta ? g.M : g.K, b[i].data(),
+                              g.tb ? g.K : g.N, 0.0f, c[i].data(), g.N);
         }
       };
       ready.fetch_add(1);
@@ -126,8 +134,9 @@ struct Run {
   std::array<double, datarax::kPhaseCount> phase_us{};  // the first device's, median per step
 };
 
-Run run_layout(const Model& m, const Layout& l, int warmup) {
+Run run_layout(const Model& m, const Layout& l, int warmup, datarax::nn::Precision precision) {
   datarax::train::TrainConfig config;
+  config.precision = std::string(datarax::nn::to_string(precision));
   config.data_parallel = l.data;
   config.model_parallel = l.model;
   config.zero_stage = l.stage;
@@ -159,20 +168,28 @@ double median(std::vector<double> v) { return bench::Samples(std::move(v)).media
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* usage = "train_throughput [--rounds N] [--steps N] [--wide-steps N] [--warmup N] [--model default|wide|both]";
-  bench::reject_unknown_flags(argc, argv, {"--rounds", "--steps", "--wide-steps", "--warmup", "--model"}, usage);
+  const char* usage =
+      "train_throughput [--rounds N] [--steps N] [--wide-steps N] [--warmup N] [--model default|wide|both] "
+      "[--precision f32|bf16]";
+  bench::reject_unknown_flags(argc, argv, {"--rounds", "--steps", "--wide-steps", "--warmup", "--model", "--precision"},
+                              usage);
   const int rounds = static_cast<int>(bench::int_flag(argc, argv, "--rounds", 3, 1, usage));
   const int steps = static_cast<int>(bench::int_flag(argc, argv, "--steps", 200, 10, usage));
   const int wide_steps = static_cast<int>(bench::int_flag(argc, argv, "--wide-steps", 16, 6, usage));
   const int warmup = static_cast<int>(bench::int_flag(argc, argv, "--warmup", 10, 1, usage));
   const std::string which = bench::string_flag(argc, argv, "--model", "both", usage);
   bench::verify(which == "default" || which == "wide" || which == "both", "--model is default, wide or both");
+  const std::string precision_text = bench::string_flag(argc, argv, "--precision", "f32", usage);
+  bench::verify(precision_text == "f32" || precision_text == "bf16", "--precision is f32 or bf16");
+  const datarax::nn::Precision precision = datarax::nn::parse_precision(precision_text);
+  bench::verify(datarax::nn::cpu_supports(precision), "--precision bf16 needs a CPU with AVX512_BF16");
   bench::verify(warmup + 2 < std::min(steps, wide_steps), "--warmup leaves at least 2 timed steps");
   datarax::initialize({.num_cpu_devices = 4});
   openblas_set_num_threads(1);
   const char* coretype = std::getenv("OPENBLAS_CORETYPE");
-  std::printf("# train_throughput: Adam, global batch 256, %d rounds; the first %d steps of each run untimed\n", rounds,
-              warmup);
+  std::printf("# train_throughput: Adam, global batch 256, %s matrix products, %d rounds; the first %d steps of each "
+              "run untimed\n",
+              precision_text.c_str(), rounds, warmup);
   std::printf("# OpenBLAS kernel: %s (OPENBLAS_CORETYPE %s); %u hardware threads\n", openblas_get_corename(),
               coretype ? coretype : "unset", std::thread::hardware_concurrency());
   std::printf("# command: %s", argv[0]);
@@ -190,10 +207,11 @@ int main(int argc, char** argv) {
     std::vector<std::vector<double>> bound_us(layouts.size());
     for (int r = 0; r < rounds; ++r)
       for (std::size_t i = 0; i < layouts.size(); ++i) {
-        runs[i].push_back(run_layout(m, layouts[i], warmup));
+        runs[i].push_back(run_layout(m, layouts[i], warmup, precision));
         const auto gemms = layout_gemms(m, layouts[i]);
-        const double one = gemm_time_us(gemms, 1, 1);  // a first pass sizes the repetitions (~0.5 s)
-        bound_us[i].push_back(gemm_time_us(gemms, layouts[i].devices(), std::clamp(static_cast<int>(5e5 / one), 3, 51)));
+        const double one = gemm_time_us(gemms, 1, 1, precision);  // a first pass sizes the repetitions (~0.5 s)
+        bound_us[i].push_back(
+            gemm_time_us(gemms, layouts[i].devices(), std::clamp(static_cast<int>(5e5 / one), 3, 51), precision));
       }
     std::printf("\n## %s (%d steps per run)\n\n", m.name, m.steps);
     std::printf("layout | devices | MiB/device (params+grads+opt+in flight) | step ms | samples/s | bound samples/s | "

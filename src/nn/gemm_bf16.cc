@@ -26,7 +26,7 @@ namespace datarax::nn::detail {
 namespace {
 
 constexpr int kMr = 12;                  // rows of A in a panel (and of the C tile)
-constexpr int kNr = 32;                  // columns of B in a panel (two registers of 16)
+constexpr int kNr = 32;                  // columns of B in a panel (two registers of 16; 16 when N <= 16)
 constexpr std::int64_t kKcPairs = 128;   // a K block: 256 values, 128 pairs
 constexpr std::int64_t kMc = 16 * kMr;   // rows of A packed at once
 constexpr std::int64_t kNc = 32 * kNr;   // columns of B packed at once
@@ -58,27 +58,65 @@ inline __mmask16 first(std::int64_t n) {
   return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : static_cast<__mmask16>((1u << n) - 1);
 }
 
-// Packs `lines` lines (< w) whose values run contiguously along K — line r's k-th value at
+// out[c] = lane c of every in[r]: a 16 × 16 transpose of 32-bit lanes (unpack 32, unpack 64, then
+// two rounds of 128-bit lane shuffles). GCC 12's unpack intrinsics start from
+// _mm512_undefined_epi32(), a self-initialized variable its own -Wmaybe-uninitialized then flags
+// once inlined: silenced here, and only here.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+DATARAX_BF16_TARGET inline void transpose16(const __m512i (&in)[16], __m512i (&out)[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(in[i], in[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(in[i], in[i + 1]);
+  }
+  // u[4g + c], 128-bit lane j: rows 4g..4g+3 at column 4j + c.
+  for (int g = 0; g < 16; g += 4) {
+    u[g] = _mm512_unpacklo_epi64(t[g], t[g + 2]);
+    u[g + 1] = _mm512_unpackhi_epi64(t[g], t[g + 2]);
+    u[g + 2] = _mm512_unpacklo_epi64(t[g + 1], t[g + 3]);
+    u[g + 3] = _mm512_unpackhi_epi64(t[g + 1], t[g + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512i v0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88), w0 = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xDD);
+    const __m512i v1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88),
+                  w1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xDD);
+    out[c] = _mm512_shuffle_i32x4(v0, v1, 0x88);
+    out[4 + c] = _mm512_shuffle_i32x4(w0, w1, 0x88);
+    out[8 + c] = _mm512_shuffle_i32x4(v0, v1, 0xDD);
+    out[12 + c] = _mm512_shuffle_i32x4(w0, w1, 0xDD);
+  }
+}
+#pragma GCC diagnostic pop
+
+// Packs `lines` lines (<= w) whose values run contiguously along K — line r's k-th value at
 // src[r * ld + k], k < kc — into a panel of w lines: dst[p * w + r] holds the bf16 pair (k = 2p,
-// 2p + 1) of line r; an odd kc's last pair and the lines past `lines` are zero.
+// 2p + 1) of line r; an odd kc's last pair and the lines past `lines` are zero. 16 lines × 16
+// pairs at a time: converted line by line, then transposed in registers.
 DATARAX_BF16_TARGET void pack_along_k(const float* src, std::int64_t ld, std::int64_t lines, std::int64_t kc,
                                       std::uint32_t* dst, int w) {
   const std::int64_t pairs = (kc + 1) / 2;
-  alignas(64) std::uint32_t t[16];
-  for (std::int64_t r = 0; r < lines; ++r) {
-    const float* p = src + r * ld;
+  __m512i in[16], out[16];
+  for (int r0 = 0; r0 < w; r0 += 16) {
+    const __mmask16 store = first(w - r0);
     for (std::int64_t k = 0; k < kc; k += 32) {
-      const __m512 lo = _mm512_maskz_loadu_ps(first(kc - k), p + k);
-      const __m512 hi = _mm512_maskz_loadu_ps(first(kc - k - 16), p + k + 16);
-      // bf16 lanes 0..15 from lo, 16..31 from hi: 32-bit lane l is the pair (2l, 2l + 1).
-      _mm512_store_si512(t, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo)));
+      const __mmask16 lo = first(kc - k), hi = first(kc - k - 16);
+      for (int r = 0; r < 16; ++r) {
+        if (r0 + r >= lines) {
+          in[r] = _mm512_setzero_si512();
+          continue;
+        }
+        const float* p = src + (r0 + r) * ld + k;
+        // bf16 lanes 0..15 from the first 16 values, 16..31 from the next: 32-bit lane l is the
+        // pair (2l, 2l + 1).
+        in[r] = reinterpret_cast<__m512i>(
+            _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, p + 16), _mm512_maskz_loadu_ps(lo, p)));
+      }
+      transpose16(in, out);
       const std::int64_t n = std::min<std::int64_t>(16, pairs - k / 2);
-      std::uint32_t* d = dst + (k / 2) * w + r;
-      for (std::int64_t l = 0; l < n; ++l) d[l * w] = t[l];
+      for (std::int64_t l = 0; l < n; ++l) _mm512_mask_storeu_epi32(dst + (k / 2 + l) * w + r0, store, out[l]);
     }
   }
-  for (std::int64_t p = 0; p < pairs; ++p)
-    for (std::int64_t r = lines; r < w; ++r) dst[p * w + r] = 0;
 }
 
 // Packs a block whose values run contiguously across the panel — line r's k-th value at
@@ -120,49 +158,45 @@ void pack_panels(const float* m, std::int64_t ld, bool along_k, std::int64_t cou
   }
 }
 
-// C tile [rows <= 12, cols <= 32] = beta · C + alpha · A panel · B panel over `pairs` pairs of K.
+// C tile [rows <= 12, cols <= 16·NB] = beta · C + alpha · A panel · B panel over `pairs` pairs of
+// K; B's panel is 16·NB columns wide (NB = 2, or 1 for a product of at most 16 columns).
+template <int NB>
 DATARAX_BF16_TARGET void kernel(std::int64_t pairs, const std::uint32_t* a, const std::uint32_t* b, float* c,
                                 std::int64_t ldc, std::int64_t rows, std::int64_t cols, float alpha, float beta) {
-  __m512 acc[kMr][2];
+  __m512 acc[kMr][NB];
 #pragma GCC unroll 12
-  for (int i = 0; i < kMr; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 2
+    for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
   for (std::int64_t p = 0; p < pairs; ++p) {
-    const __m512bh b0 = reinterpret_cast<__m512bh>(_mm512_load_si512(b));
-    const __m512bh b1 = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 16));
+    __m512bh bv[NB];
+#pragma GCC unroll 2
+    for (int j = 0; j < NB; ++j) bv[j] = reinterpret_cast<__m512bh>(_mm512_load_si512(b + 16 * j));
 #pragma GCC unroll 12
     for (int i = 0; i < kMr; ++i) {
       const __m512bh ai = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(a[i])));
-      acc[i][0] = _mm512_dpbf16_ps(acc[i][0], ai, b0);
-      acc[i][1] = _mm512_dpbf16_ps(acc[i][1], ai, b1);
+#pragma GCC unroll 2
+      for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_dpbf16_ps(acc[i][j], ai, bv[j]);
     }
     a += kMr;
-    b += kNr;
+    b += 16 * NB;
   }
-  const __mmask16 m0 = first(cols);
-  const __mmask16 m1 = first(cols - 16);
-  const __m512 vb = _mm512_set1_ps(beta);
-  if (alpha != 1.0F) {
-    const __m512 va = _mm512_set1_ps(alpha);
-#pragma GCC unroll 12
-    for (int i = 0; i < kMr; ++i) {
-      acc[i][0] = _mm512_mul_ps(va, acc[i][0]);
-      acc[i][1] = _mm512_mul_ps(va, acc[i][1]);
-    }
-  }
+  __mmask16 m[NB];
+#pragma GCC unroll 2
+  for (int j = 0; j < NB; ++j) m[j] = first(cols - 16 * j);
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 12
   for (int i = 0; i < kMr; ++i) {
     if (i >= rows) break;
-    float* ci = c + i * ldc;
-    if (beta == 0.0F) {
-      _mm512_mask_storeu_ps(ci, m0, acc[i][0]);
-      _mm512_mask_storeu_ps(ci + 16, m1, acc[i][1]);
-    } else if (beta == 1.0F) {
-      _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, ci), acc[i][0]));
-      _mm512_mask_storeu_ps(ci + 16, m1, _mm512_add_ps(_mm512_maskz_loadu_ps(m1, ci + 16), acc[i][1]));
-    } else {
-      _mm512_mask_storeu_ps(ci, m0, _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m0, ci)), acc[i][0]));
-      _mm512_mask_storeu_ps(ci + 16, m1,
-                            _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m1, ci + 16)), acc[i][1]));
+#pragma GCC unroll 2
+    for (int j = 0; j < NB; ++j) {
+      float* cij = c + i * ldc + 16 * j;
+      __m512 v = alpha == 1.0F ? acc[i][j] : _mm512_mul_ps(va, acc[i][j]);
+      if (beta == 1.0F)
+        v = _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], cij), v);
+      else if (beta != 0.0F)
+        v = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m[j], cij)), v);
+      _mm512_mask_storeu_ps(cij, m[j], v);
     }
   }
 }
@@ -186,6 +220,7 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
     return;
   }
   Workspace& ws = workspace();
+  const int nr = N <= 16 ? 16 : kNr;  // a narrow product (the classifier's 10 columns) takes 16-wide panels
   for (std::int64_t jc = 0; jc < N; jc += kNc) {
     const std::int64_t nc = std::min(kNc, N - jc);
     for (std::int64_t pc = 0; pc < K; pc += 2 * kKcPairs) {
@@ -193,16 +228,17 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
       const std::int64_t pairs = (kc + 1) / 2;
       const float beta_block = pc == 0 ? beta : 1.0F;
       // B block [kc, nc]: element (k, j) at B[k * ldb + j], or B[j * ldb + k] when transposed.
-      pack_panels(trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, trans_b, nc, kc, ws.b.get(), kNr);
+      pack_panels(trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, trans_b, nc, kc, ws.b.get(), nr);
       for (std::int64_t ic = 0; ic < M; ic += kMc) {
         const std::int64_t mc = std::min(kMc, M - ic);
         // A block [mc, kc]: element (i, k) at A[i * lda + k], or A[k * lda + i] when transposed.
         pack_panels(trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, !trans_a, mc, kc, ws.a.get(), kMr);
-        for (std::int64_t jp = 0; jp < nc; jp += kNr) {
-          const std::uint32_t* bp = ws.b.get() + (jp / kNr) * pairs * kNr;
+        for (std::int64_t jp = 0; jp < nc; jp += nr) {
+          const std::uint32_t* bp = ws.b.get() + (jp / nr) * pairs * nr;
           for (std::int64_t ip = 0; ip < mc; ip += kMr)
-            kernel(pairs, ws.a.get() + (ip / kMr) * pairs * kMr, bp, C + (ic + ip) * ldc + jc + jp, ldc,
-                   std::min<std::int64_t>(kMr, mc - ip), std::min<std::int64_t>(kNr, nc - jp), alpha, beta_block);
+            (nr == kNr ? kernel<2> : kernel<1>)(pairs, ws.a.get() + (ip / kMr) * pairs * kMr, bp,
+                                                C + (ic + ip) * ldc + jc + jp, ldc, std::min<std::int64_t>(kMr, mc - ip),
+                                                std::min<std::int64_t>(nr, nc - jp), alpha, beta_block);
         }
       }
     }

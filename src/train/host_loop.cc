@@ -161,6 +161,7 @@ void HostLoop::finish_step(std::uint32_t command, std::int64_t step, Epoch& epoc
   m.loss = slot.totals[0][0] / setup_.data_size;
   m.accuracy = slot.totals[0][1] / slot.count;
   m.phase_seconds = slot.phases;
+  m.finished_at = slot.done_at;
   stop_agreed_ = stop_agreed_ || slot.totals[0][2] > 0;  // a stop asked on any process, with this step
   if (!std::isfinite(m.loss) && diverged_.empty())
     diverged_ = "train: the loss is " + datarax::detail::number(m.loss) + " at step " + std::to_string(step) +

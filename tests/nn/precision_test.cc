@@ -23,6 +23,7 @@
 
 #include "datarax/half.h"
 #include "datarax/nn/linear.h"
+#include "datarax/nn/matmul.h"
 #include "datarax/nn/parallel_mlp.h"
 #include "datarax/spmd.h"
 #include "nn/count_allocations.h"
@@ -332,6 +333,70 @@ TEST(Bf16Linear, AllocatesNothingAfterTheFirstCall) {
     linear_backward(dx, dw, db, dout, x, w, B, in, out);
   }
   EXPECT_EQ(datarax::test::allocation_count() - before, 0);
+}
+
+// nn::matmul, the public matrix product: every transpose, alpha and beta, against the naive
+// product in f64 (f64: 1e-12; f32: 1e-5 of Σ|a·b|; bf16: the bound above), and its argument checks.
+TEST(Matmul, EveryTransposeMatchesTheNaiveProduct) {
+  const int M = 13, N = 37, K = 29;
+  const double alpha = 0.75, beta = -0.5;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      SCOPED_TRACE(std::string("ta ") + (ta ? "T" : "N") + " tb " + (tb ? "T" : "N"));
+      const int lda = (ta ? M : K) + 2, ldb = (tb ? K : N) + 3, ldc = N + 1;
+      const auto a = uniform(static_cast<std::size_t>((ta ? K : M) * lda), -1, 1, 21);
+      const auto b = uniform(static_cast<std::size_t>((tb ? N : K) * ldb), -1, 1, 22);
+      const auto c0 = uniform(static_cast<std::size_t>(M * ldc), -1, 1, 23);
+      auto at = [&](int i, int k) { return ta ? a[static_cast<std::size_t>(k * lda + i)] : a[static_cast<std::size_t>(i * lda + k)]; };
+      auto bt = [&](int k, int j) { return tb ? b[static_cast<std::size_t>(j * ldb + k)] : b[static_cast<std::size_t>(k * ldb + j)]; };
+      const Product want = naive_product(M, N, K, at, bt, [](double x) { return x; });
+      std::vector<double> c64 = c0;
+      matmul(ta, tb, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, c64.data(), ldc);
+      const auto a32 = test::to_float(a), b32 = test::to_float(b);
+      std::vector<float> c32 = test::to_float(c0);
+      matmul(ta, tb, M, N, K, static_cast<float>(alpha), a32.data(), lda, b32.data(), ldb, static_cast<float>(beta),
+             c32.data(), ldc);
+      std::vector<float> c16 = test::to_float(c0);
+      if (cpu_supports(Precision::bf16)) {
+        const MatmulPrecisionScope bf16(Precision::bf16);
+        matmul(ta, tb, M, N, K, static_cast<float>(alpha), a32.data(), lda, b32.data(), ldb, static_cast<float>(beta),
+               c16.data(), ldc);
+      }
+      for (int i = 0; i < M; ++i)
+        for (int j = 0; j < ldc; ++j) {
+          const std::size_t at_c = static_cast<std::size_t>(i * ldc + j);
+          if (j >= N) {  // past the row: untouched
+            EXPECT_EQ(c64[at_c], c0[at_c]);
+            EXPECT_EQ(c32[at_c], static_cast<float>(c0[at_c]));
+            EXPECT_EQ(c16[at_c], static_cast<float>(c0[at_c]));
+            continue;
+          }
+          const std::size_t w = static_cast<std::size_t>(i * N + j);
+          const double exact = alpha * want.value[w] + beta * c0[at_c];
+          const double scale = std::abs(alpha) * want.abs_sum[w] + std::abs(beta * c0[at_c]);
+          EXPECT_NEAR(c64[at_c], exact, 1e-12 * scale);
+          EXPECT_NEAR(c32[at_c], exact, 1e-5 * scale);
+          if (cpu_supports(Precision::bf16)) {
+            EXPECT_NEAR(c16[at_c], exact, (2 * kU + kU * kU + (K + 2) * 0x1p-23) * scale + 1e-7);
+          }
+        }
+    }
+}
+
+TEST(Matmul, BadExtentsAreRefusedByName) {
+  std::vector<float> x(64, 1.0F);
+  EXPECT_THAT(datarax::test::error_of([&] { matmul(false, false, -1, 2, 2, 1.0F, x.data(), 2, x.data(), 2, 0.0F, x.data(), 2); }),
+              HasSubstr("matmul"));
+  EXPECT_THAT(datarax::test::error_of([&] { matmul(false, false, 2, 4, 3, 1.0F, x.data(), 2, x.data(), 4, 0.0F, x.data(), 4); }),
+              HasSubstr("matmul: lda = 2; valid: the stored row length, from 3 to 2147483647"));
+  EXPECT_THAT(datarax::test::error_of([&] { matmul(false, true, 2, 4, 3, 1.0F, x.data(), 3, x.data(), 2, 0.0F, x.data(), 4); }),
+              HasSubstr("matmul: ldb = 2; valid: the stored row length, from 3"));
+  EXPECT_THAT(datarax::test::error_of([&] { matmul(false, false, 2, 4, 3, 1.0F, x.data(), 3, x.data(), 4, 0.0F, x.data(), 3); }),
+              HasSubstr("matmul: ldc = 3; valid: the stored row length, from 4"));
+  EXPECT_THAT(datarax::test::error_of([&] {
+                matmul(false, false, 2, std::int64_t{1} << 31, 3, 1.0F, x.data(), 3, x.data(), 4, 0.0F, x.data(), 4);
+              }),
+              HasSubstr("matmul"));
 }
 
 TEST(MatmulPrecision, ScopesNestAndBelongToTheirThread) {

@@ -11,7 +11,9 @@
 // explains the layouts.
 #pragma once
 
+#include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -28,6 +30,8 @@ struct StepMetrics {
   double loss = 0;            // mean loss of the step's global batch, before its update
   double accuracy = 0;
   double samples_per_s = 0;   // over the steps since the last logged one (log_every)
+  // When this process's devices finished the step (the host may learn of several at once, later).
+  std::chrono::steady_clock::time_point finished_at;
   // With TrainConfig::time_phases: the seconds the first device of this process spent in each
   // phase (datarax/phase_timer.h) since its previous step ended, indexed by Phase; they add up to
   // the time between the ends of its two steps. Zeros otherwise.
