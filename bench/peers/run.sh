@@ -1,29 +1,41 @@
 #!/usr/bin/env bash
 # datarax against PyTorch on the same recipe (MLP 784-512-512-10, Adam, global batch 256,
 # Fashion-MNIST), in rounds: each round runs bench/train_throughput on the default model (its
-# 2-device DP and ZeRO-1 layouts and 1 device), then PyTorch with 1 and with 2 threads, and with
-# --jax JAX `jit` on 1 device and `pmap` on 2; at the end the median of each contender over the
-# rounds and each one's ratio to the best peer. The OpenBLAS variables are unset for every
-# contender. Never part of the tests or CI.
+# 2-device DP and ZeRO-1 layouts and 1 device), then PyTorch with 1 and with 2 threads, with
+# --torch2 PyTorch 2.x with 1 and 2 threads as well, and with --jax JAX `jit` on 1 device and
+# `pmap` on 2. With --bf16 each round also runs bench/train_throughput --precision bf16 (rows
+# "datarax bf16 <layout>") and every PyTorch with 1 and 2 threads under
+# torch.autocast("cpu", dtype=torch.bfloat16) (bench/peers/pytorch_mlp.py --precision bf16). At the
+# end: the median of each contender over the rounds and each one's ratio to the best peer of its
+# own precision (f32 rows to the best f32 peer, bf16 rows to the best bf16 peer), then the two
+# targets: best datarax f32 / best f32 peer, and best datarax bf16 / PyTorch 2.x bf16 autocast with
+# 2 threads (>= 1.25 each). The OpenBLAS variables are unset for every contender. Never part of the
+# tests or CI.
 #
-#   bench/peers/run.sh [--rounds 3] [--build DIR] [--jax]
+#   bench/peers/run.sh [--rounds 3] [--build DIR] [--jax] [--torch2] [--bf16]
 #
 # PyTorch is Debian's python3-torch (1.13, on OpenBLAS): `apt-get install python3-torch`; this
 # script does not install it, it says so. With --jax, JAX and optax come from PyPI into a virtual
-# environment under the build folder (DIR/peers-venv), made on first use.
+# environment under the build folder (DIR/peers-venv), made on first use. With --torch2, PyTorch 2.x
+# and numpy come from PyPI, unpinned, into DIR/peers-venv-torch2, made on first use (PyPI's torch
+# pulls the CUDA wheels, several GB); the version installed is in its rows' names.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 rounds=3
 build="$root/build"
 jax=0
+torch2=0
+bf16=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds | --build)
-      [ $# -ge 2 ] || { echo "run.sh: $1 needs a value; usage: run.sh [--rounds N] [--build DIR] [--jax]" >&2; exit 2; }
+      [ $# -ge 2 ] || { echo "run.sh: $1 needs a value; usage: run.sh [--rounds N] [--build DIR] [--jax] [--torch2] [--bf16]" >&2; exit 2; }
       if [ "$1" = --rounds ]; then rounds="$2"; else build="$2"; fi
       shift ;;
     --jax) jax=1 ;;
-    *) echo "run.sh: unknown argument \"$1\"; usage: run.sh [--rounds N] [--build DIR] [--jax]" >&2; exit 2 ;;
+    --torch2) torch2=1 ;;
+    --bf16) bf16=1 ;;
+    *) echo "run.sh: unknown argument \"$1\"; usage: run.sh [--rounds N] [--build DIR] [--jax] [--torch2] [--bf16]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -37,41 +49,104 @@ py=/usr/bin/python3
 venv="$build/peers-venv"
 if [ "$jax" = 1 ] && ! "$venv/bin/python" -c "import jax, optax" 2>/dev/null; then
   echo "run.sh: installing JAX and optax from PyPI into $venv" >&2
-  "$py" -m venv "$venv" && "$venv/bin/pip" install -q jax optax ||
-    { echo "run.sh: could not install JAX into $venv (python3-venv and PyPI are needed)" >&2; exit 2; }
+  if ! { "$py" -m venv "$venv" && "$venv/bin/pip" install -q jax optax; }; then
+    echo "run.sh: could not install JAX into $venv (python3-venv and PyPI are needed)" >&2; exit 2
+  fi
 fi
+venv_torch2="$build/peers-venv-torch2"
+if [ "$torch2" = 1 ] && ! "$venv_torch2/bin/python" -c "import torch, numpy" 2>/dev/null; then
+  echo "run.sh: installing PyTorch 2.x and numpy from PyPI into $venv_torch2 (several GB)" >&2
+  if ! { "$py" -m venv "$venv_torch2" && "$venv_torch2/bin/pip" install -q torch numpy; }; then
+    echo "run.sh: could not install PyTorch 2.x into $venv_torch2 (python3-venv and PyPI are needed)" >&2; exit 2
+  fi
+fi
+torch_pys=("$py")
+[ "$torch2" = 1 ] && torch_pys+=("$venv_torch2/bin/python")
+precisions=(f32)
+[ "$bf16" = 1 ] && precisions+=(bf16)
 
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
+# The name of a peer's row: the words of its line before "<number> samples/s"; then a tab and the number.
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+peer_row='{ for (i = 1; i <= NF; ++i) if ($(i + 1) ~ /^samples\/s/) { name = $1; for (j = 2; j < i; ++j) name = name " " $j; print name "\t" $i } }'
 for ((r = 1; r <= rounds; r++)); do
   out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bench" --rounds 1 --model default)"
   # "layout | devices | MiB | step ms | samples/s | ..." rows of the layouts compared.
-  awk -F'|' -v r="$r" '$1 ~ /^(1 device|DP|ZeRO-1) $/ { gsub(/ +$/, "", $1); gsub(/ /, "", $5); print "datarax " $1 "\t" $5 }' <<<"$out" >>"$results"
-  for t in 1 2; do
-    line="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$py" "$root/bench/peers/pytorch_mlp.py" --threads "$t")"
-    echo "$line" | awk -v t="$t" '{ for (i = 1; i <= NF; ++i) if ($(i + 1) ~ /^samples\/s/) print $1 " " $2 " " t " thread(s)\t" $i }' >>"$results"
+  awk -F'|' '$1 ~ /^(1 device|DP|ZeRO-1) $/ { gsub(/ +$/, "", $1); gsub(/ /, "", $5); print "datarax " $1 "\t" $5 }' <<<"$out" >>"$results"
+  if [ "$bf16" = 1 ]; then
+    out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bench" --rounds 1 --model default --precision bf16)" ||
+      { echo "run.sh: $bench --precision bf16 failed (does this build have --precision?)" >&2; exit 1; }
+    awk -F'|' '$1 ~ /^(1 device|DP|ZeRO-1) $/ { gsub(/ +$/, "", $1); gsub(/ /, "", $5); print "datarax bf16 " $1 "\t" $5 }' <<<"$out" >>"$results"
+  fi
+  for tpy in "${torch_pys[@]}"; do
+    for precision in "${precisions[@]}"; do
+      for t in 1 2; do
+        # "pytorch <version> f32|bf16 autocast (<t> thread[s]) <number> samples/s, ..."
+        line="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$tpy" "$root/bench/peers/pytorch_mlp.py" --threads "$t" --precision "$precision")"
+        awk "$peer_row" <<<"$line" >>"$results"
+      done
+    done
   done
   if [ "$jax" = 1 ]; then
     for mode in jit pmap; do
       line="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$venv/bin/python" "$root/bench/peers/jax_mlp.py" --mode "$mode" --devices 2)"
-      echo "$line" | awk '{ for (i = 1; i <= NF; ++i) if ($(i + 1) ~ /^samples\/s/) { name = $1 " " $2; for (j = 3; j < i; ++j) name = name " " $j; print name "\t" $i } }' >>"$results"
+      awk "$peer_row" <<<"$line" >>"$results"
     done
   fi
   echo "round $r of $rounds done" >&2
 done
 
 python3 - "$results" <<'PY'
-import collections, statistics, sys
+import collections, re, statistics, sys
 runs = collections.OrderedDict()
 for line in open(sys.argv[1]):
     name, value = line.rstrip("\n").split("\t")
     runs.setdefault(name, []).append(float(value))
 med = {k: statistics.median(v) for k, v in runs.items()}
-peers = {k: v for k, v in med.items() if not k.startswith("datarax")}
-best = max(peers, key=peers.get)
-print("contender | samples/s (median) | rounds | ratio to the best peer")
-print("---|---|---|---")
+
+
+def precision(name):  # "datarax bf16 DP", "pytorch 2.x bf16 autocast (2 threads)": bf16; the rest f32
+    return "bf16" if " bf16" in name else "f32"
+
+
+best = {}  # the best peer of each precision
 for k, v in med.items():
-    print(f"{k} | {v:.0f} | {', '.join(f'{x:.0f}' for x in runs[k])} | {v / peers[best]:.2f}")
-print(f"\nbest peer: {best}")
+    p = precision(k)
+    if not k.startswith("datarax") and (p not in best or v > med[best[p]]):
+        best[p] = k
+print("contender | samples/s (median) | rounds | ratio to the best peer of its precision")
+print("---|---|---|---")
+for p in ("f32", "bf16"):
+    for k, v in med.items():
+        if precision(k) == p:
+            ratio = f"{v / med[best[p]]:.2f}" if p in best else "-"
+            print(f"{k} | {v:.0f} | {', '.join(f'{x:.0f}' for x in runs[k])} | {ratio}")
+print()
+for p in ("f32", "bf16"):
+    if p in best:
+        print(f"best {p} peer: {best[p]}")
+
+
+def best_datarax(p):
+    rows = [k for k in med if k.startswith("datarax") and precision(k) == p]
+    return max(rows, key=med.get) if rows else None
+
+
+# The Done-when targets: f32 >= 1.25x the best f32 peer; bf16 >= 1.25x PyTorch 2.x bf16 autocast, 2 threads.
+ours = best_datarax("f32")
+if ours and "f32" in best:
+    print(f"target f32: {ours} / {best['f32']} = {med[ours] / med[best['f32']]:.2f} (target >= 1.25)")
+ours = best_datarax("bf16")
+if ours:
+    torch2 = [k for k in med if re.match(r"pytorch 2\.\S* bf16 autocast \(2 threads\)$", k)]
+    if torch2:
+        print(f"target bf16: {ours} / {torch2[0]} = {med[ours] / med[torch2[0]]:.2f} (target >= 1.25)")
+    else:
+        print("target bf16: needs --torch2 (PyTorch 2.x bf16 autocast with 2 threads)")
+    # bf16 >= 1.6x our own f32, layout by layout, in the same rounds.
+    for layout in ("1 device", "DP", "ZeRO-1"):
+        f32, bf16 = med.get(f"datarax {layout}"), med.get(f"datarax bf16 {layout}")
+        if f32 and bf16:
+            print(f"datarax bf16 / f32, {layout}: {bf16 / f32:.2f} (target >= 1.6)")
 PY
