@@ -1,5 +1,5 @@
-// Which matrix-product library for the trainer's step: OpenBLAS sgemm (what nn/ calls today)
-// against oneDNN's matmul in f32 and in bf16 (bf16 inputs, f32 accumulation and output: the
+// Which matrix-product library for the trainer's step: OpenBLAS sgemm (what nn/ calls in f32)
+// against oneDNN's matmul in f32 and in bf16, and datarax's own bf16 product (bf16 inputs, f32 accumulation and output: the
 // mixed-precision recipe), on the exact GEMMs one device makes in a training step of the default
 // model (MLP 784-512-512-10; forward, then dW = inpᵀ·dout and dinp = dout·Wᵀ), one thread per
 // device, with 1 device (batch 256) and with 2 devices running at once (batch 128 each: data
@@ -13,8 +13,9 @@
 // each figure is the median over rounds of a round's median of 21 repetitions of the whole set of
 // GEMMs, taken on the slowest of the concurrent threads. Every library's output is checked once
 // against the exact value (inputs 0.5 and 0.25, exact in bf16 too: each element is K / 8). The
-// bf16 figures leave out the conversions to bf16 that a step would add (one pass over the
-// activations and the weights each). "allocations per step" counts every malloc, posix_memalign and
+// oneDNN bf16 figures leave out the conversions to bf16 that a step would add (one pass over the
+// activations and the weights each); datarax's bf16 product (nn::matmul under a bf16
+// MatmulPrecisionScope, where the CPU has AVX512_BF16) takes the f32 operands and includes them. "allocations per step" counts every malloc, posix_memalign and
 // aligned_alloc of the process during the timed repetitions (this program interposes them), per set
 // of GEMMs: the trainer allocates nothing per step, and a library that does would break that.
 #include <cblas.h>
@@ -26,6 +27,7 @@
 #include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 #include <unordered_map>
@@ -33,6 +35,8 @@
 #include <vector>
 
 #include "bench_util.h"
+#include "datarax/nn/matmul.h"
+#include "datarax/nn/precision.h"
 #include "gemm_shapes.h"
 #include "malloc_count.h"
 
@@ -44,13 +48,14 @@ namespace {
 namespace bench = datarax::bench;
 using bench::Gemm;
 
-enum class Lib { openblas_f32, onednn_sgemm, onednn_f32, onednn_bf16 };
+enum class Lib { openblas_f32, onednn_sgemm, onednn_f32, onednn_bf16, datarax_bf16 };
 const char* name(Lib l) {
   switch (l) {
     case Lib::openblas_f32: return "OpenBLAS sgemm f32";
     case Lib::onednn_sgemm: return "oneDNN dnnl_sgemm f32 (the BLAS-like call)";
     case Lib::onednn_f32: return "oneDNN matmul f32";
     case Lib::onednn_bf16: return "oneDNN matmul bf16 (f32 accumulate)";
+    case Lib::datarax_bf16: return "datarax nn::matmul bf16 (f32 in, converted while packing)";
   }
   return "?";
 }
@@ -71,7 +76,7 @@ class Runner {
       }
       c_.emplace_back(static_cast<std::size_t>(g.M) * g.N, 0.0f);
     }
-    if (lib == Lib::openblas_f32 || lib == Lib::onednn_sgemm) return;
+    if (lib == Lib::openblas_f32 || lib == Lib::onednn_sgemm || lib == Lib::datarax_bf16) return;
     using dnnl::memory;
     const auto dt = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
     for (std::size_t i = 0; i < gemms.size(); ++i) {
@@ -96,6 +101,14 @@ class Runner {
         const Gemm& g = gemms_[i];
         cblas_sgemm(CblasRowMajor, g.ta ? CblasTrans : CblasNoTrans, g.tb ? CblasTrans : CblasNoTrans, g.M, g.N, g.K,
                     1.0f, a32_[i].data(), g.ta ? g.M : g.K, b32_[i].data(), g.tb ? g.K : g.N, 0.0f, c_[i].data(), g.N);
+      }
+      return;
+    }
+    if (lib_ == Lib::datarax_bf16) {  // the trainer's call, under the thread's bf16 scope (time_us)
+      for (std::size_t i = 0; i < gemms_.size(); ++i) {
+        const Gemm& g = gemms_[i];
+        datarax::nn::matmul(g.ta, g.tb, g.M, g.N, g.K, 1.0f, a32_[i].data(), g.ta ? g.M : g.K, b32_[i].data(),
+                            g.tb ? g.K : g.N, 0.0f, c_[i].data(), g.N);
       }
       return;
     }
@@ -165,6 +178,8 @@ Timing time_us(Lib lib, const std::vector<Gemm>& gemms, int threads) {
   for (int t = 0; t < threads; ++t)
     pool.emplace_back([&, t] {
       omp_set_num_threads(1);  // oneDNN's parallel regions: one thread per device, as sgemm
+      std::optional<datarax::nn::MatmulPrecisionScope> bf16;
+      if (lib == Lib::datarax_bf16) bf16.emplace(datarax::nn::Precision::bf16);
       Runner r(lib, gemms);
       r.run();
       r.verify();
@@ -201,7 +216,8 @@ int main(int argc, char** argv) {
     int devices, batch;
   };
   const std::vector<Case> cases = {{"1 device, batch 256", 1, 256}, {"2 devices at once, batch 128 each", 2, 128}};
-  const std::vector<Lib> libs = {Lib::openblas_f32, Lib::onednn_sgemm, Lib::onednn_f32, Lib::onednn_bf16};
+  std::vector<Lib> libs = {Lib::openblas_f32, Lib::onednn_sgemm, Lib::onednn_f32, Lib::onednn_bf16};
+  if (datarax::nn::cpu_supports(datarax::nn::Precision::bf16)) libs.push_back(Lib::datarax_bf16);
   for (const Case& c : cases) {
     const std::vector<Gemm> gemms = bench::step_gemms(c.batch, rows, cols);
     std::vector<std::vector<double>> us(libs.size());

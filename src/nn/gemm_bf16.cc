@@ -119,9 +119,11 @@ DATARAX_BF16_TARGET void pack_along_k(const float* src, std::int64_t ld, std::in
   }
 }
 
-// Packs a block whose values run contiguously across the panel — line r's k-th value at
-// src[k * ld + r], r < lines <= w — into the same panel layout as pack_along_k.
-DATARAX_BF16_TARGET void pack_across_k(const float* src, std::int64_t ld, std::int64_t lines, std::int64_t kc,
+// Packs `count` lines whose values run contiguously across them — line r's k-th value at
+// src[k * ld + r] — into panels of w lines, one after another, each in pack_along_k's layout (the
+// pair (2p, 2p + 1) of line r of panel q at dst[q * pairs * w + p * w + r]). Row pair by row pair,
+// every panel's slice at once: the source is read in whole rows, in order.
+DATARAX_BF16_TARGET void pack_across_k(const float* src, std::int64_t ld, std::int64_t count, std::int64_t kc,
                                        std::uint32_t* dst, int w) {
   // Interleaves the bf16 of two rows: lane 2i from row k (lanes 0..15), 2i + 1 from row k + 1.
   alignas(64) static constexpr std::uint16_t kInterleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,
@@ -133,12 +135,17 @@ DATARAX_BF16_TARGET void pack_across_k(const float* src, std::int64_t ld, std::i
     const float* r0 = src + (2 * p) * ld;
     const float* r1 = r0 + ld;
     const bool has_r1 = 2 * p + 1 < kc;
-    for (int g = 0; g < w; g += 16) {
-      const __mmask16 m = first(std::min<std::int64_t>(lines, w) - g);
-      const __m512 a = _mm512_maskz_loadu_ps(m, r0 + g);
-      const __m512 b = has_r1 ? _mm512_maskz_loadu_ps(m, r1 + g) : _mm512_setzero_ps();
-      const __m512i v = _mm512_permutexvar_epi16(idx, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b, a)));
-      _mm512_mask_storeu_epi32(dst + p * w + g, first(w - g), v);
+    for (std::int64_t q = 0; q * w < count; ++q) {
+      const std::int64_t lines = std::min<std::int64_t>(w, count - q * w);
+      std::uint32_t* d = dst + q * pairs * w + p * w;
+      for (int g = 0; g < w; g += 16) {
+        const __mmask16 m = first(lines - g);
+        const std::int64_t at = q * w + g;
+        const __m512 a = _mm512_maskz_loadu_ps(m, r0 + at);
+        const __m512 b = has_r1 ? _mm512_maskz_loadu_ps(m, r1 + at) : _mm512_setzero_ps();
+        const __m512i v = _mm512_permutexvar_epi16(idx, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b, a)));
+        _mm512_mask_storeu_epi32(d + g, first(w - g), v);
+      }
     }
   }
 }
@@ -147,15 +154,13 @@ DATARAX_BF16_TARGET void pack_across_k(const float* src, std::int64_t ld, std::i
 // line r's k-th value at m[r * ld + k] when along_k, else at m[k * ld + r].
 void pack_panels(const float* m, std::int64_t ld, bool along_k, std::int64_t count, std::int64_t kc,
                  std::uint32_t* dst, int w) {
-  const std::int64_t pairs = (kc + 1) / 2;
-  for (std::int64_t p = 0; p < count; p += w) {
-    const std::int64_t lines = std::min<std::int64_t>(w, count - p);
-    std::uint32_t* d = dst + (p / w) * pairs * w;
-    if (along_k)
-      pack_along_k(m + p * ld, ld, lines, kc, d, w);
-    else
-      pack_across_k(m + p, ld, lines, kc, d, w);
+  if (!along_k) {
+    pack_across_k(m, ld, count, kc, dst, w);
+    return;
   }
+  const std::int64_t pairs = (kc + 1) / 2;
+  for (std::int64_t p = 0; p < count; p += w)
+    pack_along_k(m + p * ld, ld, std::min<std::int64_t>(w, count - p), kc, dst + (p / w) * pairs * w, w);
 }
 
 // C tile [rows <= 12, cols <= 16·NB] = beta · C + alpha · A panel · B panel over `pairs` pairs of
