@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
                "(the default on several devices of one process)");
   app.add_flag("--fsdp", fsdp, "ZeRO-3 (FSDP): parameters, gradients and optimizer state sharded over data");
   app.add_option("--zero-stage", zero_text, "ZeRO stage over data: 0 (replicated), 1, 2 or 3 (the same as --fsdp); default 1 on several "
-                 "devices of one process (the same results as 0, faster), else 0");
+                 "devices of one process (the same results as 0, less memory), else 0");
   app.add_option("--hidden", hidden_text, "hidden layer widths, e.g. 512,512, or none (a linear model)")
       ->capture_default_str();
   app.add_option("--activation", config.activation, "relu or gelu")->capture_default_str();

@@ -238,7 +238,7 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
       test_set(load_split(c, "test")) {
   const std::int64_t examples = train_set.images.shape()[0];
   // The default ZeRO stage (TrainConfig::zero_stage): 1 on a data axis of several devices of this
-  // one process without gradient buckets — the same bits as replicated, and faster — else 0.
+  // one process without gradient buckets — the same bits as replicated, in less memory — else 0.
   if (!config.zero_stage)
     config.zero_stage = data_size > 1 && process_count() == 1 && c.gradient_bucket_bytes == 0 ? 1 : 0;
   if (test_set.images.shape()[0] == 0)

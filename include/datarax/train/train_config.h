@@ -40,8 +40,8 @@ struct TrainConfig {
   std::optional<double> clip_norm;         // clip gradients by global norm
   // 0 replicated; ZeRO 1: optimizer state, 2: + gradients, 3: + parameters (FSDP), sharded over
   // "data". Unset: 1 where the data axis has several devices, all in this process, and gradients are
-  // not bucketed (gradient_bucket_bytes 0) — bit for bit the replicated step's results, and faster
-  // (each device runs the optimizer on its slice: docs/performance.md); else 0.
+  // not bucketed (gradient_bucket_bytes 0) — bit for bit the replicated step's results, in less
+  // memory, at the same speed here (docs/performance.md); else 0.
   std::optional<int> zero_stage;
   // Stage 0: gradients are all-reduced in buckets of at most this many bytes, in one flat buffer;
   // 0 (the default) is one bucket for all of them: one collective per step.
