@@ -8,6 +8,7 @@
 
 #include "core/strings.h"
 #include "datarax/device_discovery.h"
+#include "datarax/nn/precision.h"
 #include "datarax/process_collectives.h"
 
 namespace datarax::train::detail {
@@ -127,6 +128,24 @@ void check_same_on_every_process(const TrainConfig& c) {
                               "; every process of a job must be given the same settings");
     }
   }
+}
+
+void check_precision_supported(const TrainConfig& c) {
+  const nn::Precision precision = nn::parse_precision(c.precision);
+  const bool here = nn::cpu_supports(precision);
+  const char* const why = " (VDPBF16PS) for bf16 matrix products, and datarax does not emulate it; valid";
+  if (process_count() == 1) {
+    if (!here) throw ConfigError("precision", c.precision, std::string("this CPU has no AVX512_BF16") + why + " here: f32");
+    return;
+  }
+  // Every process learns which ones cannot, so that all of them stop with the same message.
+  const std::vector<std::string> all =
+      process_all_gather(std::string(here ? "1" : "0"), "train: checking that every process's CPU has the precision");
+  for (std::size_t p = 0; p < all.size(); ++p)
+    if (all[p] != "1")
+      throw ConfigError("precision", c.precision,
+                        "process " + std::to_string(p) + " of " + std::to_string(all.size()) +
+                            " runs on a CPU without AVX512_BF16" + why + ": f32");
 }
 
 }  // namespace datarax::train::detail

@@ -30,4 +30,8 @@ void check_resumable(const Identity& mine, const Identity& checkpoint);
 // paths); ConfigError naming the first field that differs and the processes' values. Collective.
 void check_same_on_every_process(const TrainConfig& c);
 
+// TrainConfig::precision runs on every process's CPU (bf16 needs AVX512_BF16); ConfigError
+// otherwise, on every process, naming the first that cannot. Collective across processes.
+void check_precision_supported(const TrainConfig& c);
+
 }  // namespace datarax::train::detail

@@ -26,6 +26,7 @@ Mesh make_mesh(const TrainConfig& c) {
   c.validate();
   initialize({.num_cpu_devices = c.devices});
   check_same_on_every_process(c);
+  check_precision_supported(c);
   nn::use_single_threaded_blas_by_default();
   const distributed::DeviceMeshModule meshes;
   const int M = c.model_parallel;

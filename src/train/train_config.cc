@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "core/strings.h"
-#include "datarax/nn/precision.h"
 
 namespace datarax::train {
 
@@ -52,10 +51,6 @@ void TrainConfig::validate() const {
                    "layer width " + std::to_string(h) + " must be >= 1");
   if (activation != "relu" && activation != "gelu") bad("activation", activation, "unknown activation; valid: relu, gelu");
   if (precision != "f32" && precision != "bf16") bad("precision", precision, "unknown precision; valid: f32, bf16");
-  if (!nn::cpu_supports(nn::parse_precision(precision)))
-    bad("precision", precision,
-        "this CPU has no AVX512_BF16 (VDPBF16PS) for bf16 matrix products, and datarax does not emulate it; valid "
-        "here: f32");
   if (log_every < 1) bad("log_every", std::to_string(log_every), "must be >= 1");
 }
 
