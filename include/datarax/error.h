@@ -30,7 +30,6 @@ class InvalidArgumentError : public Error {
   using Error::Error;
 };
 
-// Typed access with the wrong element type, or an operation on an unsupported dtype.
 // This machine lacks what the operation needs: an instruction set (nn's bf16 precision on a CPU
 // without AVX512_BF16). Not a bad argument: the same call works on another machine.
 class UnsupportedError : public Error {
@@ -38,6 +37,7 @@ class UnsupportedError : public Error {
   using Error::Error;
 };
 
+// Typed access with the wrong element type, or an operation on an unsupported dtype.
 class DTypeError : public Error {
  public:
   using Error::Error;

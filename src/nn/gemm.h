@@ -23,7 +23,7 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
                std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc);
 
 // C [M, N] = alpha · op(A) · op(B) + beta · C, row-major; lda/ldb/ldc are the row lengths as stored.
-// float products follow the calling thread's matmul_precision() .
+// float products follow the calling thread's matmul_precision().
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
           std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {

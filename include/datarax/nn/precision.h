@@ -5,7 +5,7 @@
 // the products in f32 (VDPBF16PS); its output, the activations, the loss, the gradients, their
 // reduction, the optimizer and the master parameters all stay f32. It roughly doubles the speed of
 // the matrix products; each product carries a relative error up to about 2^-7 of Σ|a·b| instead of
-// f32's rounding (docs/performance.md, tests/nn/bf16_test.cc).
+// f32's rounding (docs/performance.md, tests/nn/precision_test.cc).
 //
 // Like PyTorch's autocast, the choice belongs to the calling thread: open a MatmulPrecisionScope
 // around the layers to run (nn::ParallelMlp does it from ParallelMlpConfig::precision, the
