@@ -14,7 +14,7 @@ namespace datarax::nn::detail {
 // CBLAS takes int extents (OpenBLAS without INTERFACE64).
 inline constexpr std::int64_t kMaxBlasDim = INT_MAX;
 
-// Whether this CPU (and its OS) offers AVX512_BF16's VDPBF16PS, which gemm_bf16 needs.
+// Whether this CPU (and its OS) offers AVX512_BF16's VDPBF16PS, which gemm_bf16 needs (asked once).
 bool cpu_has_bf16_dot();
 
 // C [M, N] = alpha · op(A) · op(B) + beta · C with op(A) and op(B) rounded to bf16 (to nearest even) and

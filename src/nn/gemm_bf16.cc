@@ -209,15 +209,17 @@ DATARAX_BF16_TARGET void kernel(std::int64_t pairs, const std::uint32_t* a, cons
 }  // namespace
 
 bool cpu_has_bf16_dot() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl");
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl");
+  }();
+  return has;
 }
 
 void gemm_bf16(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
                std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
-  static const bool supported = cpu_has_bf16_dot();
-  if (!supported) throw UnsupportedError("gemm_bf16: this CPU has no AVX512_BF16 (VDPBF16PS)");
+  if (!cpu_has_bf16_dot()) throw UnsupportedError("gemm_bf16: this CPU has no AVX512_BF16 (VDPBF16PS)");
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0F) {  // a sum of nothing (BLAS reads no operand when alpha is 0): C = beta · C
     for (std::int64_t i = 0; i < M; ++i)

@@ -30,8 +30,7 @@ bool cpu_supports(Precision precision) {
   if (precision == Precision::f32) return true;
   const char* off = std::getenv("DATARAX_CPU_NO_BF16");
   if (off != nullptr && std::strcmp(off, "1") == 0) return false;
-  static const bool has = detail::cpu_has_bf16_dot();
-  return has;
+  return detail::cpu_has_bf16_dot();
 }
 
 void require_supported(Precision precision, std::string_view op) {
