@@ -14,6 +14,7 @@
 #include "datarax/nn/linear.h"
 #include "datarax/spmd.h"
 #include "nn/gradcheck.h"
+#include "nn/tree_layer_params.h"
 #include "support/error_of.h"
 #include "support/test_devices.h"
 
@@ -141,26 +142,6 @@ TEST(ParallelLinear, BackwardMatchesFiniteDifferences) {
   }
 }
 
-// LayerParams over this device's blocks of a placed parameter tree, with gradients into a Tree.
-template <class T>
-class Local final : public LayerParams<T> {
- public:
-  Local(const Tree& params, Tree& grads) : params_(params), grads_(grads) {}
-  typename LayerParams<T>::Weights acquire(int l, bool) override {
-    return {params_.at(key(l, "kernel")).template data<T>(), params_.at(key(l, "bias")).template data<T>()};
-  }
-  void release(int) override {}
-  typename LayerParams<T>::Gradients gradients(int l) override {
-    return {grads_.at(key(l, "kernel")).template data<T>(), grads_.at(key(l, "bias")).template data<T>()};
-  }
-  void gradients_done(int) override {}
-
- private:
-  static std::string key(int l, const char* what) { return "dense_" + std::to_string(l) + "/" + what; }
-  const Tree& params_;
-  Tree& grads_;
-};
-
 // The tensor-parallel MLP (Megatron splits over M = 2 and 4, layers 784-... scaled down) gives the
 // loss and the gradients of the one-device nn::Mlp: each device's gradient blocks are the blocks
 // of the whole gradient its sharding rules say it holds.
@@ -187,7 +168,7 @@ TEST(ParallelMlp, GradientsEqualTheOneDeviceMlp) {
       std::vector<double> losses(M);
       run_spmd(mesh, [&](const Device& d) {
         Tree local = placed.local_tree(d), grads = placed_grads.local_tree(d);
-        Local<double> store(local, grads);
+        test::TreeLayerParams<double> store(local, grads);  // this device's blocks
         ParallelMlp<double> mlp({model, megatron_splits(static_cast<int>(sizes.size()) - 1, M), "model", M}, B);
         losses[static_cast<std::size_t>(axis_index("model"))] = mlp.loss_and_grad(store, x, labels, mask, B);
       });

@@ -28,6 +28,7 @@
 #include "datarax/spmd.h"
 #include "nn/count_allocations.h"
 #include "nn/gradcheck.h"
+#include "nn/tree_layer_params.h"
 #include "support/error_of.h"
 #include "support/test_devices.h"
 
@@ -171,25 +172,6 @@ TEST(Bf16Linear, NonFiniteOperandsStayNonFinite) {
   }
 }
 
-// LayerParams over plain trees (one device, no model axis).
-class Local final : public LayerParams<float> {
- public:
-  Local(const Tree& params, Tree& grads) : params_(params), grads_(grads) {}
-  Weights acquire(int l, bool) override {
-    return {params_.at(key(l, "kernel")).data<float>(), params_.at(key(l, "bias")).data<float>()};
-  }
-  void release(int) override {}
-  Gradients gradients(int l) override {
-    return {grads_.at(key(l, "kernel")).data<float>(), grads_.at(key(l, "bias")).data<float>()};
-  }
-  void gradients_done(int) override {}
-
- private:
-  static std::string key(int l, const char* what) { return "dense_" + std::to_string(l) + "/" + what; }
-  const Tree& params_;
-  Tree& grads_;
-};
-
 // The bf16 recipe written out naively in f64 for a ReLU MLP: every matrix product takes its two
 // operands rounded to bf16 (by datarax::bfloat16) and sums exactly; everything else is exact.
 // Returns the loss (mean cross-entropy) and fills every parameter's gradient.
@@ -288,7 +270,7 @@ TEST(Bf16Mlp, GradientsAreTheBf16RecipeAndFollowF32WithinTheBf16Bound) {
     double loss = 0;
     const Mesh mesh(datarax::test::first_devices(1), {{"model", 1}});
     run_spmd(mesh, [&](const Device&) {
-      Local store(params, grads);
+      test::TreeLayerParams<float> store(params, grads);
       ParallelMlpConfig c{model, megatron_splits(L, 1), "model", 1};
       c.precision = p;
       ParallelMlp<float> mlp(c, B);
