@@ -1,0 +1,127 @@
+// Graph and Var: a recorded computation, the tape of nn's automatic gradients.
+//
+// A Var is a value in one Graph (a handle: graph + node index; copying it copies the handle). Ops
+// (nn/ops/*.h) take Vars and return a Var; each call appends a node to the Var's graph and computes
+// its value at once, so a function written with ops runs eagerly the first time. The graph keeps
+// every node's op, inputs and output buffer, so the same computation can then be REPLAYED
+// (forward()) on new leaf values of the same shapes without calling the user's function again, and
+// differentiated in reverse (backward()). This is what value_and_grad (value_and_grad.h) does:
+// record once, like jax.jit traces once, and replay with the buffers planned at recording — no
+// allocation per step after the first.
+//
+// Buffers: every node's output is allocated when the node is recorded; the gradients of the nodes
+// that need one (those that depend on a parameter) when the recording ends (finish()). Replays
+// overwrite them. A Graph is used by one thread at a time; Var handles do not outlive their Graph.
+//
+// Leaves: an input (data: no gradient), a parameter (gets a gradient), a constant (recorded with
+// its value; never rebound). bind() replaces a leaf's value with another array of the same dtype
+// and shape, without copying (the leaf holds the caller's buffer until the next bind).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "datarax/array.h"
+#include "datarax/nn/op.h"
+
+namespace datarax::nn {
+
+class Graph;
+
+class Var {
+ public:
+  Var() = default;  // refers to no graph; using it throws InvalidArgumentError
+
+  bool valid() const { return graph_ != nullptr; }
+  Graph& graph() const;
+  int id() const { return id_; }
+  const Shape& shape() const;
+  DType dtype() const;
+  int rank() const { return shape().rank(); }
+  // The value computed by the last forward pass (or at recording).
+  const Array& value() const;
+
+ private:
+  friend class Graph;
+  Var(Graph* graph, int id) : graph_(graph), id_(id) {}
+  Graph* graph_ = nullptr;
+  int id_ = -1;
+};
+
+class Graph {
+ public:
+  Graph() = default;
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+
+  // Leaves. `name` is for messages and check_gradients' report.
+  Var input(std::string name, const Array& value);
+  Var parameter(std::string name, const Array& value);
+  Var constant(const Array& value);
+
+  // Records op applied to inputs (all of this graph) with an output of `shape` and `dtype`,
+  // allocates the output and runs op.forward once. Throws what the op's forward throws.
+  Var apply(std::unique_ptr<Op> op, std::initializer_list<Var> inputs, Shape shape, DType dtype);
+  Var apply(std::unique_ptr<Op> op, std::span<const Var> inputs, Shape shape, DType dtype);
+
+  // Ends the recording: allocates the gradient buffers. Ops may no longer be applied.
+  void finish();
+  bool finished() const { return finished_; }
+
+  // Replaces a leaf's value (input or parameter; same dtype and shape, else InvalidArgumentError).
+  void bind(Var leaf, const Array& value);
+  // Runs every op node's forward again, in recording order, on the leaves' current values.
+  void forward();
+  // Reverse mode: d(loss)/d(node) for every node that depends on a parameter. loss must have one
+  // element. Gradient buffers are zeroed first, then ops accumulate into them.
+  void backward(Var loss);
+  // The gradient of `v` (of the last backward()); v must depend on a parameter.
+  const Array& grad(Var v) const;
+  bool needs_grad(Var v) const;
+
+  // Names a value the caller wants after each replay (logits for an accuracy, say): value_and_grad
+  // returns the exposed values as a Tree. A name exposed twice is refused.
+  void expose(std::string name, Var v);
+  const std::vector<std::pair<std::string, int>>& exposed() const { return exposed_; }
+
+  std::size_t size() const { return nodes_.size(); }
+  const std::string& name(Var v) const;
+  Var var(int id);
+
+  // For messages: "relu (node 7)" or "parameter dense_0/kernel (node 1)".
+  std::string describe(int id) const;
+
+ private:
+  friend class Var;
+  enum class Kind : std::uint8_t { input, parameter, constant, op };
+  struct Node {
+    Kind kind;
+    std::string name;
+    std::unique_ptr<Op> op;
+    std::vector<int> inputs;
+    std::vector<Array> input_values;  // refreshed from the inputs' values before each forward
+    std::vector<Array*> input_grads;  // nullptr where an input needs no gradient
+    Array value;
+    Array grad;
+    bool needs_grad = false;
+  };
+  Var add_leaf(Kind kind, std::string name, const Array& value);
+  const Node& node(Var v, std::string_view op) const;
+  void run_forward(Node& n);
+
+  std::vector<Node> nodes_;
+  std::vector<std::pair<std::string, int>> exposed_;
+  bool finished_ = false;
+};
+
+// `what`: "add", "matmul": every input Var valid, of one graph, of one float dtype (f32 or f64);
+// InvalidArgumentError / DTypeError naming `what` otherwise. Returns that graph.
+Graph& check_operands(std::string_view what, std::initializer_list<Var> vars);
+
+}  // namespace datarax::nn

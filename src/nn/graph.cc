@@ -1,0 +1,194 @@
+// Graph: recording, replay and reverse mode (graph.h).
+#include "datarax/nn/graph.h"
+
+#include <cstring>
+#include <utility>
+
+#include "datarax/error.h"
+
+namespace datarax::nn {
+
+namespace {
+bool is_float(DType d) { return d == DType::f32 || d == DType::f64; }
+}  // namespace
+
+Graph& Var::graph() const {
+  if (graph_ == nullptr)
+    throw InvalidArgumentError("Var: this Var refers to no graph (default-constructed); make it with an op or a leaf");
+  return *graph_;
+}
+const Shape& Var::shape() const { return value().shape(); }
+DType Var::dtype() const { return value().dtype(); }
+const Array& Var::value() const { return graph().node(*this, "Var::value").value; }
+
+Graph& check_operands(std::string_view what, std::initializer_list<Var> vars) {
+  Graph* g = nullptr;
+  DType dtype = DType::f32;
+  int i = 0;
+  for (const Var& v : vars) {
+    if (!v.valid())
+      throw InvalidArgumentError(std::string(what) + ": operand " + std::to_string(i) +
+                                 " is an empty Var (default-constructed)");
+    if (g == nullptr) {
+      g = &v.graph();
+      dtype = v.dtype();
+      if (!is_float(dtype))
+        throw DTypeError(std::string(what) + ": operand 0 has dtype " + std::string(to_string(dtype)) +
+                         "; valid: f32, f64");
+    } else if (&v.graph() != g) {
+      throw InvalidArgumentError(std::string(what) + ": operand " + std::to_string(i) +
+                                 " belongs to another graph (a Var from another recording)");
+    } else if (v.dtype() != dtype) {
+      throw DTypeError(std::string(what) + ": operand " + std::to_string(i) + " has dtype " +
+                       std::string(to_string(v.dtype())) + ", operand 0 " + std::string(to_string(dtype)) +
+                       "; all operands need the same dtype");
+    }
+    ++i;
+  }
+  if (g == nullptr) throw InvalidArgumentError(std::string(what) + ": no operands");
+  return *g;
+}
+
+Var Graph::add_leaf(Kind kind, std::string name, const Array& value) {
+  if (finished_)
+    throw InvalidArgumentError("Graph: the recording has ended (finish()); leaf \"" + name + "\" cannot be added");
+  Node n{.kind = kind, .name = std::move(name), .op = nullptr, .inputs = {}, .input_values = {},
+         .input_grads = {}, .value = value, .grad = {}, .needs_grad = kind == Kind::parameter};
+  nodes_.push_back(std::move(n));
+  return Var(this, static_cast<int>(nodes_.size()) - 1);
+}
+
+Var Graph::input(std::string name, const Array& value) { return add_leaf(Kind::input, std::move(name), value); }
+Var Graph::parameter(std::string name, const Array& value) {
+  if (!is_float(value.dtype()))
+    throw DTypeError("Graph::parameter: \"" + name + "\" has dtype " + std::string(to_string(value.dtype())) +
+                     "; a parameter needs f32 or f64 (a gradient)");
+  return add_leaf(Kind::parameter, std::move(name), value);
+}
+Var Graph::constant(const Array& value) { return add_leaf(Kind::constant, "constant", value); }
+
+Var Graph::apply(std::unique_ptr<Op> op, std::initializer_list<Var> inputs, Shape shape, DType dtype) {
+  return apply(std::move(op), std::span<const Var>(inputs.begin(), inputs.size()), std::move(shape), dtype);
+}
+
+Var Graph::apply(std::unique_ptr<Op> op, std::span<const Var> inputs, Shape shape, DType dtype) {
+  if (!op) throw InvalidArgumentError("Graph::apply: null op");
+  if (finished_)
+    throw InvalidArgumentError("Graph::apply: the recording has ended (finish()); op " + std::string(op->name()) +
+                               " cannot be added");
+  Node n;
+  n.kind = Kind::op;
+  n.name = std::string(op->name());
+  for (const Var& v : inputs) {
+    if (v.graph_ != this)
+      throw InvalidArgumentError("Graph::apply: an input of " + n.name + " belongs to another graph");
+    n.inputs.push_back(v.id_);
+    n.needs_grad = n.needs_grad || nodes_[static_cast<std::size_t>(v.id_)].needs_grad;
+  }
+  n.input_values.resize(n.inputs.size());
+  n.input_grads.assign(n.inputs.size(), nullptr);
+  n.value = Array::empty(std::move(shape), dtype);
+  n.op = std::move(op);
+  nodes_.push_back(std::move(n));
+  run_forward(nodes_.back());
+  return Var(this, static_cast<int>(nodes_.size()) - 1);
+}
+
+void Graph::run_forward(Node& n) {
+  for (std::size_t k = 0; k < n.inputs.size(); ++k)
+    n.input_values[k] = nodes_[static_cast<std::size_t>(n.inputs[k])].value;
+  n.op->forward(n.input_values, n.value);
+}
+
+void Graph::finish() {
+  if (finished_) return;
+  for (Node& n : nodes_) {
+    if (n.needs_grad) n.grad = Array::zeros(n.value.shape(), n.value.dtype());
+  }
+  for (Node& n : nodes_) {
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      Node& in = nodes_[static_cast<std::size_t>(n.inputs[k])];
+      n.input_grads[k] = in.needs_grad ? &in.grad : nullptr;
+    }
+  }
+  finished_ = true;
+}
+
+const Graph::Node& Graph::node(Var v, std::string_view op) const {
+  if (v.graph_ != this || v.id_ < 0 || static_cast<std::size_t>(v.id_) >= nodes_.size())
+    throw InvalidArgumentError(std::string(op) + ": the Var does not belong to this graph");
+  return nodes_[static_cast<std::size_t>(v.id_)];
+}
+
+Var Graph::var(int id) {
+  if (id < 0 || static_cast<std::size_t>(id) >= nodes_.size())
+    throw InvalidArgumentError("Graph::var: node " + std::to_string(id) + " is not in 0.." +
+                               std::to_string(static_cast<long>(nodes_.size()) - 1));
+  return Var(this, id);
+}
+
+const std::string& Graph::name(Var v) const { return node(v, "Graph::name").name; }
+
+std::string Graph::describe(int id) const {
+  const Node& n = nodes_.at(static_cast<std::size_t>(id));
+  const char* kind = n.kind == Kind::input       ? "input "
+                     : n.kind == Kind::parameter ? "parameter "
+                     : n.kind == Kind::constant  ? "constant "
+                                                 : "";
+  return std::string(kind) + n.name + " (node " + std::to_string(id) + ")";
+}
+
+void Graph::bind(Var leaf, const Array& value) {
+  const Node& cn = node(leaf, "Graph::bind");
+  Node& n = nodes_[static_cast<std::size_t>(leaf.id_)];
+  if (cn.kind != Kind::input && cn.kind != Kind::parameter)
+    throw InvalidArgumentError("Graph::bind: " + describe(leaf.id_) + " is not an input or a parameter");
+  if (value.dtype() != n.value.dtype() || value.shape() != n.value.shape())
+    throw InvalidArgumentError("Graph::bind: " + describe(leaf.id_) + " was recorded as " +
+                               std::string(to_string(n.value.dtype())) + n.value.shape().to_string() + ", not " +
+                               std::string(to_string(value.dtype())) + value.shape().to_string() +
+                               " (record again for other shapes)");
+  n.value = value;
+}
+
+void Graph::forward() {
+  for (Node& n : nodes_)
+    if (n.kind == Kind::op) run_forward(n);
+}
+
+void Graph::backward(Var loss) {
+  const Node& l = node(loss, "Graph::backward");
+  if (!finished_) finish();
+  if (l.value.numel() != 1)
+    throw InvalidArgumentError("Graph::backward: the loss " + describe(loss.id_) + " has shape " +
+                               l.value.shape().to_string() + "; it needs exactly one element");
+  if (!l.needs_grad)
+    throw InvalidArgumentError("Graph::backward: the loss " + describe(loss.id_) +
+                               " does not depend on any parameter");
+  for (Node& n : nodes_)
+    if (n.needs_grad) std::memset(n.grad.raw(), 0, n.grad.nbytes());
+  nodes_[static_cast<std::size_t>(loss.id_)].grad.fill(1.0);
+  for (int id = loss.id_; id >= 0; --id) {
+    Node& n = nodes_[static_cast<std::size_t>(id)];
+    if (n.kind != Kind::op || !n.needs_grad) continue;
+    n.op->backward(n.input_values, n.value, n.grad, n.input_grads);
+  }
+}
+
+const Array& Graph::grad(Var v) const {
+  const Node& n = node(v, "Graph::grad");
+  if (!n.needs_grad)
+    throw InvalidArgumentError("Graph::grad: " + describe(v.id_) + " does not depend on a parameter; it has no gradient");
+  return n.grad;
+}
+
+void Graph::expose(std::string name, Var v) {
+  node(v, "Graph::expose");
+  for (const auto& e : exposed_)
+    if (e.first == name) throw InvalidArgumentError("Graph::expose: \"" + name + "\" is exposed twice");
+  exposed_.emplace_back(std::move(name), v.id_);
+}
+
+bool Graph::needs_grad(Var v) const { return node(v, "Graph::needs_grad").needs_grad; }
+
+}  // namespace datarax::nn

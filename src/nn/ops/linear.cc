@@ -1,0 +1,84 @@
+// matmul and linear ops (ops/linear.h).
+#include "datarax/nn/ops/linear.h"
+
+#include <memory>
+#include <vector>
+
+#include "datarax/nn/matmul.h"
+#include "nn/ops/dispatch.h"
+
+namespace datarax::nn {
+
+namespace {
+
+using detail::with_float;
+
+// y [M, N] = x [M, K] · w [K, N] (+ bias [N] when the op has three inputs).
+class Linear final : public Op {
+ public:
+  Linear(bool has_bias, std::int64_t M, std::int64_t K, std::int64_t N)
+      : has_bias_(has_bias), M_(M), K_(K), N_(N) {}
+  std::string_view name() const override { return has_bias_ ? "linear" : "matmul"; }
+
+  void forward(std::span<const Array> in, Array& out) override {
+    with_float(out.dtype(), name(), [&]<class T>(T) {
+      T* y = out.data<T>().data();
+      T beta = 0;
+      if (has_bias_) {
+        const T* b = in[2].data<T>().data();
+        for (std::int64_t r = 0; r < M_; ++r)
+          for (std::int64_t j = 0; j < N_; ++j) y[r * N_ + j] = b[j];
+        beta = 1;
+      }
+      matmul(false, false, M_, N_, K_, T(1), in[0].data<T>().data(), K_, in[1].data<T>().data(), N_, beta, y, N_);
+    });
+  }
+
+  void backward(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din) override {
+    with_float(dout.dtype(), name(), [&]<class T>(T) {
+      const T* g = dout.data<T>().data();
+      if (din[0] != nullptr)  // dx [M, K] += dout [M, N] · wᵀ
+        matmul(false, true, M_, K_, N_, T(1), g, N_, in[1].data<T>().data(), N_, T(1), din[0]->data<T>().data(), K_);
+      if (din[1] != nullptr)  // dw [K, N] += xᵀ · dout
+        matmul(true, false, K_, N_, M_, T(1), in[0].data<T>().data(), K_, g, N_, T(1), din[1]->data<T>().data(), N_);
+      if (has_bias_ && din[2] != nullptr) {
+        T* db = din[2]->data<T>().data();
+        for (std::int64_t r = 0; r < M_; ++r)
+          for (std::int64_t j = 0; j < N_; ++j) db[j] += g[r * N_ + j];
+      }
+    });
+  }
+
+ private:
+  bool has_bias_;
+  std::int64_t M_, K_, N_;
+};
+
+Var product(std::string_view what, Var x, Var w, const Var* bias) {
+  Graph& g = bias ? check_operands(what, {x, w, *bias}) : check_operands(what, {x, w});
+  const Shape& xs = x.shape();
+  const Shape& ws = w.shape();
+  if (xs.rank() < 1) detail::fail(what, "the input is a scalar; it needs at least 1 dimension [..., K]");
+  if (ws.rank() != 2)
+    detail::fail(what, "the weight has shape " + ws.to_string() + "; it needs 2 dimensions [K, N]");
+  const std::int64_t K = xs[xs.rank() - 1];
+  if (ws[0] != K)
+    detail::fail(what, "the input's last dimension is " + std::to_string(K) + " (shape " + xs.to_string() +
+                           ") but the weight has " + std::to_string(ws[0]) + " rows (shape " + ws.to_string() + ")");
+  const std::int64_t N = ws[1];
+  if (bias && bias->shape() != Shape{N})
+    detail::fail(what, "the bias has shape " + bias->shape().to_string() + "; expected [" + std::to_string(N) + "]");
+  std::vector<std::int64_t> dims(xs.begin(), xs.end());
+  dims.back() = N;
+  const std::int64_t M = K == 0 ? Shape(std::vector<std::int64_t>(xs.begin(), xs.end() - 1)).numel() : xs.numel() / K;
+  auto op = std::make_unique<Linear>(bias != nullptr, M, K, N);
+  if (bias) return g.apply(std::move(op), {x, w, *bias}, Shape(std::move(dims)), x.dtype());
+  return g.apply(std::move(op), {x, w}, Shape(std::move(dims)), x.dtype());
+}
+
+}  // namespace
+
+Var matmul(Var a, Var b) { return product("matmul", a, b, nullptr); }
+Var linear(Var x, Var kernel, Var bias) { return product("linear", x, kernel, &bias); }
+
+}  // namespace datarax::nn
