@@ -10,6 +10,7 @@
 
 #include "cli_parse.h"
 #include "datarax/datarax.h"
+#include "datarax/nn/matmul_kernel.h"
 
 namespace {
 
@@ -32,6 +33,16 @@ void print_mesh(const datarax::Mesh& mesh, const datarax::distributed::MeshInfo&
   std::cout << info << "\n";
 }
 
+// The kernel each precision's matrix products use on this CPU, and why (nn/matmul_kernel.h).
+void print_matmul_kernels() {
+  namespace nn = datarax::nn;
+  std::cout << "matmul f32: " << nn::matmul_kernel_choice(nn::Precision::f32).reason << "\n";
+  if (nn::cpu_supports(nn::Precision::bf16))
+    std::cout << "matmul bf16: " << nn::matmul_kernel_choice(nn::Precision::bf16).reason << "\n";
+  else
+    std::cout << "matmul bf16: not on this CPU (no AVX512_BF16); --precision bf16 is refused\n";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,6 +63,7 @@ int main(int argc, char** argv) {
     std::cout << "devices:";
     for (const auto& d : datarax::devices()) std::cout << " " << d;
     std::cout << "\n";
+    print_matmul_kernels();
 
     datarax::distributed::DeviceMeshModule mesh_module;
     std::optional<datarax::Mesh> mesh;

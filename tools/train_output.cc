@@ -46,6 +46,7 @@ void ConsoleOutput::on_start(const train::TrainInfo& info) {
                info.layout.c_str(), static_cast<double>(b.total()) / mib, static_cast<double>(b.params) / mib,
                static_cast<double>(b.grads) / mib, static_cast<double>(b.optimizer) / mib,
                static_cast<double>(b.in_flight) / mib);
+  std::fprintf(out_, "  matmul (%s): %s\n", config_.precision.c_str(), info.matmul_kernel.c_str());
   std::fprintf(out_, "  %s lr %g (%s), global batch %lld, %lld steps per epoch, %lld steps\n",
                config_.optimizer.c_str(), config_.lr, config_.schedule.c_str(),
                static_cast<long long>(config_.batch_size), static_cast<long long>(info.steps_per_epoch),

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "datarax/nn/matmul_kernel.h"
 #include "datarax/nn/precision.h"
 
 namespace datarax::nn::detail {
@@ -22,8 +23,18 @@ bool cpu_has_bf16_dot();
 void gemm_bf16(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
                std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc);
 
+// Whether this CPU offers AVX-512F and FMA, which gemm_f32_avx512 needs (asked once).
+bool cpu_has_avx512f();
+
+// C [M, N] = alpha · op(A) · op(B) + beta · C in f32 by datarax's AVX-512 kernel. Needs
+// cpu_has_avx512f(). Defined in gemm_f32.cc.
+void gemm_f32_avx512(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+                     const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+                     std::int64_t ldc);
+
 // C [M, N] = alpha · op(A) · op(B) + beta · C, row-major; lda/ldb/ldc are the row lengths as stored.
-// float products follow the calling thread's matmul_precision().
+// float products follow the calling thread's matmul_precision() and that precision's kernel
+// (matmul_kernel.h).
 template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, T alpha, const T* A,
           std::int64_t lda, const T* B, std::int64_t ldb, T beta, T* C, std::int64_t ldc) {
@@ -31,9 +42,10 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
   const auto tb = trans_b ? CblasTrans : CblasNoTrans;
   const auto i = [](std::int64_t v) { return static_cast<int>(v); };
   if constexpr (std::is_same_v<T, float>) {
-    if (matmul_precision() == Precision::bf16) {
-      gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-      return;
+    switch (matmul_kernel(matmul_precision())) {
+      case MatmulKernel::avx512_bf16: gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
+      case MatmulKernel::avx512: gemm_f32_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
+      case MatmulKernel::openblas: break;
     }
     cblas_sgemm(CblasRowMajor, ta, tb, i(M), i(N), i(K), alpha, A, i(lda), B, i(ldb), beta, C, i(ldc));
   } else {

@@ -12,6 +12,7 @@
 #include "datarax/distributed/device_mesh_module.h"
 #include "datarax/io/safetensors.h"
 #include "datarax/nn/blas.h"
+#include "datarax/nn/matmul_kernel.h"
 #include "datarax/optim/schedule.h"
 #include "train/run_identity.h"
 
@@ -213,8 +214,25 @@ std::string layout_text(const TrainConfig& c, const std::optional<int>& asked, c
     return s + ", replicated (ZeRO stage " + std::to_string(*asked) + " asked for; a data axis of 1 shards nothing)";
   const int stage = c.zero_stage.value();
   s += ", " + std::string(stages[stage]) + (!asked && stage == 1 ? " by default" : "");
-  if (model.precision == nn::Precision::bf16) s += "; bf16 matrix products (f32 parameters, gradients, optimizer)";
+  if (model.precision == nn::Precision::bf16)
+    s += nn::matmul_kernel(nn::Precision::bf16) == nn::MatmulKernel::avx512_bf16
+             ? "; bf16 matrix products (f32 parameters, gradients, optimizer)"
+             : "; bf16 asked, f32 matrix products (no bf16 kernel is faster on this CPU)";
   return s;
+}
+
+// Chooses the kernel of the run's precision on the MLP's own products at this batch (forward,
+// the input gradient past the first layer, the weight gradient); returns the choice's reason.
+std::string choose_kernel(const nn::ParallelMlpConfig& model, std::int64_t batch) {
+  std::vector<nn::MatmulShape> shapes;
+  const std::vector<int>& sizes = model.mlp.sizes;
+  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
+    const std::int64_t in = sizes[i], out = sizes[i + 1];
+    shapes.push_back({false, false, batch, out, in});
+    if (i > 0) shapes.push_back({false, true, batch, in, out});
+    shapes.push_back({true, false, in, out, batch});
+  }
+  return nn::choose_matmul_kernel(model.precision, shapes).reason;
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int64_t total_steps) {
@@ -290,6 +308,7 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
     data_rank.push_back(mesh.coords(d)[static_cast<std::size_t>(data_axis)]);
   }
   local_batch = c.batch_size / data_size;
+  const std::string kernel = choose_kernel(model, std::max<std::int64_t>(local_batch, 1));
   layout = layout_of(config, mesh);
   info = {mesh.size(),
           mesh.to_string(),
@@ -301,7 +320,8 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
           steps_per_epoch,
           total_steps,
           layout_text(config, c.zero_stage, model, data_size),
-          {}};
+          {},
+          kernel};
 }
 
 }  // namespace datarax::train::detail

@@ -24,6 +24,7 @@
 #include "datarax/half.h"
 #include "datarax/nn/linear.h"
 #include "datarax/nn/matmul.h"
+#include "datarax/nn/matmul_kernel.h"
 #include "datarax/nn/parallel_mlp.h"
 #include "datarax/spmd.h"
 #include "nn/count_allocations.h"
@@ -38,8 +39,11 @@ namespace {
 using ::testing::HasSubstr;
 using test::uniform;
 
+// These tests hold the VDPBF16PS kernel to the bf16 recipe, so they run it whatever kernel this
+// CPU's measurement would choose for bf16 (matmul_kernel.h; matmul_kernel_test.cc tests the choice).
 #define SKIP_WITHOUT_BF16()                                                                \
-  if (!cpu_supports(Precision::bf16)) GTEST_SKIP() << "this CPU has no AVX512_BF16 (VDPBF16PS)"
+  if (!cpu_supports(Precision::bf16)) GTEST_SKIP() << "this CPU has no AVX512_BF16 (VDPBF16PS)"; \
+  set_matmul_kernel(Precision::bf16, MatmulKernel::avx512_bf16)
 
 constexpr double kU = 0x1p-8;  // bf16's unit roundoff
 
@@ -340,6 +344,7 @@ TEST(Matmul, EveryTransposeMatchesTheNaiveProduct) {
              c32.data(), ldc);
       std::vector<float> c16 = test::to_float(c0);
       if (cpu_supports(Precision::bf16)) {
+        set_matmul_kernel(Precision::bf16, MatmulKernel::avx512_bf16);
         const MatmulPrecisionScope bf16(Precision::bf16);
         matmul(ta, tb, M, N, K, static_cast<float>(alpha), a32.data(), lda, b32.data(), ldb, static_cast<float>(beta),
                c16.data(), ldc);

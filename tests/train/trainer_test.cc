@@ -15,6 +15,7 @@
 #include "datarax/communicator.h"
 #include "datarax/device_discovery.h"
 #include "datarax/io/safetensors.h"
+#include "datarax/nn/matmul_kernel.h"
 #include "datarax/nn/mlp.h"
 #include "datarax/nn/precision.h"
 #include "datarax/optim/optimizer.h"
@@ -195,6 +196,8 @@ TEST(Trainer, DefaultZeroStageIsOneOnSeveralLocalDevicesAndExact) {
 TEST(Trainer, Bf16KeepsZeroOneExactAndFollowsF32) {
   DATARAX_NEEDS_FASHION_MNIST();
   if (!nn::cpu_supports(nn::Precision::bf16)) GTEST_SKIP() << "this CPU has no AVX512_BF16 (VDPBF16PS)";
+  // The bf16 recipe itself, whatever kernel this CPU's measurement would choose for bf16.
+  nn::set_matmul_kernel(nn::Precision::bf16, nn::MatmulKernel::avx512_bf16);
   initialize({.num_cpu_devices = 8});
   TrainConfig c = small_run(2, 8);
   const TrainReport f32 = train(c);
@@ -213,6 +216,28 @@ TEST(Trainer, Bf16KeepsZeroOneExactAndFollowsF32) {
   }
   EXPECT_NE(by_default.steps.back().loss, f32.steps.back().loss) << "no bf16 rounding seen: did the f32 path run?";
   EXPECT_TRUE(bitwise_equal(by_default.params, replicated.params));
+}
+
+// Where no bf16 kernel is faster (pretended here by choosing the f32 kernel for bf16), a bf16 run
+// says so and computes f32's products: the very losses of the f32 run.
+TEST(Trainer, Bf16WithoutAFasterKernelRunsTheF32ProductsAndSaysSo) {
+  DATARAX_NEEDS_FASHION_MNIST();
+  if (!nn::cpu_supports(nn::Precision::bf16)) GTEST_SKIP() << "this CPU has no AVX512_BF16 (VDPBF16PS)";
+  const nn::MatmulKernel f32_kernel =
+      nn::cpu_supports(nn::MatmulKernel::avx512) ? nn::MatmulKernel::avx512 : nn::MatmulKernel::openblas;
+  nn::set_matmul_kernel(nn::Precision::f32, f32_kernel);
+  nn::set_matmul_kernel(nn::Precision::bf16, f32_kernel);
+  initialize({.num_cpu_devices = 8});
+  TrainConfig c = small_run(2, 6);
+  const TrainReport f32 = train(c);
+  c.precision = "bf16";
+  const TrainReport bf16 = train(c);
+  EXPECT_THAT(bf16.info.layout, ::testing::HasSubstr("bf16 asked, f32 matrix products (no bf16 kernel is faster on this CPU)"));
+  EXPECT_THAT(bf16.info.matmul_kernel, ::testing::HasSubstr(std::string(nn::to_string(f32_kernel))));
+  ASSERT_EQ(bf16.steps.size(), f32.steps.size());
+  for (std::size_t i = 0; i < f32.steps.size(); ++i) EXPECT_EQ(bf16.steps[i].loss, f32.steps[i].loss) << "step " << i + 1;
+  nn::unset_matmul_kernel(nn::Precision::f32);
+  nn::unset_matmul_kernel(nn::Precision::bf16);
 }
 
 TEST(Trainer, PaddedLastBatchGivesExactMeansAndEpochRows) {

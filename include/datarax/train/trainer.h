@@ -65,6 +65,9 @@ struct TrainInfo {
   // e.g. "data 2 x model 2 (tensor-parallel layers: column, row, none), ZeRO stage 3 (FSDP)"
   std::string layout;
   DeviceBytes bytes_per_device;  // the first device of this process
+  // The kernel of the run's matrix products on this CPU and why (nn/matmul_kernel.h), e.g.
+  // "avx512 measured fastest (152 GFLOP/s; openblas 32 GFLOP/s)".
+  std::string matmul_kernel;
 };
 
 // The training state between two steps, as whole (unsharded) tensors: what a checkpoint holds

@@ -1,0 +1,191 @@
+// f32 matrix products on AVX-512 (FMA on 16-lane registers), datarax's own: a candidate beside
+// OpenBLAS's sgemm, chosen by measurement (kernel_choice.cc). It exists because an OpenBLAS build
+// that does not know the CPU's model number falls back to an SSE3 kernel (Debian 12's 0.3.21 on
+// Intel Emerald Rapids picks "Prescott": 4x slower than its own SkylakeX kernel on the same CPU).
+//
+// The blocking is BLIS's, as in gemm_bf16.cc: B packed a block of kKc × kNc at a time into panels
+// of 32 columns, A a block of kMc × kKc into panels of 12 rows, a 12 × 32 tile of C in 24 zmm
+// registers while a panel pair streams through; one FMA per (row, 16 columns, k). The packing
+// buffers belong to the calling thread and are allocated on its first call.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+#include "nn/avx512_transpose.h"
+#include "nn/gemm.h"
+
+#define DATARAX_F32_TARGET __attribute__((target("avx512f,fma")))
+
+namespace datarax::nn::detail {
+
+namespace {
+
+using avx512::first;
+using avx512::transpose16;
+
+constexpr int kMr = 12;                // rows of A in a panel (and of the C tile)
+constexpr int kNr = 32;                // columns of B in a panel (two registers; 16 when N <= 16)
+constexpr std::int64_t kKc = 256;      // a K block
+constexpr std::int64_t kMc = 16 * kMr; // rows of A packed at once
+constexpr std::int64_t kNc = 16 * kNr; // columns of B packed at once
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buffer = std::unique_ptr<float[], FreeDeleter>;
+
+Buffer allocate(std::size_t floats) {
+  void* p = std::aligned_alloc(64, floats * sizeof(float));
+  if (p == nullptr) throw std::bad_alloc();
+  return Buffer(static_cast<float*>(p));
+}
+
+// The calling thread's packing buffers (192 KiB for A, 512 KiB for B).
+struct Workspace {
+  Buffer a = allocate(static_cast<std::size_t>(kMc * kKc));
+  Buffer b = allocate(static_cast<std::size_t>(kKc * kNc));
+};
+
+Workspace& workspace() {
+  thread_local Workspace w;
+  return w;
+}
+
+// Packs `lines` lines (<= w) whose values run along K — line r's k-th value at src[r * ld + k] —
+// into a panel of w lines: dst[k * w + r]; lines past `lines` are zero. 16 × 16 at a time,
+// transposed in registers.
+DATARAX_F32_TARGET void pack_along_k(const float* src, std::int64_t ld, std::int64_t lines, std::int64_t kc, float* dst,
+                                     int w) {
+  __m512i in[16], out[16];
+  for (int r0 = 0; r0 < w; r0 += 16) {
+    const __mmask16 store = first(w - r0);
+    for (std::int64_t k = 0; k < kc; k += 16) {
+      const __mmask16 load = first(kc - k);
+      for (int r = 0; r < 16; ++r)
+        in[r] = r0 + r < lines ? _mm512_castps_si512(_mm512_maskz_loadu_ps(load, src + (r0 + r) * ld + k))
+                               : _mm512_setzero_si512();
+      transpose16(in, out);
+      const std::int64_t n = std::min<std::int64_t>(16, kc - k);
+      for (std::int64_t l = 0; l < n; ++l)
+        _mm512_mask_storeu_ps(dst + (k + l) * w + r0, store, _mm512_castsi512_ps(out[l]));
+    }
+  }
+}
+
+// Packs `count` lines whose values run across them — line r's k-th value at src[k * ld + r] —
+// into panels of w lines, one after another (panel q's line r, k-th value at
+// dst[q * kc * w + k * w + r]); row by row of the source, every panel's slice at once.
+DATARAX_F32_TARGET void pack_across_k(const float* src, std::int64_t ld, std::int64_t count, std::int64_t kc, float* dst,
+                                      int w) {
+  for (std::int64_t k = 0; k < kc; ++k) {
+    const float* row = src + k * ld;
+    for (std::int64_t q = 0; q * w < count; ++q) {
+      const std::int64_t lines = std::min<std::int64_t>(w, count - q * w);
+      float* d = dst + q * kc * w + k * w;
+      for (int g = 0; g < w; g += 16)
+        _mm512_mask_storeu_ps(d + g, first(w - g), _mm512_maskz_loadu_ps(first(lines - g), row + q * w + g));
+    }
+  }
+}
+
+void pack_panels(const float* m, std::int64_t ld, bool along_k, std::int64_t count, std::int64_t kc, float* dst, int w) {
+  if (!along_k) {
+    pack_across_k(m, ld, count, kc, dst, w);
+    return;
+  }
+  for (std::int64_t p = 0; p < count; p += w)
+    pack_along_k(m + p * ld, ld, std::min<std::int64_t>(w, count - p), kc, dst + (p / w) * kc * w, w);
+}
+
+// C tile [rows <= 12, cols <= 16·NB] = beta · C + alpha · A panel · B panel over kc values of K.
+template <int NB>
+DATARAX_F32_TARGET void kernel(std::int64_t kc, const float* a, const float* b, float* c, std::int64_t ldc,
+                               std::int64_t rows, std::int64_t cols, float alpha, float beta) {
+  __m512 acc[kMr][NB];
+#pragma GCC unroll 12
+  for (int i = 0; i < kMr; ++i)
+#pragma GCC unroll 2
+    for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (std::int64_t p = 0; p < kc; ++p) {
+    __m512 bv[NB];
+#pragma GCC unroll 2
+    for (int j = 0; j < NB; ++j) bv[j] = _mm512_load_ps(b + 16 * j);
+#pragma GCC unroll 12
+    for (int i = 0; i < kMr; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 2
+      for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(ai, bv[j], acc[i][j]);
+    }
+    a += kMr;
+    b += 16 * NB;
+  }
+  __mmask16 m[NB];
+#pragma GCC unroll 2
+  for (int j = 0; j < NB; ++j) m[j] = first(cols - 16 * j);
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+  for (int i = 0; i < kMr; ++i) {
+    if (i >= rows) break;
+#pragma GCC unroll 2
+    for (int j = 0; j < NB; ++j) {
+      float* cij = c + i * ldc + 16 * j;
+      __m512 v = alpha == 1.0F ? acc[i][j] : _mm512_mul_ps(va, acc[i][j]);
+      if (beta == 1.0F)
+        v = _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], cij), v);
+      else if (beta != 0.0F)
+        v = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m[j], cij)), v);
+      _mm512_mask_storeu_ps(cij, m[j], v);
+    }
+  }
+}
+
+}  // namespace
+
+bool cpu_has_avx512f() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+  }();
+  return has;
+}
+
+void gemm_f32_avx512(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+                     const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+                     std::int64_t ldc) {
+  if (!cpu_has_avx512f()) throw UnsupportedError("gemm_f32_avx512: this CPU has no AVX-512F");
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0F) {  // a sum of nothing (BLAS reads no operand when alpha is 0): C = beta · C
+    for (std::int64_t i = 0; i < M; ++i)
+      for (std::int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0F ? 0.0F : beta * C[i * ldc + j];
+    return;
+  }
+  Workspace& ws = workspace();
+  const int nr = N <= 16 ? 16 : kNr;  // a narrow product (the classifier's 10 columns) takes 16-wide panels
+  for (std::int64_t jc = 0; jc < N; jc += kNc) {
+    const std::int64_t nc = std::min(kNc, N - jc);
+    for (std::int64_t pc = 0; pc < K; pc += kKc) {
+      const std::int64_t kc = std::min(kKc, K - pc);
+      const float beta_block = pc == 0 ? beta : 1.0F;
+      // B block [kc, nc]: element (k, j) at B[k * ldb + j], or B[j * ldb + k] when transposed.
+      pack_panels(trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, trans_b, nc, kc, ws.b.get(), nr);
+      for (std::int64_t ic = 0; ic < M; ic += kMc) {
+        const std::int64_t mc = std::min(kMc, M - ic);
+        // A block [mc, kc]: element (i, k) at A[i * lda + k], or A[k * lda + i] when transposed.
+        pack_panels(trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, !trans_a, mc, kc, ws.a.get(), kMr);
+        for (std::int64_t jp = 0; jp < nc; jp += nr) {
+          const float* bp = ws.b.get() + (jp / nr) * kc * nr;
+          for (std::int64_t ip = 0; ip < mc; ip += kMr)
+            (nr == kNr ? kernel<2> : kernel<1>)(kc, ws.a.get() + (ip / kMr) * kc * kMr, bp,
+                                                C + (ic + ip) * ldc + jc + jp, ldc, std::min<std::int64_t>(kMr, mc - ip),
+                                                std::min<std::int64_t>(nr, nc - jp), alpha, beta_block);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace datarax::nn::detail
