@@ -34,6 +34,7 @@
 #include "malloc_count.h"
 #include "datarax/device_discovery.h"
 #include "datarax/nn/matmul.h"
+#include "datarax/nn/matmul_kernel.h"
 #include "datarax/nn/precision.h"
 #include "datarax/train/trainer.h"
 
@@ -192,6 +193,8 @@ int main(int argc, char** argv) {
               precision_text.c_str(), rounds, warmup);
   std::printf("# OpenBLAS kernel: %s (OPENBLAS_CORETYPE %s); %u hardware threads\n", openblas_get_corename(),
               coretype ? coretype : "unset", std::thread::hardware_concurrency());
+  std::printf("# %s matrix products: %s\n", precision_text.c_str(),
+              datarax::nn::matmul_kernel_choice(precision).reason.c_str());
   std::printf("# command: %s", argv[0]);
   for (int i = 1; i < argc; ++i) std::printf(" %s", argv[i]);
   std::printf("\n");

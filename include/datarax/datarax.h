@@ -1,4 +1,5 @@
-// datarax: the whole public API in one include.
+// datarax: the whole public API in one include (tests/check_umbrella_header.cmake checks that no
+// public header is left out).
 #pragma once
 
 #include "datarax/array.h"
@@ -12,10 +13,10 @@
 #include "datarax/mesh.h"
 #include "datarax/named_sharding.h"
 #include "datarax/partition_spec.h"
+#include "datarax/phase_timer.h"
 #include "datarax/pmap.h"
 #include "datarax/process_collectives.h"
 #include "datarax/reduce_op.h"
-#include "datarax/device_discovery.h"
 #include "datarax/shape.h"
 #include "datarax/shard_map.h"
 #include "datarax/sharded_array.h"
@@ -31,3 +32,45 @@
 #include "datarax/distributed/device_mesh_module.h"
 #include "datarax/distributed/distributed_metrics_module.h"
 #include "datarax/distributed/mesh_info.h"
+
+#include "datarax/nn/activation.h"
+#include "datarax/nn/blas.h"
+#include "datarax/nn/check_gradients.h"
+#include "datarax/nn/cross_entropy.h"
+#include "datarax/nn/graph.h"
+#include "datarax/nn/layers/dense.h"
+#include "datarax/nn/linear.h"
+#include "datarax/nn/matmul.h"
+#include "datarax/nn/matmul_kernel.h"
+#include "datarax/nn/mlp.h"
+#include "datarax/nn/module.h"
+#include "datarax/nn/op.h"
+#include "datarax/nn/ops/cross_entropy.h"
+#include "datarax/nn/ops/elementwise.h"
+#include "datarax/nn/ops/linear.h"
+#include "datarax/nn/ops/reduce.h"
+#include "datarax/nn/ops/reshape.h"
+#include "datarax/nn/parallel_linear.h"
+#include "datarax/nn/parallel_mlp.h"
+#include "datarax/nn/param.h"
+#include "datarax/nn/precision.h"
+#include "datarax/nn/value_and_grad.h"
+#include "datarax/nn/var_tree.h"
+
+#include "datarax/optim/adam.h"
+#include "datarax/optim/clip.h"
+#include "datarax/optim/optimizer.h"
+#include "datarax/optim/schedule.h"
+#include "datarax/optim/sgd.h"
+
+#include "datarax/data/loader.h"
+#include "datarax/data/mnist.h"
+#include "datarax/data/permutation.h"
+
+#include "datarax/io/file.h"
+#include "datarax/io/idx.h"
+#include "datarax/io/safetensors.h"
+
+#include "datarax/train/checkpoint.h"
+#include "datarax/train/train_config.h"
+#include "datarax/train/trainer.h"

@@ -42,7 +42,8 @@ class ShardingRules {
 
   // The first rule matching `key`, or null when none does (the leaf is replicated).
   const ShardingRule* match(std::string_view key) const;
-  // The sharding of the leaf `key` of `shape` on `mesh`: its rule's, checked against the mesh and
+  // The sharding of the leaf `key` of `shape` on `mesh`: its rule's (replicated for a scalar, which
+  // has nothing to split, whatever rule matches it), checked against the mesh and
   // the shape. InvalidArgumentError naming the key, the rule, the spec, the shape and the mesh for
   // a spec naming an axis the mesh lacks, with more entries than the leaf has dimensions, or
   // splitting a dimension its axes do not divide (without padding).
@@ -62,8 +63,8 @@ bool glob_match(std::string_view pattern, std::string_view key);
 // Everything replicated: plain data parallelism.
 ShardingRules data_parallel_rules();
 // Every leaf's leading dimension split over `axis`, padded where it does not divide (ZeRO-3 /
-// FSDP's layout of parameters). A leaf with no dimension (a scalar) is an error: give scalars a
-// rule of their own before these.
+// FSDP's layout of parameters). A leaf with no dimension (a scalar, like an optimizer's count)
+// stays replicated, as under every rule.
 ShardingRules fsdp_rules(std::string axis = "data");
 
 }  // namespace datarax

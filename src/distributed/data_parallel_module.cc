@@ -2,6 +2,7 @@
 
 #include "core/strings.h"
 #include "datarax/error.h"
+#include "datarax/spmd.h"
 #include "datarax/tree_spec.h"
 #include "distributed/per_device.h"
 
@@ -17,8 +18,14 @@ NamedSharding DataParallelModule::create_data_parallel_sharding(const Mesh& mesh
 }
 
 ShardedTree DataParallelModule::shard_batch(const Tree& batch, const NamedSharding& sharding) const {
-  return ShardedTree::from_process_local(batch, sharding,
-                                         {.placement = Placement::view_if_possible, .op = "shard_batch"});
+  Tree split, scalars;
+  for (const auto& [key, leaf] : batch) (leaf.rank() == 0 ? scalars : split).set(key, leaf);
+  ShardedTree out = ShardedTree::from_process_local(split, sharding,
+                                                    {.placement = Placement::view_if_possible, .op = "shard_batch"});
+  const NamedSharding replicated(sharding.mesh(), PartitionSpec{});
+  for (const auto& [key, leaf] : scalars)
+    out.set(key, ShardedArray::shard(leaf, replicated, {.placement = Placement::copy, .op = "shard_batch", .key = key}));
+  return out;
 }
 
 ShardedArray DataParallelModule::shard_batch(const Array& batch,
@@ -53,27 +60,48 @@ ReduceOp gradient_op(std::string_view reduce_type) {
   return parse_reduce_op(reduce_type, "all_reduce_gradients", {ReduceOp::mean, ReduceOp::sum});
 }
 
+// The enclosing SPMD function's axis when it has exactly one (pmap's), else "data". The name's
+// storage is the current mesh's, which outlives the call.
+AxisNames default_axis() {
+  if (in_spmd() && current_mesh().axis_names().size() == 1) return AxisNames(current_mesh().axis_names().front());
+  return AxisNames("data");
+}
+
 }  // namespace
 
+Tree DataParallelModule::all_reduce_gradients(const Tree& grads, std::string_view reduce_type) const {
+  return all_reduce_gradients(grads, gradient_op(reduce_type), default_axis());
+}
 Tree DataParallelModule::all_reduce_gradients(const Tree& grads, std::string_view reduce_type,
                                               const AxisNames& axis_name) const {
   return all_reduce_gradients(grads, gradient_op(reduce_type), axis_name);
 }
-
+Tree DataParallelModule::all_reduce_gradients(const Tree& grads, ReduceOp reduce_type) const {
+  return all_reduce_gradients(grads, reduce_type, default_axis());
+}
 Tree DataParallelModule::all_reduce_gradients(const Tree& grads, ReduceOp reduce_type,
                                               const AxisNames& axis_name) const {
   gradient_op(to_string(reduce_type));  // mean or sum only
-  return reduce_type == ReduceOp::mean ? pmean(grads, axis_name) : psum(grads, axis_name);
+  return detail::as_call("all_reduce_gradients",
+                         [&] { return reduce_type == ReduceOp::mean ? pmean(grads, axis_name) : psum(grads, axis_name); });
 }
 
+void DataParallelModule::all_reduce_gradients_in_place(Tree& grads, std::string_view reduce_type) const {
+  all_reduce_gradients_in_place(grads, reduce_type, default_axis());
+}
 void DataParallelModule::all_reduce_gradients_in_place(Tree& grads, std::string_view reduce_type,
                                                        const AxisNames& axis_name) const {
-  all_reduce_in_place(grads, gradient_op(reduce_type), axis_name);
+  const ReduceOp op = gradient_op(reduce_type);
+  detail::as_call("all_reduce_gradients_in_place", [&] { all_reduce_in_place(grads, op, axis_name); });
 }
 
+void DataParallelModule::all_reduce_gradients_in_place(Array& flat_grads, ReduceOp reduce_type) const {
+  all_reduce_gradients_in_place(flat_grads, reduce_type, default_axis());
+}
 void DataParallelModule::all_reduce_gradients_in_place(Array& flat_grads, ReduceOp reduce_type,
                                                        const AxisNames& axis_name) const {
-  all_reduce_in_place(flat_grads, gradient_op(to_string(reduce_type)), axis_name);
+  const ReduceOp op = gradient_op(to_string(reduce_type));
+  detail::as_call("all_reduce_gradients_in_place", [&] { all_reduce_in_place(flat_grads, op, axis_name); });
 }
 
 ShardedTree DataParallelModule::all_reduce_gradients(const ShardedTree& per_device_grads,

@@ -34,16 +34,16 @@ std::map<std::string, std::vector<Array>> unstack(const Tree& stacked) {
 }  // namespace
 
 Tree DistributedMetricsModule::reduce_mean(const Tree& metrics, const AxisNames& axis_name) const {
-  return reduce_in_spmd(metrics, ReduceOp::mean, axis_name);
+  return detail::as_call("reduce_mean", [&] { return reduce_in_spmd(metrics, ReduceOp::mean, axis_name); });
 }
 Tree DistributedMetricsModule::reduce_sum(const Tree& metrics, const AxisNames& axis_name) const {
-  return reduce_in_spmd(metrics, ReduceOp::sum, axis_name);
+  return detail::as_call("reduce_sum", [&] { return reduce_in_spmd(metrics, ReduceOp::sum, axis_name); });
 }
 Tree DistributedMetricsModule::reduce_max(const Tree& metrics, const AxisNames& axis_name) const {
-  return reduce_in_spmd(metrics, ReduceOp::max, axis_name);
+  return detail::as_call("reduce_max", [&] { return reduce_in_spmd(metrics, ReduceOp::max, axis_name); });
 }
 Tree DistributedMetricsModule::reduce_min(const Tree& metrics, const AxisNames& axis_name) const {
-  return reduce_in_spmd(metrics, ReduceOp::min, axis_name);
+  return detail::as_call("reduce_min", [&] { return reduce_in_spmd(metrics, ReduceOp::min, axis_name); });
 }
 
 Tree DistributedMetricsModule::reduce_custom(const Tree& metrics, const ReduceSpec& reduce_fn,
@@ -52,13 +52,13 @@ Tree DistributedMetricsModule::reduce_custom(const Tree& metrics, const ReduceSp
   Tree out;
   for (const auto& [key, leaf] : metrics) {
     Tree one{{key, leaf}};
-    out.set(key, reduce_in_spmd(one, ops.at(key), axis_name).at(key));
+    out.set(key, detail::as_call("reduce_custom", [&] { return reduce_in_spmd(one, ops.at(key), axis_name); }).at(key));
   }
   return out;
 }
 
 void DistributedMetricsModule::reduce_in_place(Tree& metrics, ReduceOp op, const AxisNames& axis_name) const {
-  all_reduce_in_place(metrics, op, axis_name);
+  detail::as_call("reduce_in_place", [&] { all_reduce_in_place(metrics, op, axis_name); });
 }
 
 std::map<std::string, std::vector<Array>> DistributedMetricsModule::collect_from_devices(

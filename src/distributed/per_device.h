@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "datarax/error.h"
 #include "datarax/reduce_op.h"
 #include "datarax/sharded_tree.h"
 #include "datarax/tree.h"
@@ -35,5 +36,18 @@ Tree stack_per_device(const std::vector<Tree>& per_device, std::string_view op);
 std::map<std::string, ReduceOp> resolve_ops(const std::vector<std::string>& keys,
                                             const std::map<std::string, std::string>& names,
                                             ReduceOp fallback, std::string_view op);
+
+// Runs fn, a module method's collective; an InvalidArgumentError from underneath (a pmean with an
+// axis the function lacks, say) is thrown again naming `op`, the call the user made:
+//   "reduce_mean: pmean: no axis ..." instead of "pmean: no axis ...".
+// Other errors (a device's failure, a timeout) pass unchanged.
+template <class Fn>
+decltype(auto) as_call(std::string_view op, Fn&& fn) {
+  try {
+    return fn();
+  } catch (const InvalidArgumentError& e) {
+    throw InvalidArgumentError(std::string(op) + ": " + e.what());
+  }
+}
 
 }  // namespace datarax::detail

@@ -109,8 +109,14 @@ KernelChoice decide(Precision p, std::vector<KernelChoice::Timing> timings) {
 void choose_locked(State& st, Precision p, std::span<const MatmulShape> shapes) {
   KernelChoice c;
   if (const char* forced = std::getenv(env_name(p)); forced != nullptr && *forced != '\0') {
-    const MatmulKernel k = parse_matmul_kernel(forced);
     const std::vector<MatmulKernel> valid = matmul_kernel_candidates(p);
+    MatmulKernel k{};
+    try {
+      k = parse_matmul_kernel(forced);
+    } catch (const InvalidArgumentError&) {
+      throw InvalidArgumentError(std::string(env_name(p)) + "=" + forced + ": unknown kernel; valid: openblas, avx512, "
+                                 "avx512_bf16 (on this CPU for " + std::string(to_string(p)) + ": " + names(valid) + ")");
+    }
     if (std::find(valid.begin(), valid.end(), k) == valid.end())
       throw UnsupportedError(std::string(env_name(p)) + "=" + forced + ": this CPU cannot run it for " +
                              std::string(to_string(p)) + " products; valid here: " + names(valid));

@@ -4,11 +4,15 @@
 #include <utility>
 
 #include "datarax/error.h"
+#include "datarax/nn/blas.h"
 
 namespace datarax::nn {
 
 ValueAndGrad::ValueAndGrad(LossFn fn) : fn_(std::move(fn)) {
   if (!fn_) throw InvalidArgumentError("ValueAndGrad: the loss function is empty");
+  // One device thread per device already uses the cores: each product on its caller's thread
+  // (blas.h), unless the program set a count itself.
+  use_single_threaded_blas_by_default();
 }
 ValueAndGrad::~ValueAndGrad() = default;
 

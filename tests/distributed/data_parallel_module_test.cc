@@ -14,6 +14,8 @@
 #include <gtest/gtest.h>
 
 #include "datarax/error.h"
+#include "datarax/pmap.h"
+#include "support/error_of.h"
 #include "support/test_devices.h"
 
 namespace datarax::distributed {
@@ -226,6 +228,40 @@ TEST(DataParallelModuleTest, ShardModelStateSpecErrorsNameTheKey) {
   // A spec naming an axis the mesh lacks.
   EXPECT_THAT([&] { (void)dp.shard_model_state(state, mesh, {{"params/bias", PartitionSpec{"tensor"}}}); },
               ThrowsMessage<InvalidArgumentError>(AllOf(HasSubstr("\"tensor\""), HasSubstr("(data, model)"))));
+}
+
+// A data::Loader batch carries "count", a scalar (the global batch's real examples): it has no
+// batch axis, so shard_batch replicates it while splitting the rest.
+TEST(DataParallelModuleTest, ShardBatchReplicatesScalarLeaves) {
+  const Mesh mesh(test::first_devices(4), {{"data", 4}});
+  DataParallelModule dp;
+  Tree batch = make_batch(8);
+  batch.set("count", Array::scalar<float>(7.0f));
+  const ShardedTree sharded = dp.shard_batch(batch, dp.create_data_parallel_sharding(mesh));
+  EXPECT_EQ(sharded.at("count").sharding().spec(), PartitionSpec{});
+  EXPECT_EQ(sharded.at("inputs").sharding().spec(), PartitionSpec{"data"});
+  for (const Device& d : mesh.devices()) {
+    EXPECT_EQ(sharded.at("count").shard_for(d).item<float>(), 7.0f);
+    EXPECT_EQ(sharded.at("inputs").shard_for(d).shape(), (Shape{2, 3}));
+  }
+}
+
+// Inside the seed's pmap(..., "batch"), all_reduce_gradients without an axis reduces over "batch"
+// (the function's one axis); with an axis the function lacks, the error names the call made.
+TEST(DataParallelModuleTest, AllReduceGradientsDefaultsToTheEnclosingFunctionsOneAxis) {
+  const int n = 4;
+  const Mesh mesh(test::first_devices(n), {{"batch", n}});
+  DataParallelModule dp;
+  const ShardedTree placed = dp.shard_batch(Tree{{"x", iota(Shape{n})}}, NamedSharding(mesh, PartitionSpec{"batch"}));
+  const ShardedTree out = pmap([&](const Tree& local) { return dp.all_reduce_gradients(Tree{{"g", local.at("x")}}); },
+                               "batch", {.output = PmapOutput::replicated})(placed);
+  // mean of 0, 1, 2, 3
+  for (const Device& d : mesh.devices()) EXPECT_EQ(out.at("g").shard_for(d).data<float>()[0], 1.5f);
+  EXPECT_THAT(test::error_of([&] {
+                pmap([&](const Tree& local) { return dp.all_reduce_gradients(Tree{{"g", local.at("x")}}, "mean", "data"); },
+                     "batch")(placed);
+              }),
+              HasSubstr("all_reduce_gradients: "));
 }
 
 }  // namespace

@@ -106,8 +106,19 @@ TEST(ShardingRules, ErrorsNameTheKeyTheRuleTheSpecTheShapeAndTheMesh) {
   EXPECT_THAT(test::error_of([&] { rules.sharding_for("k", Shape{10, 3}, mesh); }),
               AllOf(HasSubstr("for \"k\" of shape [10, 3]"),
                     HasSubstr("dimension 0 of \"k\" has size 10, not divisible by mesh axis \"data\" of size 4")));
-  EXPECT_THAT(test::error_of([&] { fsdp_rules().sharding_for("count", Shape{}, mesh); }),
-              HasSubstr("has 1 entry but \"count\" (shape []) has rank 0"));
+}
+
+// A scalar (the optimizer's "count") has nothing to split: a rule that matches it, even a
+// catch-all one, leaves it replicated.
+TEST(ShardingRules, ScalarsStayReplicatedUnderAnyRule) {
+  const Mesh mesh(test::first_devices(4), {{"data", 4}});
+  EXPECT_EQ(fsdp_rules().sharding_for("count", Shape{}, mesh).spec(), PartitionSpec{});
+  const ShardingRules all({{"**", PartitionSpec{"data"}}});
+  Tree state{{"count", Array::scalar<std::int32_t>(7)}, {"w", Array::zeros({8})}};
+  const ShardedTree placed = distributed::DataParallelModule().shard_model_state(state, mesh, all);
+  EXPECT_EQ(placed.at("count").sharding().spec(), PartitionSpec{});
+  EXPECT_EQ(placed.at("w").sharding().spec(), PartitionSpec{"data"});
+  for (const Device& d : mesh.devices()) EXPECT_EQ(placed.at("count").shard_for(d).item<std::int32_t>(), 7);
 }
 
 // A padded sharding: blocks of ceil(size / n), the last ones padded with zeros (or all padding),

@@ -30,7 +30,8 @@ class DataParallelModule {
 
   // Every leaf of the batch split by `sharding`. For CPU devices and a split along the leading axis
   // the shards are views of the batch's buffers: no copy. A leaf whose leading dimension does not
-  // divide throws, naming the key path, the size and the axis.
+  // divide throws, naming the key path, the size and the axis. A scalar leaf (a data::Loader
+  // batch's "count" of real examples) has no batch axis: it is replicated, the same on every device.
   // The batch is this process's part of the global batch (ShardedArray::from_process_local): in a
   // single process the whole batch; under mpirun each process passes only its slice (what its
   // data::Loader gives), and the result describes the global batch.
@@ -48,19 +49,24 @@ class DataParallelModule {
   ShardedTree shard_model_state(const Tree& state, const Mesh& mesh, const ShardingRules& rules) const;
 
   // Inside SPMD: the gradients averaged ("mean") or summed ("sum") over `axis_name`, the same on
-  // every device of the group. reduce_type is case-insensitive; anything else throws
+  // every device of the group. Each device gets a Tree of the same keys and shapes as its own
+  // grads (the full gradient, not a shard), in new buffers. reduce_type is case-insensitive;
+  // anything else throws
   //   all_reduce_gradients: unknown reduce op "<value>"; valid: mean, sum
-  Tree all_reduce_gradients(const Tree& grads, std::string_view reduce_type = "mean",
-                            const AxisNames& axis_name = "data") const;
-  Tree all_reduce_gradients(const Tree& grads, ReduceOp reduce_type, const AxisNames& axis_name = "data") const;
+  // Without an axis: the enclosing SPMD function's axis when it has exactly one (the seed's
+  // pmap(..., "batch")), else "data". Errors of the collective underneath name this call.
+  Tree all_reduce_gradients(const Tree& grads, std::string_view reduce_type = "mean") const;
+  Tree all_reduce_gradients(const Tree& grads, std::string_view reduce_type, const AxisNames& axis_name) const;
+  Tree all_reduce_gradients(const Tree& grads, ReduceOp reduce_type) const;
+  Tree all_reduce_gradients(const Tree& grads, ReduceOp reduce_type, const AxisNames& axis_name) const;
   // The same, in place: each leaf of grads becomes the reduction, without new buffers (a training
   // loop's form: no copy of the gradients per step). The leaves must be floating point for mean.
-  void all_reduce_gradients_in_place(Tree& grads, std::string_view reduce_type = "mean",
-                                     const AxisNames& axis_name = "data") const;
+  void all_reduce_gradients_in_place(Tree& grads, std::string_view reduce_type = "mean") const;
+  void all_reduce_gradients_in_place(Tree& grads, std::string_view reduce_type, const AxisNames& axis_name) const;
   // The same on one flat gradient buffer (or a bucket of one): one collective for all the
   // gradients it holds.
-  void all_reduce_gradients_in_place(Array& flat_grads, ReduceOp reduce_type = ReduceOp::mean,
-                                     const AxisNames& axis_name = "data") const;
+  void all_reduce_gradients_in_place(Array& flat_grads, ReduceOp reduce_type = ReduceOp::mean) const;
+  void all_reduce_gradients_in_place(Array& flat_grads, ReduceOp reduce_type, const AxisNames& axis_name) const;
   // Outside SPMD, on per-device gradients (e.g. a pmap's stacked output): the reduction over the
   // devices, placed replicated on the same devices, each with its own copy.
   ShardedTree all_reduce_gradients(const ShardedTree& per_device_grads,
