@@ -1,5 +1,6 @@
 // Data-parallel training steps: the seed's "Example: Data-Parallel Training" and "Using with JAX
-// Transformations" sections, in C++, on a tiny linear model whose gradient is written by hand.
+// Transformations" sections, in C++, on a tiny linear model whose gradient comes from
+// value_and_grad (the seed's nnx.grad).
 //
 // The model is pred = x W + b with x: [B, 4], W: [4, 2], b: [2], trained by plain SGD on the mean
 // squared error against targets made by a known W_true, b_true. Every device runs the same step on
@@ -66,25 +67,21 @@ Array forward(const Tree& params, const Array& x) {
   return pred;
 }
 
-// Loss = mean over the local batch and outputs of (pred - target)^2, and its gradient by hand:
-// dL/dpred = 2 (pred - target) / (B * kOut); dW = x^T dpred; db = sum over rows of dpred.
+// The loss, written forward only: the mean over the local batch and outputs of (pred - target)^2.
+datarax::nn::Var mse_loss(const datarax::nn::VarTree& params, const datarax::nn::VarTree& batch) {
+  using namespace datarax::nn;
+  Var pred = linear(batch["inputs"], params["params/w"], params["params/b"]);  // x W + b
+  Var err = pred - batch["targets"];
+  return mean(err * err);
+}
+
+// The seed's nnx.grad: the loss and its gradient w.r.t. every parameter, by automatic
+// differentiation. Each device thread records the loss once and replays it at every later step;
+// the gradient Tree it returns is overwritten by the thread's next call.
 std::pair<float, Tree> loss_and_grad(const Tree& params, const Tree& batch) {
-  const Array& x = batch.at("inputs");
-  const Array& t = batch.at("targets");
-  const Array pred = forward(params, x);
-  const std::int64_t rows = x.shape()[0];
-  const float scale = 2.0f / static_cast<float>(rows * kOut);
-  Array dw = Array::zeros({kIn, kOut});
-  Array db = Array::zeros({kOut});
-  float loss = 0;
-  for (std::int64_t n = 0; n < rows; ++n)
-    for (int j = 0; j < kOut; ++j) {
-      const float err = pred.at<float>({n, j}) - t.at<float>({n, j});
-      loss += err * err;
-      db.data<float>()[static_cast<std::size_t>(j)] += scale * err;
-      for (int i = 0; i < kIn; ++i) dw.at<float>({i, j}) += scale * err * x.at<float>({n, i});
-    }
-  return {loss / static_cast<float>(rows * kOut), Tree{{"params/w", dw}, {"params/b", db}}};
+  thread_local datarax::nn::ValueAndGrad grad_fn(mse_loss);
+  auto [loss, grads] = grad_fn(params, batch);
+  return {static_cast<float>(loss), grads};
 }
 
 }  // namespace
@@ -201,9 +198,10 @@ int main() {
           "pmap(vmap(model)) equals the model on the whole batch");
 
   // Per-device metrics collected outside the step: one value per device, in mesh order.
+  const Tree trained_params = trained.subtree("params").with_prefix("params");
   auto per_device_loss = datarax::pmap(
       [&](const Tree& local_batch) {
-        return Tree{{"loss", Array::scalar<float>(loss_and_grad(trained, local_batch).first)}};
+        return Tree{{"loss", Array::scalar<float>(loss_and_grad(trained_params, local_batch).first)}};
       },
       "batch")(sharded_batch);
   const auto collected = metrics_module.collect_from_devices(per_device_loss);
