@@ -10,10 +10,13 @@
 #include "datarax/nn/ops/attention.h"
 
 #include <algorithm>
+#include <bit>
+#include <cstdint>
 #include <cmath>
 #include <limits>
 #include <memory>
 
+#include "core/target_clones.h"
 #include "datarax/nn/matmul.h"
 #include "nn/ops/dispatch.h"
 
@@ -24,6 +27,57 @@ namespace {
 using detail::with_float;
 
 constexpr std::int64_t kTile = 64;
+
+// x[i] = exp(x[i] − shift) for i < n; returns Σ x[i]. The exps of a tile are most of the op's
+// work besides its products, and libm's expf is one call per element, so f32 uses Cephes' expf
+// (range reduction by ln 2 in two parts, a degree-5 polynomial, 2^n from the exponent bits:
+// within 2 ulp of exp) in a loop the compiler vectorizes, with eight partial sums. Arguments
+// below −87 (exp < 2^−126: 0 against a row sum >= 1) give 0. f64 keeps std::exp: it is the
+// checking precision.
+DATARAX_CLONES float exp_shifted(float* __restrict x, std::int64_t n, float shift) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const float a = std::max(x[i] - shift, -87.0f);
+    const float t = a * 1.44269504088896341f + 12582912.0f;  // 1.5 · 2^23: round to an integer
+    const float k = t - 12582912.0f;
+    const float r = (a - k * 0.693359375f) + k * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    const std::int32_t e = (std::bit_cast<std::int32_t>(t) - 0x4B400000 + 127) << 23;
+    x[i] = x[i] - shift < -87.0f ? 0.0f : p * std::bit_cast<float>(e);
+  }
+  float part[8] = {};
+  std::int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) part[j] += x[i + j];
+  for (; i < n; ++i) part[0] += x[i];
+  return ((part[0] + part[4]) + (part[1] + part[5])) + ((part[2] + part[6]) + (part[3] + part[7]));
+}
+// max(m, x[0..n)): sixteen partial maxima, so the compiler vectorizes it (one running max is a
+// chain of dependent compares).
+DATARAX_CLONES float row_max(const float* __restrict x, std::int64_t n, float m) {
+  float part[16];
+  for (float& p : part) p = m;
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) part[j] = part[j] > x[i + j] ? part[j] : x[i + j];
+  for (; i < n; ++i) part[0] = std::max(part[0], x[i]);
+  for (int j = 1; j < 16; ++j) part[0] = std::max(part[0], part[j]);
+  return part[0];
+}
+double row_max(const double* x, std::int64_t n, double m) {
+  for (std::int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  return m;
+}
+double exp_shifted(double* x, std::int64_t n, double shift) {
+  double sum = 0;
+  for (std::int64_t i = 0; i < n; ++i) sum += x[i] = std::exp(x[i] - shift);
+  return sum;
+}
 
 class CausalAttention final : public Op {
  public:
@@ -91,13 +145,8 @@ class CausalAttention final : public Op {
         for (std::int64_t r = 0; r < nq; ++r) {
           T* sr = s + r * nk;
           const std::int64_t visible = j0 == i0 ? r + 1 : nk;
-          T mx = m[r];
-          for (std::int64_t c = 0; c < visible; ++c) mx = std::max(mx, sr[c]);
-          T sum = 0;
-          for (std::int64_t c = 0; c < visible; ++c) {
-            sr[c] = std::exp(sr[c] - mx);
-            sum += sr[c];
-          }
+          const T mx = row_max(sr, visible, m[r]);
+          const T sum = exp_shifted(sr, visible, mx);
           std::fill(sr + visible, sr + nk, T(0));
           const T corr = std::exp(m[r] - mx);  // 0 on the first tile (m = −∞)
           l[r] = l[r] * corr + sum;
@@ -137,8 +186,7 @@ class CausalAttention final : public Op {
         for (std::int64_t r = 0; r < nq; ++r) {
           T* pr = p + r * nk;
           const std::int64_t visible = j0 == i0 ? r + 1 : nk;
-          const T shift = lse[i0 + r];
-          for (std::int64_t c = 0; c < visible; ++c) pr[c] = std::exp(pr[c] - shift);
+          exp_shifted(pr, visible, lse[i0 + r]);
           std::fill(pr + visible, pr + nk, T(0));
         }
         if (dv) matmul(true, false, nk, D_, nq, T(1), p, nk, go, ld, T(1), dv + j0 * ld, ld);
