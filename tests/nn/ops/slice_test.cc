@@ -64,6 +64,8 @@ TEST(Transpose, EveryPermutationOfRank3AndOthersMatchIndexing) {
       for (std::size_t k = 0; k < o.size(); ++k) i[c.perm[k]] = o[k];
       EXPECT_EQ(yv[flat(o, odims)], xv[flat(i, c.dims)]);
     });
+    Graph g32;  // f32: the same copy
+    EXPECT_EQ(values(transpose(g32.input("x", x.astype(DType::f32)), c.perm).value()), values(y.value().astype(DType::f32)));
     if (x.numel() > 0) {
       EXPECT_TRUE(check_op([&](const VarTree& pp, const VarTree&) { return transpose(pp["x"], c.perm); }, {{"x", x}})
                       .passed);
@@ -113,6 +115,8 @@ TEST(Slice, SliceConcatSplitMatchIndexing) {
     ASSERT_EQ(pieces.size(), 3u);
     EXPECT_EQ(pieces[1].shape()[axis], 0);
     EXPECT_EQ(values(concat(pieces, axis).value()), xv);
+    Var v32 = g.input("x32", x.astype(DType::f32));
+    EXPECT_EQ(values(concat(split(v32, axis, {n - 1, 1}), axis).value()), values(x.astype(DType::f32)));
   }
   Graph g;  // concat of different extents: [2, 1] and [2, 3] along 1
   Var a = g.input("a", test::array({2, 1}, {1, 2})), b = g.input("b", test::array({2, 3}, {3, 4, 5, 6, 7, 8}));
