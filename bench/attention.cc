@@ -8,6 +8,8 @@
 // multiply-adds (Q Kᵀ, P V), backward 5 (recomputed Q Kᵀ, dV, dP, dQ, dK): 7 · B·H·T²·D FLOP in
 // all (×2 for multiply-add, ÷2 for causality). The tiled op also computes the masked half of each
 // diagonal tile and the exps, which are not counted.
+#include <time.h>
+
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -18,6 +20,8 @@
 #include "datarax/nn/matmul.h"
 #include "datarax/nn/ops/attention.h"
 #include "datarax/nn/ops/reduce.h"
+
+extern "C" char* openblas_get_corename(void);
 
 namespace {
 
@@ -55,6 +59,28 @@ std::vector<double> naive_row(const Array& q, const Array& k, const Array& v, lo
   return out;
 }
 
+struct Timing {
+  bench::Samples wall, cpu;  // microseconds
+};
+
+double thread_cpu_us() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
+}
+
+template <class Fn>
+Timing measure(int warmup, int reps, Fn&& fn) {
+  for (int i = 0; i < warmup; ++i) fn();
+  std::vector<double> wall, cpu;
+  for (int i = 0; i < reps; ++i) {
+    const double c = thread_cpu_us();
+    wall.push_back(bench::time_us(fn));
+    cpu.push_back(thread_cpu_us() - c);
+  }
+  return {bench::Samples(std::move(wall)), bench::Samples(std::move(cpu))};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,8 +91,10 @@ int main(int argc, char** argv) {
   const int reps = static_cast<int>(bench::int_flag(argc, argv, "--reps", 11, 1, usage));
   const long n = bench::int_flag(argc, argv, "--gemm", 1024, 1, usage);
   nn::set_blas_num_threads(1);
-  std::printf("# causal_attention f32, [B, T, H, D] = [%ld, %ld, %ld, %ld], 1 thread (build %s)\n", B, T, H, D,
-              DATARAX_BENCH_BUILD_TYPE);
+  std::printf("# causal_attention f32, [B, T, H, D] = [%ld, %ld, %ld, %ld], 1 thread (build %s); OpenBLAS kernel %s\n", B,
+              T, H, D, DATARAX_BENCH_BUILD_TYPE, openblas_get_corename());
+  std::printf("# %d timed reps after 2 warm-up calls; GFLOP/s of causal work: 7 B H T^2 D forward+backward, 2 B H T^2 D forward\n",
+              reps);
 
   nn::Graph g;
   const Shape s{B, T, H, D};
@@ -82,48 +110,47 @@ int main(int argc, char** argv) {
       bench::verify(std::abs(got[d] - want[d]) < 1e-4, "causal_attention row " + std::to_string(t) + " matches");
   }
 
-  // The loss (a sum) is timed alone on a graph of its own and taken off: the op's own time is
-  // the difference of medians.
+  // Each sample is timed twice: wall clock (what a user waits) and this thread's CPU time (what
+  // the op costs when other processes share the cores: one thread, OpenBLAS on it, so the CPU
+  // time is all its work). The loss (a sum) is timed alone on a graph of its own and its medians
+  // taken off the op's.
   nn::Graph base;
   nn::Var base_loss = nn::sum(base.parameter("y", random(s, 4)));
   base.finish();
-  const bench::MeasureOptions opts{.warmup = 2, .reps = reps};
-  auto time_graph = [&](nn::Graph& graph, nn::Var l, bool backward) {
-    return bench::measure(opts, [&] {
+  auto timed = [&](auto&& fn) { return measure(2, reps, fn); };
+  auto graph_fn = [](nn::Graph& graph, nn::Var l, bool backward) {
+    return [&graph, l, backward] {
       graph.forward();
       if (backward) graph.backward(l);
-    });
+    };
   };
-  const bench::Samples fwd = time_graph(g, loss, false), fwd_base = time_graph(base, base_loss, false);
-  const bench::Samples both = time_graph(g, loss, true), both_base = time_graph(base, base_loss, true);
-  const double both_us = both.median() - both_base.median();
+  const Timing fwd = timed(graph_fn(g, loss, false)), fwd_base = timed(graph_fn(base, base_loss, false));
+  const Timing both = timed(graph_fn(g, loss, true)), both_base = timed(graph_fn(base, base_loss, true));
   const double flop_fwd = 2.0 * B * H * T * T * D, flop_all = 7.0 * B * H * T * T * D;
 
   std::vector<float> a(static_cast<std::size_t>(n * n)), b(a.size()), c(a.size());
   for (std::size_t i = 0; i < a.size(); ++i) a[i] = b[i] = static_cast<float>(i % 7) * 0.1f;
-  const bench::Samples mm = bench::measure(opts, [&] {
-    nn::matmul(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
-  });
-  const double gemm = 2.0 * n * n * n / mm.median() / 1e3;
-  // 64-row tiles: the shape the op's products actually have.
-  std::vector<float> ta(64 * 64 * 4), tb(ta.size()), tc(ta.size());
-  const bench::Samples tile = bench::measure({.warmup = 2, .reps = reps}, [&] {
+  const Timing mm = timed([&] { nn::matmul(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); });
+  // 64-row tiles: the shape the op's products actually have (100 per sample).
+  std::vector<float> ta(64 * 64), tb(ta.size()), tc(ta.size());
+  const Timing tile = timed([&] {
     for (int i = 0; i < 100; ++i) nn::matmul(false, true, 64, 64, 64, 1.0f, ta.data(), 64, tb.data(), 64, 0.0f, tc.data(), 64);
   });
-  const double tile_gflops = 100 * 2.0 * 64 * 64 * 64 / tile.median() / 1e3;
 
-  std::printf("%-28s %10s %10s %10s %9s\n", "", "median_ms", "p10_ms", "p90_ms", "GFLOP/s");
-  auto row = [](const char* name, const bench::Samples& x, double base_us, double flop) {
-    std::printf("%-28s %10.2f %10.2f %10.2f %9.1f\n", name, (x.median() - base_us) / 1e3,
-                (x.percentile(10) - base_us) / 1e3, (x.percentile(90) - base_us) / 1e3, flop / (x.median() - base_us) / 1e3);
+  std::printf("%-28s %9s %9s %9s %9s | %9s %9s\n", "", "wall_ms", "p10", "p90", "GFLOP/s", "cpu_ms", "GFLOP/s");
+  auto row = [](const std::string& name, const Timing& x, const Timing* base_t, double flop) {
+    const double w0 = base_t ? base_t->wall.median() : 0, c0 = base_t ? base_t->cpu.median() : 0;
+    const double w = x.wall.median() - w0, cpu = x.cpu.median() - c0;
+    std::printf("%-28s %9.2f %9.2f %9.2f %9.1f | %9.2f %9.1f\n", name.c_str(), w / 1e3, (x.wall.percentile(10) - w0) / 1e3,
+                (x.wall.percentile(90) - w0) / 1e3, flop / w / 1e3, cpu / 1e3, flop / cpu / 1e3);
+    return flop / cpu / 1e3;
   };
-  row("attention forward", fwd, fwd_base.median(), flop_fwd);
-  row("attention forward+backward", both, both_base.median(), flop_all);
-  std::printf("%-28s %10.2f %10s %10s  (taken off the rows above)\n", "the loss alone (fwd+bwd)", both_base.median() / 1e3, "", "");
-  std::printf("%-28s %10.2f %10s %10s %9.1f\n", ("sgemm " + std::to_string(n) + "^3").c_str(), mm.median() / 1e3, "", "",
-              gemm);
-  std::printf("%-28s %10.3f %10s %10s %9.1f\n", "sgemm 64^3 (A Bt), x100", tile.median() / 1e3, "", "", tile_gflops);
-  std::printf("# forward+backward at %.0f%% of the square sgemm's rate, %.0f%% of a 64^3 tile product's\n",
-              100 * flop_all / both_us / 1e3 / gemm, 100 * flop_all / both_us / 1e3 / tile_gflops);
+  row("attention forward", fwd, &fwd_base, flop_fwd);
+  const double att = row("attention forward+backward", both, &both_base, flop_all);
+  row("  (the loss alone, taken off)", both_base, nullptr, 0);
+  const double gemm = row("sgemm " + std::to_string(n) + "^3", mm, nullptr, 2.0 * n * n * n);
+  const double small = row("sgemm 64^3 (A Bt) x100", tile, nullptr, 100 * 2.0 * 64 * 64 * 64);
+  std::printf("# by CPU time, forward+backward runs at %.0f%% of the square sgemm's rate, %.0f%% of a 64^3 tile's\n",
+              100 * att / gemm, 100 * att / small);
   return 0;
 }
