@@ -53,7 +53,7 @@ struct Block : Module {
   }
 };
 
-TEST(Layers, LayerNormAndEmbedDeclareFlaxNamesAndInits) {
+TEST(TransformerLayers, LayerNormAndEmbedDeclareFlaxNamesAndInits) {
   Module root;
   LayerNorm ln(root, "ln", 4);
   Embed emb(root, "wte", 7, 4);
@@ -77,7 +77,7 @@ Tree block_batch(std::int64_t B, Array step) {
   return Tree{{"ids", ints({B, kT}, ids)}, {"step", step}, {"first_example", Array::scalar<std::int64_t>(8)}};
 }
 
-TEST(Layers, BlockReplaysWithZeroAllocations) {
+TEST(TransformerLayers, BlockReplaysWithZeroAllocations) {
   Block model;
   for (DType dt : {DType::f32, DType::f64}) {
     const Tree params = model.init(1, dt);
@@ -99,7 +99,7 @@ TEST(Layers, BlockReplaysWithZeroAllocations) {
   }
 }
 
-TEST(Layers, BlockGradientsMatchCentralDifferences) {
+TEST(TransformerLayers, BlockGradientsMatchCentralDifferences) {
   Block model;
   const auto r = check_gradients(model, [&](const VarTree& p, const VarTree& b) { return model(p, b); },
                                  block_batch(2, Array::scalar<std::int64_t>(3)), 5,
