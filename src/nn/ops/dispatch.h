@@ -1,6 +1,7 @@
 // Helpers every op file shares: dtype dispatch and the checks of op arguments.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,28 @@ decltype(auto) with_float(DType dtype, std::string_view op, Fn&& fn) {
 // InvalidArgumentError "<op>: <what>".
 [[noreturn]] inline void fail(std::string_view op, const std::string& what) {
   throw InvalidArgumentError(std::string(op) + ": " + what);
+}
+
+// `axis` (negative counts from the end) as 0..rank-1; refused naming the valid range otherwise.
+inline int normalize_axis(std::string_view op, int axis, const Shape& s) {
+  if (axis < -s.rank() || axis >= s.rank())
+    fail(op, "axis " + std::to_string(axis) + " is out of range for shape " + s.to_string() + "; valid: " +
+                 std::to_string(-s.rank()) + ".." + std::to_string(s.rank() - 1));
+  return axis < 0 ? axis + s.rank() : axis;
+}
+
+// x viewed as [outer, n, inner] around `axis`: what an op along one axis loops over.
+struct AxisView {
+  std::int64_t outer = 1, n = 1, inner = 1;
+};
+inline AxisView axis_view(const Shape& s, int axis) {
+  AxisView v;
+  for (int d = 0; d < s.rank(); ++d) {
+    if (d < axis) v.outer *= s[d];
+    if (d > axis) v.inner *= s[d];
+  }
+  v.n = s[axis];
+  return v;
 }
 
 }  // namespace datarax::nn::detail

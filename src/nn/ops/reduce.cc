@@ -68,18 +68,12 @@ Var reduce_axis(bool mean, Var x, int axis) {
   const char* what = mean ? "mean" : "sum";
   Graph& g = check_operands(what, {x});
   const Shape& s = x.shape();
-  if (axis < -s.rank() || axis >= s.rank())
-    detail::fail(what, "axis " + std::to_string(axis) + " is out of range for shape " + s.to_string() +
-                           "; valid: " + std::to_string(-s.rank()) + ".." + std::to_string(s.rank() - 1));
-  if (axis < 0) axis += s.rank();
-  std::int64_t outer = 1, inner = 1;
+  axis = detail::normalize_axis(what, axis, s);
+  const detail::AxisView v = detail::axis_view(s, axis);
   std::vector<std::int64_t> dims;
-  for (int d = 0; d < s.rank(); ++d) {
-    if (d < axis) outer *= s[d];
-    if (d > axis) inner *= s[d];
+  for (int d = 0; d < s.rank(); ++d)
     if (d != axis) dims.push_back(s[d]);
-  }
-  return g.apply(std::make_unique<Reduce>(mean, outer, s[axis], inner), {x}, Shape(std::move(dims)), x.dtype());
+  return g.apply(std::make_unique<Reduce>(mean, v.outer, v.n, v.inner), {x}, Shape(std::move(dims)), x.dtype());
 }
 
 }  // namespace
