@@ -7,7 +7,7 @@
 #include <numbers>
 #include <vector>
 
-#include "count_allocations.h"
+#include "nn/count_allocations.h"
 #include "datarax/nn/check_gradients.h"
 #include "datarax/nn/layers/dense.h"
 #include "datarax/nn/module.h"
@@ -17,7 +17,7 @@
 #include "datarax/nn/ops/reduce.h"
 #include "datarax/nn/ops/reshape.h"
 #include "datarax/nn/value_and_grad.h"
-#include "gradcheck.h"
+#include "nn/gradcheck.h"
 
 namespace datarax::nn {
 namespace {
