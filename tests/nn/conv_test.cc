@@ -2,6 +2,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -51,23 +52,28 @@ TEST(Conv2d, ForwardMatchesNaiveLoopsInF64AndF32) {
     const test::Dim h = test::same_or_valid(t.same, t.H, t.KH, t.SH), w = test::same_or_valid(t.same, t.W, t.KW, t.SW);
 
     Graph g;
-    Var y64 = with_bias ? conv2d(g.input("x", Array::from_values(xs, x)), g.input("k", Array::from_values(ks, k)),
-                                 g.input("b", Array::from_values(bs, b)), options_of(t))
-                        : conv2d(g.input("x", Array::from_values(xs, x)), g.input("k", Array::from_values(ks, k)),
-                                 options_of(t));
-    Var y32 = with_bias ? conv2d(g.input("x", Array::from_values(xs, test::to_float(x))),
-                                 g.input("k", Array::from_values(ks, test::to_float(k))),
-                                 g.input("b", Array::from_values(bs, test::to_float(b))), options_of(t))
-                        : conv2d(g.input("x", Array::from_values(xs, test::to_float(x))),
-                                 g.input("k", Array::from_values(ks, test::to_float(k))), options_of(t));
+    Var x64 = g.input("x", Array::from_values(xs, x)), k64 = g.input("k", Array::from_values(ks, k));
+    Var x32 = g.input("x32", Array::from_values(xs, test::to_float(x))),
+        k32 = g.input("k32", Array::from_values(ks, test::to_float(k)));
+    Var b64 = with_bias ? g.input("b", Array::from_values(bs, b)) : Var();
+    Var b32 = with_bias ? g.input("b32", Array::from_values(bs, test::to_float(b))) : Var();
+    const auto run = [&](Var xv, Var kv, Var bv, bool relu) {
+      Conv2dOptions o = options_of(t);
+      o.relu = relu;
+      return with_bias ? conv2d(xv, kv, bv, o) : conv2d(xv, kv, o);
+    };
+    Var y64 = run(x64, k64, b64, false), y32 = run(x32, k32, b32, false), r64 = run(x64, k64, b64, true);
     ASSERT_EQ(y64.shape(), (Shape{t.N, h.out, w.out, t.O}));
     ASSERT_EQ(y32.shape(), y64.shape());
+    ASSERT_EQ(r64.shape(), y64.shape());
     const auto got64 = y64.value().data<double>();
     const auto got32 = y32.value().data<float>();
+    const auto relu64 = r64.value().data<double>();
     // f64: at most 72 products of numbers in [-1, 1], rounding ~1e-14. f32: 72 · 2^-24 ≈ 5e-6.
     for (std::size_t i = 0; i < want.size(); ++i) {
       ASSERT_NEAR(got64[i], want[i], 1e-12) << i;
       ASSERT_NEAR(got32[i], want[i], 2e-5) << i;
+      ASSERT_NEAR(relu64[i], std::max(want[i], 0.0), 1e-12) << i;  // the fused ReLU
     }
   }
 }
@@ -107,6 +113,25 @@ TEST(Conv2d, GradientsMatchCentralDifferences) {
     const auto report = test::check_vjp(
         [&](const VarTree& p) { return conv2d(p["x"], p["k"], p["b"], options_of(t)); }, params,
         {t.N, h.out, w.out, t.O}, seed++, {.max_checks_per_leaf = big ? 64 : 100000});
+    EXPECT_TRUE(report.passed) << report.to_string();
+  }
+}
+
+// With the ReLU fused: piecewise linear, and with these random values no output is within eps of
+// 0, so the differences are again exact up to rounding.
+TEST(Conv2d, FusedReluGradientsMatchCentralDifferences) {
+  std::uint64_t seed = 500;
+  for (const ConvCase& t : {kCases[1], kCases[3], kCases[5], kCases[8]}) {
+    SCOPED_TRACE(test::describe(t));
+    Tree params;
+    params.set("x", test::f64_array({t.N, t.H, t.W, t.C}, seed++));
+    params.set("k", test::f64_array({t.KH, t.KW, t.C, t.O}, seed++));
+    params.set("b", test::f64_array({t.O}, seed++));
+    const test::Dim h = test::same_or_valid(t.same, t.H, t.KH, t.SH), w = test::same_or_valid(t.same, t.W, t.KW, t.SW);
+    Conv2dOptions o = options_of(t);
+    o.relu = true;
+    const auto report = test::check_vjp([&](const VarTree& p) { return conv2d(p["x"], p["k"], p["b"], o); }, params,
+                                        {t.N, h.out, w.out, t.O}, seed++);
     EXPECT_TRUE(report.passed) << report.to_string();
   }
 }

@@ -2,7 +2,6 @@
 #include "datarax/nn/ops/conv.h"
 
 #include <algorithm>
-#include <cstring>
 #include <memory>
 #include <string>
 
@@ -41,8 +40,13 @@ void im2col(const Window2d& g, const T* x, std::int64_t line0, std::int64_t line
           std::fill(dst, dst + run, T(0));
           continue;
         }
+        const T* src = image + (ih * g.W + iw0 + lo) * g.C;
+        if (run < 16) {  // a short run (few channels): a call to memcpy would cost more than the copy
+          for (std::int64_t j = 0; j < run; ++j) dst[j] = j >= lo * g.C && j < hi * g.C ? src[j - lo * g.C] : T(0);
+          continue;
+        }
         std::fill(dst, dst + lo * g.C, T(0));
-        std::memcpy(dst + lo * g.C, image + (ih * g.W + iw0 + lo) * g.C, static_cast<std::size_t>((hi - lo) * g.C) * sizeof(T));
+        std::copy_n(src, (hi - lo) * g.C, dst + lo * g.C);
         std::fill(dst + hi * g.C, dst + run, T(0));
       }
     }
@@ -75,8 +79,8 @@ void col2im(const Window2d& g, const T* dcols, std::int64_t line0, std::int64_t 
 // y [N, OH, OW, O] = x ⋆ kernel [KH, KW, C, O] (+ bias [O] with three inputs).
 class Conv2d final : public Op {
  public:
-  Conv2d(const Window2d& g, std::int64_t out_channels, bool has_bias, DType dtype)
-      : g_(g), O_(out_channels), K_(g.KH * g.KW * g.C), has_bias_(has_bias) {
+  Conv2d(const Window2d& g, std::int64_t out_channels, bool has_bias, bool relu, DType dtype)
+      : g_(g), O_(out_channels), K_(g.KH * g.KW * g.C), has_bias_(has_bias), relu_(relu) {
     // A 1x1 kernel with stride 1 reads x as the patches themselves: no gather, no buffer.
     direct_ = g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1;
     // A chunk's patches and its output rows both fit kChunkBytes (conv_0 of an MNIST CNN: K = 9,
@@ -84,6 +88,7 @@ class Conv2d final : public Op {
     const std::int64_t line_bytes = g.OW * (K_ + O_) * static_cast<std::int64_t>(dtype == DType::f64 ? 8 : 4);
     chunk_lines_ = std::clamp<std::int64_t>(kChunkBytes / line_bytes, 1, std::max<std::int64_t>(g.N * g.OH, 1));
     if (!direct_ && g.N > 0) cols_ = Array::empty({chunk_lines_ * g.OW, K_}, dtype);
+    if (relu_ && g.N > 0) masked_ = Array::empty({chunk_lines_ * g.OW, O_}, dtype);
   }
   std::string_view name() const override { return "conv2d"; }
 
@@ -92,35 +97,47 @@ class Conv2d final : public Op {
       const T* x = in[0].data<T>().data();
       const T* k = in[1].data<T>().data();
       T* y = out.data<T>().data();
-      const T beta = has_bias_ ? T(1) : T(0);
+      const T* b = has_bias_ ? in[2].data<T>().data() : nullptr;
       each_chunk([&](std::int64_t line0, std::int64_t rows) {
         T* yc = y + line0 * g_.OW * O_;
-        if (has_bias_) {
-          const T* b = in[2].data<T>().data();
+        matmul(false, false, rows, O_, K_, T(1), patches<T>(x, line0, rows), K_, k, O_, T(0), yc, O_);
+        // Bias and ReLU in one pass over the chunk, while the product's output is in cache.
+        if (b && relu_)
           for (std::int64_t r = 0; r < rows; ++r)
-            for (std::int64_t o = 0; o < O_; ++o) yc[r * O_ + o] = b[o];
-        }
-        matmul(false, false, rows, O_, K_, T(1), patches<T>(x, line0, rows), K_, k, O_, beta, yc, O_);
+            for (std::int64_t o = 0; o < O_; ++o) yc[r * O_ + o] = std::max(yc[r * O_ + o] + b[o], T(0));
+        else if (b)
+          for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t o = 0; o < O_; ++o) yc[r * O_ + o] += b[o];
+        else if (relu_)
+          for (std::int64_t i = 0; i < rows * O_; ++i) yc[i] = std::max(yc[i], T(0));
       });
     });
   }
 
-  void backward(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din) override {
+  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
     with_float(dout.dtype(), name(), [&]<class T>(T) {
       const T* x = in[0].data<T>().data();
       const T* k = in[1].data<T>().data();
       const T* g = dout.data<T>().data();
       T* dx = din[0] ? din[0]->data<T>().data() : nullptr;
       T* dk = din[1] ? din[1]->data<T>().data() : nullptr;
-      if (has_bias_ && din[2] != nullptr) {  // db [O] += Σ_rows dout
-        T* db = din[2]->data<T>().data();
-        const std::int64_t rows = g_.N * g_.OH * g_.OW;
-        for (std::int64_t r = 0; r < rows; ++r)
-          for (std::int64_t o = 0; o < O_; ++o) db[o] += g[r * O_ + o];
-      }
-      if (!dx && !dk) return;
+      T* db = has_bias_ && din[2] ? din[2]->data<T>().data() : nullptr;
+      // Chunk by chunk, so that dkernel's product, db's sum and dx's product read a chunk of dout
+      // while it is in cache.
       each_chunk([&](std::int64_t line0, std::int64_t rows) {
         const T* gc = g + line0 * g_.OW * O_;
+        if (relu_) {  // through the ReLU: dout where y > 0, else 0 (the derivative at 0 is 0)
+          const T* yc = out.data<T>().data() + line0 * g_.OW * O_;
+          T* m = masked_.data<T>().data();
+          for (std::int64_t i = 0; i < rows * O_; ++i) {
+            const T gi = gc[i];
+            m[i] = yc[i] > 0 ? gi : T(0);
+          }
+          gc = m;
+        }
+        if (db)  // db [O] += Σ_rows dout
+          for (std::int64_t r = 0; r < rows; ++r)
+            for (std::int64_t o = 0; o < O_; ++o) db[o] += gc[r * O_ + o];
         if (dk)  // dkernel [K, O] += colsᵀ · dout
           matmul(true, false, K_, O_, rows, T(1), patches<T>(x, line0, rows), K_, gc, O_, T(1), dk, O_);
         if (!dx) return;
@@ -154,10 +171,11 @@ class Conv2d final : public Op {
 
   Window2d g_;
   std::int64_t O_, K_;
-  bool has_bias_;
+  bool has_bias_, relu_;
   bool direct_;
   std::int64_t chunk_lines_;
-  Array cols_;  // [chunk_lines · OW, K]: the patches of one chunk, then their gradients
+  Array cols_;    // [chunk_lines · OW, K]: the patches of one chunk, then their gradients
+  Array masked_;  // [chunk_lines · OW, O]: with relu, one chunk of dout through the ReLU
 };
 
 Var conv(Var x, Var kernel, const Var* bias, const Conv2dOptions& options) {
@@ -177,7 +195,7 @@ Var conv(Var x, Var kernel, const Var* bias, const Conv2dOptions& options) {
   if (bias && bias->shape() != Shape{O})
     detail::fail("conv2d", "the bias has shape " + bias->shape().to_string() + "; expected [" + std::to_string(O) +
                                "] (C_out)");
-  auto op = std::make_unique<Conv2d>(g, O, bias != nullptr, x.dtype());
+  auto op = std::make_unique<Conv2d>(g, O, bias != nullptr, options.relu, x.dtype());
   Shape shape{g.N, g.OH, g.OW, O};
   if (bias) return graph.apply(std::move(op), {x, kernel, *bias}, std::move(shape), x.dtype());
   return graph.apply(std::move(op), {x, kernel}, std::move(shape), x.dtype());

@@ -1,5 +1,6 @@
 // Conv: a 2-D convolution layer, Flax's nn.Conv on NHWC inputs: kernel [KH, KW, C_in, C_out] (HWIO,
-// lecun_normal), bias [C_out] (zeros), SAME padding and stride 1 unless told otherwise.
+// lecun_normal), bias [C_out] (zeros), SAME padding and stride 1 unless told otherwise; optionally
+// with its ReLU fused in (Keras's Conv2D(activation="relu")).
 #pragma once
 
 #include <array>
@@ -16,6 +17,8 @@ struct ConvOptions {
   std::array<std::int64_t, 2> strides{1, 1};
   Padding padding = Padding::same;
   bool use_bias = true;
+  // The layer returns relu(conv(x) + bias), fused into the convolution (Conv2dOptions::relu).
+  bool relu = false;
   Initializer kernel_init = init::lecun_normal();
   Initializer bias_init = init::zeros();
   PartitionSpec kernel_sharding{};

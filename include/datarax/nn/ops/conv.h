@@ -23,6 +23,10 @@ namespace datarax::nn {
 struct Conv2dOptions {
   std::array<std::int64_t, 2> strides{1, 1};  // (sh, sw), each >= 1
   Padding padding = Padding::same;            // Flax's nn.Conv default
+  // relu(conv2d(...)) as one op: the same values and gradients (the derivative at 0 taken as 0),
+  // but the ReLU runs on each chunk of output rows while it is in cache, and so does its gradient,
+  // instead of two more passes over y and its gradient in memory.
+  bool relu = false;
 };
 
 Var conv2d(Var x, Var kernel, Conv2dOptions options = {});
