@@ -94,6 +94,18 @@ TEST(Conv2d, SamePaddingPutsTheOddPadAfter) {
   EXPECT_EQ(v.value().data<double>()[0], 321);
 }
 
+// check_vjp of conv2d(x, k, b, options) with x, k, b and dout drawn from seed, seed + 1, ...
+GradientCheckReport check_conv(const ConvCase& t, const Conv2dOptions& options, std::uint64_t& seed,
+                               std::int64_t max_checks = 100000) {
+  Tree params;
+  params.set("x", test::f64_array({t.N, t.H, t.W, t.C}, seed++));
+  params.set("k", test::f64_array({t.KH, t.KW, t.C, t.O}, seed++));
+  params.set("b", test::f64_array({t.O}, seed++));
+  const test::Dim h = test::same_or_valid(t.same, t.H, t.KH, t.SH), w = test::same_or_valid(t.same, t.W, t.KW, t.SW);
+  return test::check_vjp([&](const VarTree& p) { return conv2d(p["x"], p["k"], p["b"], options); }, params,
+                         {t.N, h.out, w.out, t.O}, seed++, {.max_checks_per_leaf = max_checks});
+}
+
 // The loss Σ conv(x, k) ⊙ dout is linear in each element of x, k and b, so central differences
 // have no truncation error: what is left is rounding, ~1e-16 · |loss| / eps ≈ 1e-9 here. The
 // default tolerance 1e-6 (relative to max(1, |numeric|)) is far above that and far below the
@@ -104,15 +116,7 @@ TEST(Conv2d, GradientsMatchCentralDifferences) {
   cases.push_back({2, 32, 32, 8, 3, 3, 4, 1, 1, true});  // several chunks (checks 64 values of each)
   for (const ConvCase& t : cases) {
     SCOPED_TRACE(test::describe(t));
-    Tree params;
-    params.set("x", test::f64_array({t.N, t.H, t.W, t.C}, seed++));
-    params.set("k", test::f64_array({t.KH, t.KW, t.C, t.O}, seed++));
-    params.set("b", test::f64_array({t.O}, seed++));
-    const test::Dim h = test::same_or_valid(t.same, t.H, t.KH, t.SH), w = test::same_or_valid(t.same, t.W, t.KW, t.SW);
-    const bool big = t.H == 32;
-    const auto report = test::check_vjp(
-        [&](const VarTree& p) { return conv2d(p["x"], p["k"], p["b"], options_of(t)); }, params,
-        {t.N, h.out, w.out, t.O}, seed++, {.max_checks_per_leaf = big ? 64 : 100000});
+    const auto report = check_conv(t, options_of(t), seed, t.H == 32 ? 64 : 100000);
     EXPECT_TRUE(report.passed) << report.to_string();
   }
 }
@@ -123,15 +127,9 @@ TEST(Conv2d, FusedReluGradientsMatchCentralDifferences) {
   std::uint64_t seed = 500;
   for (const ConvCase& t : {kCases[1], kCases[3], kCases[5], kCases[8]}) {
     SCOPED_TRACE(test::describe(t));
-    Tree params;
-    params.set("x", test::f64_array({t.N, t.H, t.W, t.C}, seed++));
-    params.set("k", test::f64_array({t.KH, t.KW, t.C, t.O}, seed++));
-    params.set("b", test::f64_array({t.O}, seed++));
-    const test::Dim h = test::same_or_valid(t.same, t.H, t.KH, t.SH), w = test::same_or_valid(t.same, t.W, t.KW, t.SW);
     Conv2dOptions o = options_of(t);
     o.relu = true;
-    const auto report = test::check_vjp([&](const VarTree& p) { return conv2d(p["x"], p["k"], p["b"], o); }, params,
-                                        {t.N, h.out, w.out, t.O}, seed++);
+    const auto report = check_conv(t, o, seed);
     EXPECT_TRUE(report.passed) << report.to_string();
   }
 }
