@@ -18,6 +18,8 @@ using detail::with_float;
 
 // Bytes of patches and output rows per chunk: small enough that a chunk's patches are still in L2
 // when the product (forward) or the two products and the scatter (backward) read them again.
+// Measured on the MNIST CNN's step (bench/cnn_step, batch 128, one thread): 256 KiB and 1 MiB
+// alike, 4 MiB 9% slower, the whole batch at once (no chunks) 30% slower.
 constexpr std::int64_t kChunkBytes = 1 << 20;
 
 // cols [lines · OW, KH · KW · C] = the patches of output lines [line0, line0 + lines), a line being
