@@ -23,6 +23,20 @@ class Reduce final : public Op {
       const T* x = in[0].data<T>().data();
       T* y = out.data<T>().data();
       // Sums in double for f32 too: a mean over a large batch keeps f32's precision.
+      if (inner_ == 1) {  // a contiguous run per output: 8 partial sums, which vectorize
+        for (std::int64_t o = 0; o < outer_; ++o) {
+          const T* row = x + o * n_;
+          double part[8] = {};
+          std::int64_t i = 0;
+          for (; i + 8 <= n_; i += 8)
+            for (int l = 0; l < 8; ++l) part[l] += static_cast<double>(row[i + l]);
+          double v = 0;
+          for (; i < n_; ++i) v += static_cast<double>(row[i]);
+          for (double p : part) v += p;
+          y[o] = static_cast<T>(mean_ ? (n_ > 0 ? v / static_cast<double>(n_) : 0.0) : v);
+        }
+        return;
+      }
       std::vector<double>& acc = acc_;
       acc.assign(static_cast<std::size_t>(inner_), 0.0);  // capacity kept after the first call
       for (std::int64_t o = 0; o < outer_; ++o) {

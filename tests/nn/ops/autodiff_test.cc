@@ -107,6 +107,14 @@ TEST(Ops, ReductionsSumOverTheirAxis) {
       total += ref;
     }
   EXPECT_NEAR(m.value().item<double>(), total / 24, 1e-15);
+  // Rows longer than the 8 partial sums of a contiguous reduction, and not a multiple of them.
+  const Array w = f64({3, 21}, 12);
+  Var rows = sum(g.parameter("w", w), -1);
+  for (int i = 0; i < 3; ++i) {
+    double ref = 0;
+    for (int j = 0; j < 21; ++j) ref += w.at<double>({i, j});
+    EXPECT_NEAR(rows.value().at<double>({i}), ref, 1e-14);
+  }
   EXPECT_THROW(sum(v, 3), InvalidArgumentError);
   EXPECT_THROW(mean(v, -4), InvalidArgumentError);
 }
