@@ -13,7 +13,7 @@
 #include "datarax/error.h"
 #include "datarax/nn/matmul.h"
 #include "datarax/nn/matmul_kernel.h"
-#include "gradcheck.h"
+#include "nn/gradcheck.h"
 
 namespace datarax::nn {
 namespace {
