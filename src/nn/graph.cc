@@ -53,7 +53,7 @@ Var Graph::add_leaf(Kind kind, std::string name, const Array& value) {
   if (finished_)
     throw InvalidArgumentError("Graph: the recording has ended (finish()); leaf \"" + name + "\" cannot be added");
   Node n{.kind = kind, .name = std::move(name), .op = nullptr, .inputs = {}, .input_values = {},
-         .input_grads = {}, .value = value, .grad = {}, .needs_grad = kind == Kind::parameter};
+         .input_grads = {}, .fresh = nullptr, .value = value, .grad = {}, .needs_grad = kind == Kind::parameter};
   nodes_.push_back(std::move(n));
   return Var(this, static_cast<int>(nodes_.size()) - 1);
 }
@@ -156,6 +156,30 @@ void Graph::forward() {
     if (n.kind == Kind::op) run_forward(n);
 }
 
+// Which op writes each gradient first when the backward starts at `loss`: ops run from the loss
+// down, so an input's first contributor is its consumer with the highest id (at or below the
+// loss), and within that op its first slot.
+void Graph::plan_backward(int loss) {
+  std::vector<bool> written(nodes_.size(), false);
+  written[static_cast<std::size_t>(loss)] = true;  // seeded with 1
+  for (int id = loss; id >= 0; --id) {
+    Node& n = nodes_[static_cast<std::size_t>(id)];
+    if (n.kind != Kind::op) continue;
+    if (!n.fresh) n.fresh = std::make_unique<bool[]>(n.inputs.size());
+    for (std::size_t k = 0; k < n.inputs.size(); ++k) {
+      const auto in = static_cast<std::size_t>(n.inputs[k]);
+      n.fresh[k] = false;
+      if (!n.needs_grad || n.input_grads[k] == nullptr || written[in]) continue;
+      n.fresh[k] = true;
+      written[in] = true;
+    }
+  }
+  unwritten_.clear();
+  for (int id = 0; id <= loss; ++id)
+    if (nodes_[static_cast<std::size_t>(id)].needs_grad && !written[static_cast<std::size_t>(id)]) unwritten_.push_back(id);
+  planned_loss_ = loss;
+}
+
 void Graph::backward(Var loss) {
   const Node& l = node(loss, "Graph::backward");
   if (!finished_) finish();
@@ -165,13 +189,17 @@ void Graph::backward(Var loss) {
   if (!l.needs_grad)
     throw InvalidArgumentError("Graph::backward: the loss " + describe(loss.id_) +
                                " does not depend on any parameter");
-  for (Node& n : nodes_)
-    if (n.needs_grad) std::memset(n.grad.raw(), 0, n.grad.nbytes());
+  if (planned_loss_ != loss.id_) plan_backward(loss.id_);
+  for (int id : unwritten_) {
+    Array& g = nodes_[static_cast<std::size_t>(id)].grad;
+    std::memset(g.raw(), 0, g.nbytes());
+  }
   nodes_[static_cast<std::size_t>(loss.id_)].grad.fill(1.0);
   for (int id = loss.id_; id >= 0; --id) {
     Node& n = nodes_[static_cast<std::size_t>(id)];
     if (n.kind != Kind::op || !n.needs_grad) continue;
-    n.op->backward(n.input_values, n.value, n.grad, n.input_grads);
+    n.op->backward_fresh(n.input_values, n.value, n.grad, n.input_grads,
+                         std::span<const bool>(n.fresh.get(), n.inputs.size()));
   }
 }
 

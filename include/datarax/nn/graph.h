@@ -79,7 +79,9 @@ class Graph {
   // Runs every op node's forward again, in recording order, on the leaves' current values.
   void forward();
   // Reverse mode: d(loss)/d(node) for every node that depends on a parameter. loss must have one
-  // element. Gradient buffers are zeroed first, then ops accumulate into them.
+  // element. Each gradient buffer is written by its first contributor (in reverse order) and
+  // added to by the others; a parameter that the loss does not use gets zeros. A loss other than
+  // the one of the last backward plans the writers again.
   void backward(Var loss);
   // The gradient of `v` (of the last backward()); v must depend on a parameter.
   const Array& grad(Var v) const;
@@ -107,6 +109,9 @@ class Graph {
     std::vector<int> inputs;
     std::vector<Array> input_values;  // refreshed from the inputs' values before each forward
     std::vector<Array*> input_grads;  // nullptr where an input needs no gradient
+    // By input: whether this op is the first to write that input's gradient in a backward pass
+    // (Op::backward_fresh). A std::vector<bool> would not give a span.
+    std::unique_ptr<bool[]> fresh;
     Array value;
     Array grad;
     bool needs_grad = false;
@@ -114,10 +119,13 @@ class Graph {
   Var add_leaf(Kind kind, std::string name, const Array& value);
   const Node& node(Var v, std::string_view op) const;
   void run_forward(Node& n);
+  void plan_backward(int loss);
 
   std::vector<Node> nodes_;
   std::vector<std::pair<std::string, int>> exposed_;
+  std::vector<int> unwritten_;  // nodes needing a gradient that no op writes: zeroed each backward
   bool finished_ = false;
+  int planned_loss_ = -1;
 };
 
 // `what`: "add", "matmul": every input Var valid, of one graph, of one float dtype (f32 or f64);

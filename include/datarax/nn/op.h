@@ -24,9 +24,16 @@
 // - backward ACCUMULATES (+=) into din[i] for every i where din[i] is not null (that input depends
 //   on a parameter); null entries are inputs that need no gradient: skip their work. dout is the
 //   gradient of the loss w.r.t. out; in and out are the values of the last forward.
+// - backward_fresh is backward with one more fact: fresh[i] says din[i] has not been written yet in
+//   this backward pass (this op is its first contributor), so the op may WRITE it (=) instead of
+//   adding. Its default zeroes the fresh buffers and calls backward: an op need not know of it.
+//   Ops whose gradients are products or copies override it and save the graph a pass of zeroes and
+//   a pass of reads (a matrix product with beta 0 instead of 1). When one input is used twice by
+//   an op, only its first slot is fresh.
 // - An op object belongs to one graph and one thread.
 #pragma once
 
+#include <cstring>
 #include <span>
 #include <string_view>
 
@@ -41,6 +48,15 @@ class Op {
   virtual void forward(std::span<const Array> in, Array& out) = 0;
   virtual void backward(std::span<const Array> in, const Array& out, const Array& dout,
                         std::span<Array* const> din) = 0;
+  virtual void backward_fresh(std::span<const Array> in, const Array& out, const Array& dout,
+                              std::span<Array* const> din, std::span<const bool> fresh);
 };
+
+inline void Op::backward_fresh(std::span<const Array> in, const Array& out, const Array& dout,
+                               std::span<Array* const> din, std::span<const bool> fresh) {
+  for (std::size_t i = 0; i < din.size(); ++i)
+    if (din[i] != nullptr && fresh[i]) std::memset(din[i]->raw(), 0, din[i]->nbytes());
+  backward(in, out, dout, din);
+}
 
 }  // namespace datarax::nn

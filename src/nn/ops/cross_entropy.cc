@@ -31,7 +31,12 @@ class SoftmaxCrossEntropy final : public Op {
     });
   }
 
-  void backward(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din) override {
+  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
+    const bool none[4] = {false, false, false, false};
+    backward_fresh(in, out, dout, din, std::span<const bool>(none, din.size()));
+  }
+  void backward_fresh(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din,
+                      std::span<const bool> fresh) override {
     if (din[0] == nullptr) return;
     with_float(dout.dtype(), name(), [&]<class T>(T) {
       // The gradient of a loss whose own gradient is 1, then scaled by dout and added.
@@ -39,7 +44,9 @@ class SoftmaxCrossEntropy final : public Op {
       softmax_cross_entropy_backward(g, probs_.data<T>(), in[1].data<std::int32_t>(), mask<T>(in), denom_, B_, C_);
       const T scale = dout.data<T>()[0];
       T* dl = din[0]->data<T>().data();
-      for (std::size_t i = 0; i < g.size(); ++i) dl[i] += scale * g[i];
+      detail::store(fresh[0], [&]<bool kWrite>() {
+        for (std::size_t i = 0; i < g.size(); ++i) detail::put<kWrite>(dl[i], scale * g[i]);
+      });
     });
   }
 

@@ -18,6 +18,24 @@ decltype(auto) with_float(DType dtype, std::string_view op, Fn&& fn) {
   throw DTypeError(std::string(op) + ": dtype " + std::string(to_string(dtype)) + "; valid: f32, f64");
 }
 
+// A gradient element written (=, the buffer's first contributor: Op::backward_fresh) or added to.
+template <bool kWrite, class T>
+inline void put(T& d, T v) {
+  if constexpr (kWrite)
+    d = v;
+  else
+    d += v;
+}
+// Runs body.template operator()<true>() when `write`, else <false>(): the loop compiled twice,
+// the choice made once outside it.
+template <class Body>
+inline void store(bool write, Body&& body) {
+  if (write)
+    body.template operator()<true>();
+  else
+    body.template operator()<false>();
+}
+
 // InvalidArgumentError "<op>: <what>".
 [[noreturn]] inline void fail(std::string_view op, const std::string& what) {
   throw InvalidArgumentError(std::string(op) + ": " + what);

@@ -42,7 +42,13 @@ class Binary final : public Op {
     });
   }
 
-  void backward(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din) override {
+  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
+    const bool none[2] = {false, false};
+    backward_fresh(in, out, dout, din, none);
+  }
+  // da is written (fresh) or added to; db, a sum over a's rows, is zeroed first when fresh.
+  void backward_fresh(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din,
+                      std::span<const bool> fresh) override {
     with_float(dout.dtype(), name(), [&]<class T>(T) {
       const T* a = in[0].data<T>().data();
       const T* b = in[1].data<T>().data();
@@ -50,11 +56,16 @@ class Binary final : public Op {
       const std::int64_t n = dout.numel(), m = in[1].numel();
       if (din[0] != nullptr) {
         T* da = din[0]->data<T>().data();
-        for (std::int64_t r = 0; r < n; r += m)
-          for (std::int64_t j = 0; j < m; ++j) da[r + j] += kind_ == Arith::mul ? g[r + j] * b[j] : g[r + j];
+        const bool mul = kind_ == Arith::mul;
+        detail::store(fresh[0], [&]<bool kWrite>() {
+          for (std::int64_t r = 0; r < n; r += m)
+            for (std::int64_t j = 0; j < m; ++j) detail::put<kWrite>(da[r + j], mul ? g[r + j] * b[j] : g[r + j]);
+        });
       }
       if (din[1] != nullptr) {
         T* db = din[1]->data<T>().data();
+        if (fresh[1])
+          for (std::int64_t j = 0; j < m; ++j) db[j] = T(0);
         const T sign = kind_ == Arith::sub ? T(-1) : T(1);
         for (std::int64_t r = 0; r < n; r += m)
           for (std::int64_t j = 0; j < m; ++j) db[j] += kind_ == Arith::mul ? g[r + j] * a[r + j] : sign * g[r + j];
@@ -100,6 +111,11 @@ class Unary final : public Op {
     });
   }
   void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
+    const bool none[1] = {false};
+    backward_fresh(in, out, dout, din, none);
+  }
+  void backward_fresh(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din,
+                      std::span<const bool> fresh) override {
     if (din[0] == nullptr) return;
     with_float(out.dtype(), name_, [&]<class T>(T) {
       const T* x = in[0].data<T>().data();
@@ -107,7 +123,9 @@ class Unary final : public Op {
       const T* g = dout.data<T>().data();
       T* dx = din[0]->data<T>().data();
       const std::int64_t n = out.numel();
-      for (std::int64_t i = 0; i < n; ++i) dx[i] += g[i] * df_(x[i], y[i]);
+      detail::store(fresh[0], [&]<bool kWrite>() {
+        for (std::int64_t i = 0; i < n; ++i) detail::put<kWrite>(dx[i], g[i] * df_(x[i], y[i]));
+      });
     });
   }
 
@@ -132,16 +150,23 @@ class Relu final : public Op {
     });
   }
   void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
+    const bool none[1] = {false};
+    backward_fresh(in, out, dout, din, none);
+  }
+  void backward_fresh(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din,
+                      std::span<const bool> fresh) override {
     if (din[0] == nullptr) return;
     with_float(out.dtype(), name(), [&]<class T>(T) {
       const T* x = in[0].data<T>().data();
       const T* g = dout.data<T>().data();
       T* dx = din[0]->data<T>().data();
       const std::int64_t n = out.numel();
-      for (std::int64_t i = 0; i < n; ++i) {
-        const T gi = g[i];
-        dx[i] += x[i] > 0 ? gi : T(0);  // the derivative at 0 is taken as 0
-      }
+      detail::store(fresh[0], [&]<bool kWrite>() {
+        for (std::int64_t i = 0; i < n; ++i) {
+          const T gi = g[i];
+          detail::put<kWrite>(dx[i], x[i] > 0 ? gi : T(0));  // the derivative at 0 is taken as 0
+        }
+      });
     });
   }
 };

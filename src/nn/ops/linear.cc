@@ -34,15 +34,25 @@ class Linear final : public Op {
     });
   }
 
-  void backward(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din) override {
+  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
+    const bool none[3] = {false, false, false};
+    backward_fresh(in, out, dout, din, std::span<const bool>(none, din.size()));
+  }
+  // A fresh gradient is written by the product itself (beta 0): no zeroes, no read of C.
+  void backward_fresh(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din,
+                      std::span<const bool> fresh) override {
     with_float(dout.dtype(), name(), [&]<class T>(T) {
       const T* g = dout.data<T>().data();
-      if (din[0] != nullptr)  // dx [M, K] += dout [M, N] · wᵀ
-        matmul(false, true, M_, K_, N_, T(1), g, N_, in[1].data<T>().data(), N_, T(1), din[0]->data<T>().data(), K_);
-      if (din[1] != nullptr)  // dw [K, N] += xᵀ · dout
-        matmul(true, false, K_, N_, M_, T(1), in[0].data<T>().data(), K_, g, N_, T(1), din[1]->data<T>().data(), N_);
+      if (din[0] != nullptr)  // dx [M, K] (+)= dout [M, N] · wᵀ
+        matmul(false, true, M_, K_, N_, T(1), g, N_, in[1].data<T>().data(), N_, fresh[0] ? T(0) : T(1),
+               din[0]->data<T>().data(), K_);
+      if (din[1] != nullptr)  // dw [K, N] (+)= xᵀ · dout
+        matmul(true, false, K_, N_, M_, T(1), in[0].data<T>().data(), K_, g, N_, fresh[1] ? T(0) : T(1),
+               din[1]->data<T>().data(), N_);
       if (has_bias_ && din[2] != nullptr) {
         T* db = din[2]->data<T>().data();
+        if (fresh[2])
+          for (std::int64_t j = 0; j < N_; ++j) db[j] = T(0);
         for (std::int64_t r = 0; r < M_; ++r)
           for (std::int64_t j = 0; j < N_; ++j) db[j] += g[r * N_ + j];
       }

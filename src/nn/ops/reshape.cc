@@ -15,8 +15,17 @@ class Reshape final : public Op {
  public:
   std::string_view name() const override { return "reshape"; }
   void forward(std::span<const Array> in, Array& out) override { std::memcpy(out.raw(), in[0].raw(), out.nbytes()); }
-  void backward(std::span<const Array>, const Array&, const Array& dout, std::span<Array* const> din) override {
+  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
+    const bool none[1] = {false};
+    backward_fresh(in, out, dout, din, none);
+  }
+  void backward_fresh(std::span<const Array>, const Array&, const Array& dout, std::span<Array* const> din,
+                      std::span<const bool> fresh) override {
     if (din[0] == nullptr) return;
+    if (fresh[0]) {
+      std::memcpy(din[0]->raw(), dout.raw(), dout.nbytes());
+      return;
+    }
     detail::with_float(dout.dtype(), name(), [&]<class T>(T) {
       const T* g = dout.data<T>().data();
       T* dx = din[0]->data<T>().data();

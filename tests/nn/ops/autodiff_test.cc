@@ -238,6 +238,39 @@ TEST(ValueAndGrad, AnotherShapeRecordsAgain) {
   }
 }
 
+// Each gradient is written by its first contributor and added to by the others (Op::
+// backward_fresh): replays must not carry the last call's sums over, a value used by several ops
+// (and twice by one) sums all of them, and a parameter the loss ignores gets zeros.
+TEST(ValueAndGrad, GradientsAreWrittenAfreshAtEveryCall) {
+  LossFn fn = [](const VarTree& p, const VarTree& b) {
+    Var h = linear(b["x"], p["w"], p["b"]);     // h feeds three ops
+    Var y = relu(h) + h * h + linear(h, p["v"], p["c"]);
+    return sum(y);
+  };
+  const Tree params{{"w", f64({3, 2}, 60)}, {"b", f64({2}, 61)}, {"v", f64({2, 2}, 62)}, {"c", f64({2}, 63)},
+                    {"unused", f64({4}, 64)}};
+  const Tree batch{{"x", f64({5, 3}, 65)}};
+  ValueAndGrad vg(fn);
+  Tree first;
+  for (int call = 0; call < 3; ++call) {
+    const Tree grads = vg(params, batch).grads.map([](const Array& a) { return a.copy(); });
+    if (call == 0) first = grads;
+    EXPECT_TRUE(bitwise_equal(grads, first)) << "call " << call;
+  }
+  for (double g : first.at("unused").data<double>()) EXPECT_EQ(g, 0.0);
+  // d/db of Σ relu(h) + h² + h·v + c: per column j, Σ_rows [h>0] + 2h + Σ_k v[j, k].
+  const Array x = batch.at("x"), w = params.at("w"), b = params.at("b"), v = params.at("v");
+  for (int j = 0; j < 2; ++j) {
+    double want = 0;
+    for (int r = 0; r < 5; ++r) {
+      double h = b.data<double>()[j];
+      for (int k = 0; k < 3; ++k) h += x.at<double>({r, k}) * w.at<double>({k, j});
+      want += (h > 0 ? 1.0 : 0.0) + 2 * h + v.at<double>({j, 0}) + v.at<double>({j, 1});
+    }
+    EXPECT_NEAR(first.at("b").data<double>()[j], want, 1e-12);
+  }
+}
+
 TEST(ValueAndGrad, ExposedValuesFollowTheReplay) {
   LossFn fn = [](const VarTree& p, const VarTree& b) {
     Var y = matmul(b["x"], p["w"]);
