@@ -1,0 +1,179 @@
+#!/usr/bin/env bash
+# datarax-train and datarax-info against hostile file names, inputs and flags (issue 21, "Nothing
+# run, nothing lost", items 1, 2, 5, 7, 8 and 9): a plot path that gnuplot would run, a stop that
+# would replace the trained model, inputs that would block or be overwritten, runs too long to
+# reserve memory for, temporaries of writers that are gone, lax numbers, options that do nothing,
+# control characters. Every case failed on the tools before the fix (commit 93074f7).
+#
+# usage: files_and_flags.sh CASE TRAIN INFO WORKDIR
+set -u
+case_name=$1 train=$2 info=$3 work=$4
+rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
+data=/usr/share/datasets/fashion-mnist
+small=(--devices 2 --steps 3 --hidden 16 --batch-size 32 --log-every 1)
+
+fail() { echo "FAIL: $*"; exit 1; }
+# run EXPECTED_RC PATTERN -- command...: runs it (at most 60 s), checks its exit code and that its
+# output matches.
+run() {
+  local want=$1 pattern=$2
+  shift 3
+  timeout 60 "$@" >out.txt 2>&1
+  local rc=$?
+  [[ $rc == "$want" ]] || { cat out.txt; fail "exit $rc, expected $want: $*"; }
+  grep -qE -- "$pattern" out.txt || { cat out.txt; fail "no \"$pattern\" in the output of: $*"; }
+}
+# start LOG command...: runs it in the background; $pid is its process.
+start() {
+  local log=$1
+  shift
+  "$@" >"$log" 2>&1 &
+  pid=$!
+}
+# wait_for LOG PATTERN: until the log matches (at most 30 s).
+wait_for() {
+  for _ in $(seq 1 600); do grep -qE -- "$2" "$1" && return 0; sleep 0.05; done
+  cat "$1"
+  fail "no \"$2\" in $1 within 30 s"
+}
+# A stand-in gnuplot (first on PATH) that runs the shell commands $1 (it gets an empty environment).
+fake_gnuplot() {
+  mkdir -p bin
+  printf '#!/bin/sh\n%s\n' "$1" >bin/gnuplot
+  chmod +x bin/gnuplot
+}
+
+case $case_name in
+
+# 1. No program reads a name: gnuplot gets its script on stdin and writes the PNG to stdout; the
+#    output's name never reaches it, nor does a start-up file or the environment; no scratch files.
+plot_names)
+  mkdir '|touch X #'
+  run 0 'plot: ' -- "$train" "${small[@]}" --plot '|touch X #/p.png'
+  [[ ! -e X && ! -e '|touch X #/X' ]] || fail "the --plot name ran touch"
+  head -c 8 '|touch X #/p.png' | od -An -c | grep -q 'P   N   G' || fail "no PNG under the name given"
+  mkdir home
+  echo "system('touch FROM_GNUPLOTRC')" >home/.gnuplot
+  run 0 'plot: ' -- env HOME="$PWD/home" GNUTERM=dumb "$train" "${small[@]}" --plot p.png
+  [[ ! -e FROM_GNUPLOTRC && ! -e home/FROM_GNUPLOTRC ]] || fail "gnuplot read ~/.gnuplot"
+  head -c 8 p.png | od -An -c | grep -q 'P   N   G' || fail "GNUTERM changed the plot's format"
+  # kill -9 while gnuplot runs: no scratch folder in TMPDIR, no temporary next to the plot.
+  mkdir tmp
+  fake_gnuplot "echo \$\$ >$PWD/gnuplot.pid; exec /bin/sleep 30"
+  start run.txt env PATH="$PWD/bin:$PATH" TMPDIR="$PWD/tmp" "$train" "${small[@]}" --plot k.png
+  for _ in $(seq 1 600); do [[ -s gnuplot.pid ]] && break; sleep 0.05; done
+  [[ -s gnuplot.pid ]] || { cat run.txt; fail "the stand-in gnuplot never ran"; }
+  kill -9 $pid
+  wait $pid 2>/dev/null
+  kill "$(cat gnuplot.pid)" 2>/dev/null
+  [[ -z $(ls -A tmp) ]] || fail "scratch left in TMPDIR after kill -9: $(ls -A tmp)"
+  [[ -z $(find . -maxdepth 1 -name '.*tmp-*') ]] || fail "a temporary left next to the plot"
+  ;;
+
+# 2. The model first: --save, then the final checkpoint, then metrics and plot; a stopped run
+#    writes its checkpoint and not --save.
+model_first)
+  run 0 'saved: model.st' -- "$train" "${small[@]}" --save model.st
+  trained=$(md5sum <model.st)
+  start run.txt "$train" --devices 2 --steps 100000 --hidden 16 --batch-size 32 --seed 9 --save model.st
+  wait_for run.txt 'loss'
+  kill -INT $pid
+  wait $pid
+  rc=$?
+  [[ $rc == 130 ]] || { cat run.txt; fail "SIGINT: exit $rc, expected 130"; }
+  [[ $(md5sum <model.st) == "$trained" ]] || fail "a stopped run replaced the trained model.st"
+  grep -q 'stopped at step .*--save model.st not written' run.txt || { cat run.txt; fail "no word of --save"; }
+  # With checkpoints: the stop's checkpoint, the way to resume, and still no --save.
+  start run.txt "$train" --devices 2 --steps 100000 --hidden 16 --batch-size 32 --save model.st --checkpoint-dir ck1
+  wait_for run.txt 'loss'
+  kill -TERM $pid
+  wait $pid
+  rc=$?
+  [[ $rc == 143 ]] || { cat run.txt; fail "SIGTERM: exit $rc, expected 143"; }
+  grep -q 'checkpoint ck1/ckpt-.*continue with the same command and --resume' run.txt || { cat run.txt; fail "no resume hint"; }
+  [[ $(md5sum <model.st) == "$trained" ]] || fail "a stopped run with checkpoints replaced model.st"
+  # The last step always has a checkpoint; a plot that fails comes after the model, the final
+  # checkpoint and the metrics, which are all written, and the run exits 1.
+  fake_gnuplot 'exit 3'
+  run 1 '--plot p.png: gnuplot failed \(exit status 3\)' -- env PATH="$PWD/bin:$PATH" "$train" "${small[@]}" \
+    --save m2.st --checkpoint-dir ck2 --checkpoint-every 2 --metrics-out m.jsonl --plot p.png
+  [[ -s m2.st ]] || fail "--save was not written before the plot failed"
+  [[ -d ck2/ckpt-2 && -d ck2/ckpt-3 ]] || fail "checkpoints: $(ls ck2); expected ckpt-2 and the final step's ckpt-3"
+  [[ $(wc -l <m.jsonl) == 3 ]] || fail "the metrics were not written before the plot failed"
+  [[ ! -e p.png ]] || fail "a failed plot left a file"
+  ;;
+
+# 5. Inputs never hang and are never overwritten.
+inputs)
+  mkfifo fifo
+  run 2 '--init fifo: load_safetensors: "fifo": is a FIFO, not a regular file' -- "$train" "${small[@]}" --init fifo
+  mkdir d
+  for f in "$data"/*; do ln -s "$f" d/; done
+  rm d/t10k-labels-idx1-ubyte.gz && mkfifo d/t10k-labels-idx1-ubyte.gz  # (refused before too)
+  run 2 'has neither t10k-labels-idx1-ubyte nor' -- "$train" "${small[@]}" --data-dir d
+  rm d/t10k-labels-idx1-ubyte.gz && cp "$data/t10k-labels-idx1-ubyte.gz" d/
+  before=$(md5sum <d/t10k-labels-idx1-ubyte.gz)
+  run 2 '--metrics-out d/t10k-labels-idx1-ubyte.gz: is the data file .*an input of this run' -- \
+    "$train" "${small[@]}" --data-dir d --metrics-out d/t10k-labels-idx1-ubyte.gz
+  [[ $(md5sum <d/t10k-labels-idx1-ubyte.gz) == "$before" ]] || fail "the data file changed"
+  run 0 'saved: init.st' -- "$train" "${small[@]}" --save init.st
+  ln init.st hard.st
+  run 2 '--save ./hard.st: is --init init.st, an input' -- "$train" "${small[@]}" --init init.st --save ./hard.st
+  run 2 '--plot init.st: is --init init.st, an input' -- "$train" "${small[@]}" --init init.st --plot init.st
+  ;;
+
+# 7. No memory proportional to the run's length: the longest valid runs start, and stop by signal.
+huge_runs)
+  for args in "--steps 2000000000 --epochs 1073741824" "--epochs 1073741824"; do
+    # shellcheck disable=SC2086
+    start run.txt "$train" --devices 2 --hidden 16 --batch-size 32 --log-every 1 $args
+    wait_for run.txt 'global 2\)'
+    kill -TERM $pid
+    wait $pid
+    rc=$?
+    [[ $rc == 143 ]] || { cat run.txt; fail "$args: exit $rc, expected 143"; }
+  done
+  ;;
+
+# 8. Temporaries: a legal long name works; those of writers that are gone (any host) are removed
+#    at the next start, a live writer's (it holds the lock) are not.
+temporaries)
+  long=$(printf 'm%.0s' $(seq 1 250))
+  run 0 "saved: $long" -- "$train" "${small[@]}" --save "$long"
+  head -c 100000 /dev/zero >.m.jsonl.datarax-tmp-00000000deadbeef    # a restarted pod's: no lock
+  mkdir .ckpt-9.datarax-tmp-00000000feedf00d                         # a folder, no lock
+  exec 9>>.m.jsonl.datarax-tmp-1111111111111111                     # a live writer's: this
+  flock -n 9 || fail "cannot lock"                                     # shell holds its lock
+  run 0 'done: 3 steps' -- "$train" "${small[@]}" --metrics-out m.jsonl 9>&-
+  [[ ! -e .m.jsonl.datarax-tmp-00000000deadbeef && ! -e .ckpt-9.datarax-tmp-00000000feedf00d ]] ||
+    fail "temporaries of writers that are gone are still there: $(ls -A)"
+  [[ -e .m.jsonl.datarax-tmp-1111111111111111 ]] || fail "a live writer's temporary was removed"
+  exec 9>&-                                                            # the writer is gone now
+  run 0 'done: 3 steps' -- "$train" "${small[@]}" --metrics-out m.jsonl
+  [[ ! -e .m.jsonl.datarax-tmp-1111111111111111 ]] || fail "the temporary outlived its writer's lock"
+  ;;
+
+# 9. Strict numbers, options that do nothing refused, control characters escaped.
+flags)
+  run 2 '--lr: "0x10" is not a number; valid: a decimal number above 0' -- "$train" "${small[@]}" --lr 0x10
+  run 2 '--lr: "inf" is not a number' -- "$train" "${small[@]}" --lr inf
+  run 2 '--lr: "1e-3x" is not a number' -- "$train" "${small[@]}" --lr 1e-3x
+  run 2 '--clip-norm: " 1" is not a number' -- "$train" "${small[@]}" --clip-norm ' 1'
+  run 2 '--momentum: "0x0.8p0" is not a number' -- "$train" "${small[@]}" --optimizer sgd --momentum 0x0.8p0
+  run 2 'DATARAX_COLLECTIVE_TIMEOUT_S: "0x10" is not a timeout' -- env DATARAX_COLLECTIVE_TIMEOUT_S=0x10 "$train" "${small[@]}"
+  run 2 '--weight-decay 0.1: applies to --optimizer adamw only' -- "$train" "${small[@]}" --optimizer adam --weight-decay 0.1
+  run 2 '--weight-decay 0.1: applies to --optimizer adamw only' -- "$train" "${small[@]}" --optimizer sgd --weight-decay 0.1
+  run 2 '--warmup-steps 5: applies to --schedule warmup_cosine only' -- "$train" "${small[@]}" --schedule constant --warmup-steps 5
+  run 0 'done: 3 steps' -- "$train" "${small[@]}" --optimizer adamw --weight-decay 0.1 --lr 1e-3
+  esc=$'\e'
+  run 2 'the axis name "a\\x1b\]0;pwned\\x07" holds a control character' -- "$info" --devices 2 --mesh $'a\e]0;pwned\a=2'
+  grep -q "$esc" out.txt && fail "datarax-info printed a raw escape character"
+  run 2 'x1b\[2J' -- "$train" "${small[@]}" --optimizer $'\e[2J'
+  grep -q "$esc" out.txt && fail "datarax-train printed a raw escape character"
+  run 2 'x1b' -- "$train" "${small[@]}" $'--no-such-flag\e[2J'
+  grep -q "$esc" out.txt && fail "a command-line error printed a raw escape character"
+  ;;
+
+*) fail "unknown case $case_name" ;;
+esac
+echo "PASS: $case_name"
