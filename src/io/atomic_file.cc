@@ -19,6 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using datarax::detail::file_error;
+using datarax::detail::kind_of;
 
 // A write that failed once its path was accepted: `<op>: "<path>": <problem>`.
 IOError io_error(std::string_view op, std::string_view path, const std::string& problem) {
@@ -40,15 +41,6 @@ void fsync_path(const std::string& path, int flags, std::string_view op) {
   if (rc != 0 && !((flags & O_DIRECTORY) && err == EINVAL)) throw io_error(op, path, "fsync failed: " + errno_text(err));
 }
 
-const char* kind_of(mode_t mode) {
-  if (S_ISDIR(mode)) return "a folder";
-  if (S_ISCHR(mode)) return "a character device";
-  if (S_ISBLK(mode)) return "a block device";
-  if (S_ISFIFO(mode)) return "a FIFO";
-  if (S_ISSOCK(mode)) return "a socket";
-  if (S_ISLNK(mode)) return "a symbolic link";
-  return "not a regular file";
-}
 
 // Throws unless `path` is absent or a regular file, and its folder is a folder.
 void check_target(const std::string& path, std::string_view op) {

@@ -15,16 +15,17 @@ namespace {
 
 std::string errno_text(int err) { return std::strerror(err); }
 
-const char* kind_of(mode_t mode) {
-  if (S_ISDIR(mode)) return "a directory";
+}  // namespace
+
+const char* kind_of(unsigned mode) {
+  if (S_ISDIR(mode)) return "a folder";
   if (S_ISCHR(mode)) return "a character device";
   if (S_ISBLK(mode)) return "a block device";
   if (S_ISFIFO(mode)) return "a FIFO";
   if (S_ISSOCK(mode)) return "a socket";
-  return "something other than a file";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
 }
-
-}  // namespace
 
 InvalidArgumentError file_error(std::string_view op, std::string_view path,
                                 std::string_view problem) {

@@ -19,6 +19,9 @@ namespace datarax::detail {
 InvalidArgumentError file_error(std::string_view op, std::string_view path,
                                 std::string_view problem);
 
+// What a file of st_mode `mode` is, for messages: "a folder", "a FIFO", "a character device"...
+const char* kind_of(unsigned mode);
+
 // A file open for reading. Not copyable; closes on destruction.
 class InputFile {
  public:

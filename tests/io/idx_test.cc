@@ -187,7 +187,7 @@ TEST(ReadIdx, MissingFileAndDirectory) {
   EXPECT_THAT(error_of([&] { read_idx(dir.file("nope")); }),
               AllOf(HasSubstr("read_idx: \"" + dir.file("nope") + "\": cannot open for reading"),
                     HasSubstr("No such file or directory")));
-  EXPECT_THAT(error_of([&] { read_idx(dir.path().string()); }), HasSubstr("is a directory, not a regular file"));
+  EXPECT_THAT(error_of([&] { read_idx(dir.path().string()); }), HasSubstr("is a folder, not a regular file"));
 }
 
 // A FIFO (or a device) is refused at once: before the fix, open() waited for a writer forever.
