@@ -9,8 +9,25 @@
 set -u
 case_name=$1 train=$2 info=$3 work=$4
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
-data=/usr/share/datasets/fashion-mnist
-small=(--devices 2 --steps 3 --hidden 16 --batch-size 32 --log-every 1)
+# A tiny MNIST-format data set (512 training and 128 test examples of noise, labels i mod 10):
+# loading Fashion-MNIST took most of each run's time, and no case here depends on the data.
+be32() { printf '\\x%02x\\x%02x\\x%02x\\x%02x' $(($1 >> 24 & 255)) $(($1 >> 16 & 255)) $(($1 >> 8 & 255)) $(($1 & 255)); }
+make_data() {  # FOLDER
+  mkdir -p "$1"
+  local split n labels
+  for split in train:512 t10k:128; do
+    n=${split#*:}
+    # shellcheck disable=SC2059
+    { printf '\x00\x00\x08\x03'; printf "$(be32 "$n")"; printf '\x00\x00\x00\x1c\x00\x00\x00\x1c'
+      head -c $((n * 784)) /dev/urandom; } >"$1/${split%:*}-images-idx3-ubyte"
+    labels=$(for ((i = 0; i < n; ++i)); do printf '\\x%02x' $((i % 10)); done)
+    # shellcheck disable=SC2059
+    { printf '\x00\x00\x08\x01'; printf "$(be32 "$n")"; printf "$labels"; } >"$1/${split%:*}-labels-idx1-ubyte"
+  done
+}
+make_data data
+base=(--devices 2 --steps 3 --hidden 16 --batch-size 32 --log-every 1)
+small=("${base[@]}" --data-dir data)
 
 fail() { echo "FAIL: $*"; exit 1; }
 # run EXPECTED_RC PATTERN -- command...: runs it (at most 60 s), checks its exit code and that its
@@ -48,15 +65,12 @@ case $case_name in
 # 1. No program reads a name: gnuplot gets its script on stdin and writes the PNG to stdout; the
 #    output's name never reaches it, nor does a start-up file or the environment; no scratch files.
 plot_names)
-  mkdir '|touch X #'
-  run 0 'plot: ' -- "$train" "${small[@]}" --plot '|touch X #/p.png'
-  [[ ! -e X && ! -e '|touch X #/X' ]] || fail "the --plot name ran touch"
-  head -c 8 '|touch X #/p.png' | od -An -c | grep -q 'P   N   G' || fail "no PNG under the name given"
-  mkdir home
+  mkdir '|touch X #' home
   echo "system('touch FROM_GNUPLOTRC')" >home/.gnuplot
-  run 0 'plot: ' -- env HOME="$PWD/home" GNUTERM=dumb "$train" "${small[@]}" --plot p.png
+  run 0 'plot: ' -- env HOME="$PWD/home" GNUTERM=dumb "$train" "${small[@]}" --plot '|touch X #/p.png'
+  [[ ! -e X && ! -e '|touch X #/X' ]] || fail "the --plot name ran touch"
   [[ ! -e FROM_GNUPLOTRC && ! -e home/FROM_GNUPLOTRC ]] || fail "gnuplot read ~/.gnuplot"
-  head -c 8 p.png | od -An -c | grep -q 'P   N   G' || fail "GNUTERM changed the plot's format"
+  head -c 8 '|touch X #/p.png' | od -An -c | grep -q 'P   N   G' || fail "no PNG under the name given"
   # kill -9 while gnuplot runs: no scratch folder in TMPDIR, no temporary next to the plot.
   mkdir tmp
   fake_gnuplot "echo \$\$ >$PWD/gnuplot.pid; exec /bin/sleep 30"
@@ -73,25 +87,17 @@ plot_names)
 # 2. The model first: --save, then the final checkpoint, then metrics and plot; a stopped run
 #    writes its checkpoint and not --save.
 model_first)
-  run 0 'saved: model.st' -- "$train" "${small[@]}" --save model.st
-  trained=$(md5sum <model.st)
-  start run.txt "$train" --devices 2 --steps 100000 --hidden 16 --batch-size 32 --seed 9 --save model.st
+  echo 'a trained model' >model.st
+  start run.txt "$train" --devices 2 --steps 100000 --hidden 16 --batch-size 32 --data-dir data --epochs 1000000 --save model.st \
+    --checkpoint-dir ck1
   wait_for run.txt 'loss'
   kill -INT $pid
   wait $pid
   rc=$?
   [[ $rc == 130 ]] || { cat run.txt; fail "SIGINT: exit $rc, expected 130"; }
-  [[ $(md5sum <model.st) == "$trained" ]] || fail "a stopped run replaced the trained model.st"
-  grep -q 'stopped at step .*--save model.st not written' run.txt || { cat run.txt; fail "no word of --save"; }
-  # With checkpoints: the stop's checkpoint, the way to resume, and still no --save.
-  start run.txt "$train" --devices 2 --steps 100000 --hidden 16 --batch-size 32 --save model.st --checkpoint-dir ck1
-  wait_for run.txt 'loss'
-  kill -TERM $pid
-  wait $pid
-  rc=$?
-  [[ $rc == 143 ]] || { cat run.txt; fail "SIGTERM: exit $rc, expected 143"; }
-  grep -q 'checkpoint ck1/ckpt-.*continue with the same command and --resume' run.txt || { cat run.txt; fail "no resume hint"; }
-  [[ $(md5sum <model.st) == "$trained" ]] || fail "a stopped run with checkpoints replaced model.st"
+  [[ $(cat model.st) == 'a trained model' ]] || fail "a stopped run replaced model.st"
+  grep -q 'stopped at step .*; checkpoint ck1/ckpt-.*; continue with the same command and --resume; --save model.st not written' run.txt ||
+    { cat run.txt; fail "no resume hint, or no word of --save"; }
   # The last step always has a checkpoint; a plot that fails comes after the model, the final
   # checkpoint and the metrics, which are all written, and the run exits 1.
   fake_gnuplot 'exit 3'
@@ -108,15 +114,14 @@ inputs)
   mkfifo fifo
   run 2 '--init fifo: load_safetensors: "fifo": is a FIFO, not a regular file' -- "$train" "${small[@]}" --init fifo
   mkdir d
-  for f in "$data"/*; do ln -s "$f" d/; done
-  rm d/t10k-labels-idx1-ubyte.gz && mkfifo d/t10k-labels-idx1-ubyte.gz  # (refused before too)
-  run 2 'has neither t10k-labels-idx1-ubyte nor' -- "$train" "${small[@]}" --data-dir d
-  rm d/t10k-labels-idx1-ubyte.gz && cp "$data/t10k-labels-idx1-ubyte.gz" d/
-  before=$(md5sum <d/t10k-labels-idx1-ubyte.gz)
-  run 2 '--metrics-out d/t10k-labels-idx1-ubyte.gz: is the data file .*an input of this run' -- \
-    "$train" "${small[@]}" --data-dir d --metrics-out d/t10k-labels-idx1-ubyte.gz
-  [[ $(md5sum <d/t10k-labels-idx1-ubyte.gz) == "$before" ]] || fail "the data file changed"
-  run 0 'saved: init.st' -- "$train" "${small[@]}" --save init.st
+  for f in data/*; do ln -s "$PWD/$f" d/; done
+  rm d/t10k-labels-idx1-ubyte && mkfifo d/t10k-labels-idx1-ubyte  # (refused before too)
+  run 2 'has neither t10k-labels-idx1-ubyte nor' -- "$train" "${base[@]}" --data-dir d
+  before=$(md5sum <data/t10k-labels-idx1-ubyte)
+  run 2 '--metrics-out data/t10k-labels-idx1-ubyte: is the data file .*an input of this run' -- \
+    "$train" "${small[@]}" --metrics-out data/t10k-labels-idx1-ubyte
+  [[ $(md5sum <data/t10k-labels-idx1-ubyte) == "$before" ]] || fail "the data file changed"
+  echo 'parameters' >init.st  # refused before it is read
   ln init.st hard.st
   run 2 '--save ./hard.st: is --init init.st, an input' -- "$train" "${small[@]}" --init init.st --save ./hard.st
   run 2 '--plot init.st: is --init init.st, an input' -- "$train" "${small[@]}" --init init.st --plot init.st
@@ -124,32 +129,32 @@ inputs)
 
 # 7. No memory proportional to the run's length: the longest valid runs start, and stop by signal.
 huge_runs)
-  for args in "--steps 2000000000 --epochs 1073741824" "--epochs 1073741824"; do
-    # shellcheck disable=SC2086
-    start run.txt "$train" --devices 2 --hidden 16 --batch-size 32 --log-every 1 $args
-    wait_for run.txt 'global 2\)'
-    kill -TERM $pid
-    wait $pid
-    rc=$?
-    [[ $rc == 143 ]] || { cat run.txt; fail "$args: exit $rc, expected 143"; }
-  done
+  # Both at their maximum: 1073741824 epochs of 1875 steps, and the most steps --steps takes.
+  start run.txt "$train" --devices 2 --hidden 16 --batch-size 32 --log-every 1 --data-dir data --epochs 1073741824 \
+    --steps 2305843009213693951
+  wait_for run.txt 'global 2\)'
+  kill -TERM $pid
+  wait $pid
+  rc=$?
+  [[ $rc == 143 ]] || { cat run.txt; fail "exit $rc, expected 143"; }
+  grep -q '17179869184 steps' run.txt || { cat run.txt; fail "not the run asked for"; }
   ;;
 
 # 8. Temporaries: a legal long name works; those of writers that are gone (any host) are removed
 #    at the next start, a live writer's (it holds the lock) are not.
 temporaries)
   long=$(printf 'm%.0s' $(seq 1 250))
-  run 0 "saved: $long" -- "$train" "${small[@]}" --save "$long"
   head -c 100000 /dev/zero >.m.jsonl.datarax-tmp-00000000deadbeef    # a restarted pod's: no lock
   mkdir .ckpt-9.datarax-tmp-00000000feedf00d                         # a folder, no lock
   exec 9>>.m.jsonl.datarax-tmp-1111111111111111                     # a live writer's: this
   flock -n 9 || fail "cannot lock"                                     # shell holds its lock
-  run 0 'done: 3 steps' -- "$train" "${small[@]}" --metrics-out m.jsonl 9>&-
+  run 0 "saved: $long" -- "$train" "${small[@]}" --save "$long" --metrics-out m.jsonl 9>&-
   [[ ! -e .m.jsonl.datarax-tmp-00000000deadbeef && ! -e .ckpt-9.datarax-tmp-00000000feedf00d ]] ||
     fail "temporaries of writers that are gone are still there: $(ls -A)"
   [[ -e .m.jsonl.datarax-tmp-1111111111111111 ]] || fail "a live writer's temporary was removed"
   exec 9>&-                                                            # the writer is gone now
-  run 0 'done: 3 steps' -- "$train" "${small[@]}" --metrics-out m.jsonl
+  # A start cleans up too, even one refused later (here: no gnuplot on PATH).
+  run 2 'gnuplot is not installed' -- env PATH=/nonexistent "$train" "${small[@]}" --metrics-out m.jsonl --plot p.png
   [[ ! -e .m.jsonl.datarax-tmp-1111111111111111 ]] || fail "the temporary outlived its writer's lock"
   ;;
 
