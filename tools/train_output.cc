@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "datarax/error.h"
+#include "cli_parse.h"
 #include "program.h"
 
 namespace datarax::tools {
@@ -34,7 +35,8 @@ ConsoleOutput::ConsoleOutput(const train::TrainConfig& config, std::FILE* out)
 void ConsoleOutput::on_start(const train::TrainInfo& info) {
   info_ = info;
   std::fprintf(out_, "datarax-train: %d devices %s | %s, %lld parameters | %s\n", info.devices,
-               info.mesh.c_str(), info.model.c_str(), static_cast<long long>(info.parameters), info.dataset.c_str());
+               info.mesh.c_str(), info.model.c_str(), static_cast<long long>(info.parameters),
+               printable(info.dataset).c_str());  // the data folder's name, as given
   const train::DeviceBytes& b = info.bytes_per_device;
   const double mib = 1 << 20;
   std::fprintf(out_, "  layout: %s; per device %.1f MiB (parameters %.1f, gradients %.1f, optimizer %.1f, in flight %.1f)\n",

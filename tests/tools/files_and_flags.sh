@@ -177,6 +177,9 @@ flags)
   grep -q "$esc" out.txt && fail "datarax-train printed a raw escape character"
   run 2 'x1b' -- "$train" "${small[@]}" $'--no-such-flag\e[2J'
   grep -q "$esc" out.txt && fail "a command-line error printed a raw escape character"
+  cp -r data $'e\e[2Jd'
+  run 0 'e\\x1b\[2Jd/train' -- "$train" "${base[@]}" --data-dir $'e\e[2Jd'
+  grep -q "$esc" out.txt && fail "the data folder's name was printed with a raw escape character"
   ;;
 
 *) fail "unknown case $case_name" ;;
