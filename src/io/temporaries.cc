@@ -119,11 +119,13 @@ bool remove_if_stale(const fs::path& path) {
 
 std::string temp_name_for(const std::string& target) {
   const fs::path t(target);
-  std::string name = t.filename().string().substr(0, kNameBytes);
+  const std::string full = t.filename().string();
+  std::string name = full.substr(0, kNameBytes);
   // Cut at a character's start, not inside a UTF-8 sequence.
-  if (t.filename().string().size() > kNameBytes)
+  if (full.size() > kNameBytes && (static_cast<unsigned char>(full[kNameBytes]) & 0xC0) == 0x80) {
     while (!name.empty() && (static_cast<unsigned char>(name.back()) & 0xC0) == 0x80) name.pop_back();
-  if (!name.empty() && (static_cast<unsigned char>(name.back()) & 0xC0) == 0xC0) name.pop_back();
+    if (!name.empty()) name.pop_back();  // the sequence's first byte
+  }
   const fs::path dir = t.has_parent_path() ? t.parent_path() : fs::path(".");
   return (dir / ("." + name + std::string(kMarker) + random_digits())).string();
 }
