@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 
 #include "datarax/error.h"
 #include "datarax/device_discovery.h"
@@ -31,13 +32,40 @@ int parse_size(std::string_view text, const std::string& flag, const std::string
 
 }  // namespace
 
+std::string printable(std::string_view text, bool keep_newlines) {
+  std::string out;
+  auto hex = [&out](unsigned char c) {
+    char buf[8];
+    std::snprintf(buf, sizeof buf, "\\x%02x", c);
+    out += buf;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c == '\n' && keep_newlines) {
+      out += '\n';
+    } else if (c < 0x20 || c == 0x7f) {
+      hex(c);
+    } else if (c == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(text[i + 1]) <= 0x9f) {  // U+0080..U+009F, the C1 controls
+      hex(c);
+      hex(static_cast<unsigned char>(text[++i]));
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 std::optional<int> parse_command_line(CLI::App& app, int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    app.exit(e);
+    // CLI11's message quotes what was typed: printed with its control characters escaped.
+    std::ostringstream message;
+    app.exit(e, message, message);
+    std::cerr << printable(message.str(), true) << std::flush;
     return 2;
   }
   return std::nullopt;
@@ -48,7 +76,7 @@ int run_tool(const char* name, const std::function<void()>& body) {
   auto report = [&](const std::exception& e) {
     std::string line = std::string(name) + ": ";
     if (is_initialized() && process_count() > 1) line += "process " + std::to_string(process_index()) + ": ";
-    std::cerr << line + e.what() + "\n" << std::flush;
+    std::cerr << printable(line + e.what(), true) + "\n" << std::flush;
   };
   try {
     body();
@@ -86,13 +114,17 @@ std::uint64_t parse_unsigned(const std::string& text, const std::string& flag) {
 }
 
 double parse_real(const std::string& text, const std::string& flag, double min, bool min_inclusive, double max) {
-  char* end = nullptr;
-  errno = 0;
-  const double value = text.empty() ? 0 : std::strtod(text.c_str(), &end);
+  // Decimal notation only (digits, a point, an exponent): not hex ("0x10"), not inf or nan, no
+  // sign but '-', no spaces, nothing after the number. strtod would take all of those.
+  double value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::general);
   const std::string range = std::string(min_inclusive ? "from " : "above ") + detail_number(min) + " up to " + detail_number(max);
-  if (text.empty() || end != text.c_str() + text.size() || std::isspace(static_cast<unsigned char>(text[0])))
-    throw InvalidArgumentError(flag + ": \"" + text + "\" is not a number; valid: a finite number " + range);
-  if (!std::isfinite(value) || errno == ERANGE || value > max || value < min || (!min_inclusive && value == min))
+  const bool decimal = !text.empty() && text.find_first_not_of("0123456789.eE+-") == std::string::npos;
+  if (!decimal || ec == std::errc::invalid_argument || ptr != text.data() + text.size())
+    throw InvalidArgumentError(flag + ": \"" + text + "\" is not a number; valid: a decimal number " + range +
+                               " (e.g. 0.001 or 1e-3)");
+  if (ec == std::errc::result_out_of_range || !std::isfinite(value) || value > max || value < min ||
+      (!min_inclusive && value == min))
     throw InvalidArgumentError(flag + ": " + text + " is out of range; valid: a finite number " + range);
   return value;
 }
@@ -107,6 +139,10 @@ std::vector<MeshAxis> parse_mesh_axes(const std::string& text, const std::string
     const std::size_t eq = item.find('=');
     if (eq == std::string::npos || eq == 0)
       throw InvalidArgumentError(flag + ": \"" + item + "\" is not an axis" + usage);
+    for (const char c : item.substr(0, eq))
+      if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+        throw InvalidArgumentError(flag + ": the axis name \"" + item.substr(0, eq) +
+                                   "\" holds a control character; axis names are printable text");
     axes.emplace_back(item.substr(0, eq),
                       parse_size(std::string_view(item).substr(eq + 1), flag, "axis size"));
     pos = comma + 1;

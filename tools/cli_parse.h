@@ -30,6 +30,11 @@ std::uint64_t parse_unsigned(const std::string& text, const std::string& flag);
 // A finite real number above `min` (or from it, with min_inclusive) and up to `max`.
 double parse_real(const std::string& text, const std::string& flag, double min, bool min_inclusive, double max);
 
+// `text` as the tools print it: control characters (C0, DEL and C1 in UTF-8) as \xNN, so that a
+// name cannot move the cursor, clear the screen or retitle the terminal; newlines kept when
+// `keep_newlines` (text the tool itself laid out in lines).
+std::string printable(std::string_view text, bool keep_newlines = false);
+
 // "data=2,model=4" -> {{"data", 2}, {"model", 4}}.
 std::vector<MeshAxis> parse_mesh_axes(const std::string& text, const std::string& flag);
 // "2x4" -> {2, 4}.

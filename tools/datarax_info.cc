@@ -5,6 +5,7 @@
 //
 // Exit codes: 0 success, 2 bad arguments (including a mesh that needs more devices than exist).
 #include <iostream>
+#include <sstream>
 
 #include <CLI/CLI.hpp>
 
@@ -14,23 +15,23 @@
 
 namespace {
 
-void print_mesh(const datarax::Mesh& mesh, const datarax::distributed::MeshInfo& info) {
-  std::cout << "mesh: " << mesh << "\n";
-  std::cout << "  total_devices: " << info.total_devices << "\n  axes:";
-  for (const auto& [name, size] : info.axes) std::cout << " " << name << "=" << size;
-  std::cout << "\n  device_kinds:";
-  for (const auto& kind : info.device_kinds) std::cout << " " << kind;
-  std::cout << "\n  process_count: " << info.process_count
+void print_mesh(std::ostream& out, const datarax::Mesh& mesh, const datarax::distributed::MeshInfo& info) {
+  out << "mesh: " << mesh << "\n";
+  out << "  total_devices: " << info.total_devices << "\n  axes:";
+  for (const auto& [name, size] : info.axes) out << " " << name << "=" << size;
+  out << "\n  device_kinds:";
+  for (const auto& kind : info.device_kinds) out << " " << kind;
+  out << "\n  process_count: " << info.process_count
             << "\n  devices_per_process: " << info.devices_per_process << "\n";
   // The layout, one line per index of the first axis (the last axis varies along a line).
   const int last = mesh.shape().back();
-  std::cout << "  layout (rows: leading axes, columns: " << mesh.axis_names().back() << "):\n";
+  out << "  layout (rows: leading axes, columns: " << mesh.axis_names().back() << "):\n";
   for (int i = 0; i < mesh.size(); i += last) {
-    std::cout << "   ";
-    for (int j = 0; j < last; ++j) std::cout << " " << mesh.devices()[static_cast<std::size_t>(i + j)];
-    std::cout << "\n";
+    out << "   ";
+    for (int j = 0; j < last; ++j) out << " " << mesh.devices()[static_cast<std::size_t>(i + j)];
+    out << "\n";
   }
-  std::cout << info << "\n";
+  out << info << "\n";
 }
 
 // The kernel each precision's matrix products use on this CPU, and why (nn/matmul_kernel.h).
@@ -73,6 +74,11 @@ int main(int argc, char** argv) {
     } else if (!mesh_text.empty()) {
       mesh = mesh_module.create_device_mesh(datarax::tools::parse_mesh_axes(mesh_text, "--mesh"));
     }
-    if (mesh) print_mesh(*mesh, mesh_module.get_mesh_info(*mesh));
+    if (mesh) {
+      // Axis names are the user's: printed with their control characters escaped.
+      std::ostringstream text;
+      print_mesh(text, *mesh, mesh_module.get_mesh_info(*mesh));
+      std::cout << datarax::tools::printable(text.str(), true);
+    }
   });
 }

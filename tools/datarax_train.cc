@@ -8,6 +8,8 @@
 // Exit codes: 0 success, 2 bad arguments or bad input files, 1 anything else, 130 / 143 stopped by
 // SIGINT / SIGTERM (after writing a checkpoint when --checkpoint-dir is given; a second signal exits
 // at once, leaving only whole files).
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <csignal>
 #include <filesystem>
@@ -16,6 +18,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli_parse.h"
+#include "datarax/data/mnist.h"
 #include "datarax/datarax.h"
 #include "datarax/io/file.h"
 #include "datarax/io/safetensors.h"
@@ -96,9 +99,44 @@ struct Outputs {
   int keep = 3;
 };
 
-// Every output path is checked before the first step: not empty, not named twice, and writable
-// where process 0 will write it.
-void check_outputs(const Outputs& o) {
+// The files a run reads (the --init file, the data folder's files, what --resume names), by
+// identity: an output must not replace any of them, whatever path names it (a hard link, "./x",
+// another mount of the folder).
+std::vector<std::pair<std::string, struct stat>> input_files(const Outputs& o, const datarax::train::TrainConfig& c) {
+  std::vector<std::pair<std::string, struct stat>> inputs;
+  auto add = [&](const fs::path& path, const std::string& what) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) inputs.emplace_back(what + " " + path.string(), st);
+  };
+  auto add_folder = [&](const fs::path& dir, const std::string& what, int depth) {
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+      if (it.depth() >= depth) it.disable_recursion_pending();
+      add(it->path(), what);
+    }
+  };
+  if (!c.init_path.empty()) add(c.init_path, "--init");
+  add_folder(c.data_dir.empty() ? datarax::data::kDefaultFashionMnistDir : c.data_dir, "the data file", 1);
+  if (o.resume && !o.resume->empty()) {
+    add(*o.resume, "--resume");
+    add_folder(*o.resume, "--resume's", 2);
+  }
+  return inputs;
+}
+
+void check_not_an_input(const std::string& flag, const std::string& path,
+                        const std::vector<std::pair<std::string, struct stat>>& inputs) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return;  // not there yet: no input
+  for (const auto& [name, in] : inputs)
+    if (in.st_dev == st.st_dev && in.st_ino == st.st_ino)
+      throw InvalidArgumentError(flag + " " + path + ": is " + name +
+                                 ", an input of this run; an output needs a path of its own");
+}
+
+// Every output path is checked before the first step: not empty, not named twice, not an input,
+// and writable where process 0 will write it.
+void check_outputs(const Outputs& o, const datarax::train::TrainConfig& config) {
   std::vector<std::pair<std::string, std::string>> named;  // flag, path
   for (const auto& [flag, value] : {std::pair{"--save", &o.save}, std::pair{"--metrics-out", &o.metrics},
                                     std::pair{"--plot", &o.plot}, std::pair{"--checkpoint-dir", &o.checkpoint_dir}}) {
@@ -120,6 +158,10 @@ void check_outputs(const Outputs& o) {
   if (o.resume_given && o.resume->empty() && !o.checkpoint_dir)
     throw InvalidArgumentError("--resume without a path resumes the latest checkpoint of --checkpoint-dir; give one");
   if (datarax::process_index() != 0) return;  // process 0 alone writes
+  const auto inputs = input_files(o, config);
+  for (const auto& [flag, value] : {std::pair{"--save", &o.save}, std::pair{"--metrics-out", &o.metrics},
+                                    std::pair{"--plot", &o.plot}})
+    if (*value) check_not_an_input(flag, **value, inputs);
   if (o.save) datarax::io::check_writable(*o.save, "--save");
   if (o.metrics) datarax::io::check_writable(*o.metrics, "--metrics-out");
   if (o.plot) {
@@ -165,8 +207,25 @@ void save_parameters(const std::string& path, const datarax::train::TrainReport&
     }
   const std::string outcome = datarax::process_all_gather(error, "--save")[0];
   if (!outcome.empty()) throw datarax::Error("--save " + path + ": " + outcome);
-  if (datarax::process_index() == 0) std::cout << "saved: " << path << "\n";
+  if (datarax::process_index() == 0) std::cout << "saved: " << tools::printable(path) << "\n";
 }
+
+// The tool's checkpoints: CheckpointDir's, and always one at the final step, written after --save;
+// none of the step a run resumed from (that checkpoint is there: a run that trains no step, or is
+// stopped before its first, has nothing new to write).
+class FinalCheckpoint final : public datarax::train::CheckpointPolicy {
+ public:
+  FinalCheckpoint(datarax::train::CheckpointDir& dir, std::int64_t resumed_step) : dir_(dir), resumed_(resumed_step) {}
+  bool due(std::int64_t step) const override { return dir_.due(step); }
+  void save(const datarax::train::TrainState& state) override {
+    if (state.step != resumed_) dir_.save(state);
+  }
+  bool at_end() const override { return true; }
+
+ private:
+  datarax::train::CheckpointDir& dir_;
+  std::int64_t resumed_;
+};
 
 }  // namespace
 
@@ -254,6 +313,13 @@ int main(int argc, char** argv) {
     if (weight_decay_text) config.weight_decay = tools::parse_real(*weight_decay_text, "--weight-decay", 0, true, 1e6);
     if (warmup_text) config.warmup_steps = tools::parse_whole(*warmup_text, "--warmup-steps", 0, INT64_MAX / 4);
     if (clip_text) config.clip_norm = tools::parse_real(*clip_text, "--clip-norm", 0, false, 1e30);
+    // An option the chosen optimizer or schedule does not use would be silently ignored: refused.
+    if (weight_decay_text && (config.optimizer == "sgd" || config.optimizer == "adam"))
+      throw InvalidArgumentError("--weight-decay " + *weight_decay_text + ": applies to --optimizer adamw only (this run's is " +
+                                 config.optimizer + "); drop it, or use --optimizer adamw");
+    if (warmup_text && config.schedule == "constant")
+      throw InvalidArgumentError("--warmup-steps " + *warmup_text + ": applies to --schedule warmup_cosine only (this run's is " +
+                                 config.schedule + "); drop it, or use --schedule warmup_cosine");
     if (seed_text) config.seed = tools::parse_unsigned(*seed_text, "--seed");
     if (log_every_text) config.log_every = tools::parse_whole(*log_every_text, "--log-every", 1, INT64_MAX / 4);
     if (init_text) {
@@ -270,32 +336,55 @@ int main(int argc, char** argv) {
     try {
       config.validate();
       datarax::initialize({.num_cpu_devices = config.devices});
-      check_outputs(out);
+      check_outputs(out, config);
       const std::optional<datarax::train::TrainState> resume = resume_state(out);
       std::optional<datarax::train::CheckpointDir> checkpoints;
       if (out.checkpoint_dir)
         checkpoints.emplace(*out.checkpoint_dir, out.checkpoint_every > 0 ? out.checkpoint_every : INT64_MAX, out.keep);
+      std::optional<FinalCheckpoint> final_checkpoint;
+      if (checkpoints) final_checkpoint.emplace(*checkpoints, resume ? resume->step : -1);
 
       tools::ConsoleOutput console(config, stdout);
       tools::Observers observers;
       observers.add(&console);
       std::optional<tools::MetricsFile> metrics;
       if (out.metrics && datarax::process_index() == 0) observers.add(&metrics.emplace(*out.metrics, config.log_every));
+      // The outputs in order of worth: --save, the final checkpoint (both inside train(), at its
+      // end), the metrics, the plot. Each is attempted even when an earlier one failed; the first
+      // failure is reported once all are done.
+      std::string failure;
+      auto attempt = [&failure](const std::function<void()>& write) {
+        try {
+          write();
+        } catch (const std::exception& e) {
+          if (failure.empty()) failure = e.what();
+        }
+      };
       const datarax::train::TrainReport report = datarax::train::train(
           config, {.observer = &observers,
-                   .checkpoint = checkpoints ? &*checkpoints : nullptr,
+                   .checkpoint = final_checkpoint ? &*final_checkpoint : nullptr,
                    .stop = &g_stop,
-                   .resume = resume ? &*resume : nullptr});
-      if (out.plot && datarax::process_index() == 0) {
-        tools::write_plot(report, *out.plot);
-        std::cout << "plot: " << *out.plot << "\n";
-      }
-      if (out.save) save_parameters(*out.save, report);
+                   .resume = resume ? &*resume : nullptr,
+                   .on_trained = [&](const datarax::train::TrainReport& r) {
+                     if (out.save) attempt([&] { save_parameters(*out.save, r); });
+                   }});
+      if (metrics) attempt([&] { metrics->commit(); });
+      if (out.plot && datarax::process_index() == 0)
+        attempt([&] {
+          tools::write_plot(report, *out.plot);
+          std::cout << "plot: " << tools::printable(*out.plot) << "\n";
+        });
       if (report.stopped && datarax::process_index() == 0) {
         std::cout << "stopped at step " << report.final_step;
-        if (checkpoints) std::cout << "; checkpoint " << checkpoints->last_saved() << "; continue with the same command and --resume";
+        if (checkpoints)
+          std::cout << "; checkpoint " << tools::printable(checkpoints->last_saved())
+                    << "; continue with the same command and --resume";
+        else
+          std::cout << "; no checkpoint (give --checkpoint-dir to be able to continue a stopped run)";
+        if (out.save) std::cout << "; --save " << tools::printable(*out.save) << " not written (the run did not finish)";
         std::cout << "\n";
       }
+      if (!failure.empty()) throw datarax::Error(failure);
     } catch (const datarax::train::ConfigError& e) {
       throw in_flags(e);
     }

@@ -1,20 +1,16 @@
 #include "train_output.h"
 
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <iterator>
+#include <string_view>
 #include <vector>
 
-extern char** environ;
-
 #include "datarax/error.h"
+#include "cli_parse.h"
+#include "program.h"
 
 namespace datarax::tools {
 
@@ -39,7 +35,8 @@ ConsoleOutput::ConsoleOutput(const train::TrainConfig& config, std::FILE* out)
 void ConsoleOutput::on_start(const train::TrainInfo& info) {
   info_ = info;
   std::fprintf(out_, "datarax-train: %d devices %s | %s, %lld parameters | %s\n", info.devices,
-               info.mesh.c_str(), info.model.c_str(), static_cast<long long>(info.parameters), info.dataset.c_str());
+               info.mesh.c_str(), info.model.c_str(), static_cast<long long>(info.parameters),
+               printable(info.dataset).c_str());  // the data folder's name, as given
   const train::DeviceBytes& b = info.bytes_per_device;
   const double mib = 1 << 20;
   std::fprintf(out_, "  layout: %s; per device %.1f MiB (parameters %.1f, gradients %.1f, optimizer %.1f, in flight %.1f)\n",
@@ -143,114 +140,83 @@ void MetricsFile::on_epoch(const train::EpochMetrics& m) {
               ", \"samples_per_s\": " + json_number("%.6g", m.samples_per_s) + "}\n");
 }
 
-void MetricsFile::on_finish(const train::TrainReport&) { file_.commit(); }
+void MetricsFile::commit() { file_.commit(); }
 
 namespace {
 
-// The gnuplot executable on PATH, or "".
-std::string find_gnuplot() {
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
-  for (std::size_t at = 0; at <= dirs.size();) {
-    const std::size_t colon = std::min(dirs.find(':', at), dirs.size());
-    const std::string dir = dirs.substr(at, colon - at);
-    const std::string candidate = (dir.empty() ? std::string(".") : dir) + "/gnuplot";
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    at = colon + 1;
-  }
-  return "";
-}
+constexpr auto kPlotDeadline = std::chrono::minutes(2);
+constexpr std::size_t kMaxPng = 64 << 20;
+constexpr std::size_t kMaxPoints = 20000;  // per curve: a plot of more is no clearer, only slower
 
-// Runs argv[0] with argv, no shell, and waits; its exit status, or -1 when it could not start.
-int run_program(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-}
-
-// Whether `path` holds a whole PNG: its signature, and its last chunk IEND.
-bool whole_png(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+// Whether `bytes` hold a whole PNG: its signature, and its last chunk IEND.
+bool whole_png(const std::string& bytes) {
   static const std::string signature("\x89PNG\r\n\x1a\n", 8);
   static const std::string iend("\0\0\0\0IEND\xae\x42\x60\x82", 12);
   return bytes.size() >= signature.size() + iend.size() && bytes.compare(0, 8, signature) == 0 &&
          bytes.compare(bytes.size() - 12, 12, iend) == 0;
 }
 
-// The plot: ARG1 the PNG, ARG2 the steps' data, ARG3 the epochs' (or ""), ARG4 the title. Only
-// string variables: nothing the user named is parsed as gnuplot code.
-constexpr const char* kPlotScript = R"(set terminal pngcairo size 1200,500 noenhanced
-set output ARG1
-set multiplot layout 1,2 title ARG4
-set xlabel 'step'
-set ylabel 'loss'
-set logscale y
-set grid
-if (strlen(ARG3) > 0) {
-  plot ARG2 using 1:2 with lines title 'train (per step)', ARG3 using 1:2 with linespoints title 'test'
-} else {
-  plot ARG2 using 1:2 with lines title 'train (per step)'
+// The title as gnuplot reads it between single quotes: letters, digits and plain punctuation
+// only, anything else '?', so that nothing in it (a quote, a backquote, '@', '$') means anything.
+std::string inert_title(const std::string& text) {
+  std::string out;
+  for (const char c : text)
+    out += std::isalnum(static_cast<unsigned char>(c)) || std::string_view(" ,.:;=()[]_+-/%").find(c) != std::string_view::npos ? c : '?';
+  return out;
 }
-unset logscale y
-set ylabel 'accuracy'
-set yrange [0:1]
-if (strlen(ARG3) > 0) {
-  plot ARG2 using 1:3 with lines title 'train (per step)', ARG3 using 1:3 with linespoints title 'test'
-} else {
-  plot ARG2 using 1:3 with lines title 'train (per step)'
+
+// The whole program gnuplot reads from its stdin: the data inline (numbers we format), the PNG to
+// its stdout ("set output" with no name). No name of a file appears in it.
+std::string plot_script(const train::TrainReport& report) {
+  std::string s = "set terminal pngcairo size 1200,500 noenhanced\nset output\n$steps << EOD\n";
+  const std::size_t stride = report.steps.size() / kMaxPoints + 1;
+  for (std::size_t i = 0; i < report.steps.size(); ++i)
+    if (i % stride == 0 || i + 1 == report.steps.size()) {
+      const auto& st = report.steps[i];
+      s += std::to_string(st.step) + " " + fmt("%.9g", st.loss) + " " + fmt("%.9g", st.accuracy) + "\n";
+    }
+  s += "EOD\n$epochs << EOD\n";
+  const double per_epoch = static_cast<double>(report.info.steps_per_epoch);
+  for (const auto& e : report.epochs)
+    s += fmt("%.0f", e.epoch * per_epoch) + " " + fmt("%.9g", e.test_loss) + " " + fmt("%.9g", e.test_accuracy) + "\n";
+  s += "EOD\nset multiplot layout 1,2 title '" + inert_title(report.info.model + " on " + report.info.dataset) + "'\n";
+  const std::string test = report.epochs.empty() ? "" : ", $epochs using 1:COL with linespoints title 'test'";
+  auto curves = [&](const char* col) {
+    std::string t = test;
+    if (!t.empty()) t.replace(t.find("COL"), 3, col);
+    return std::string("plot $steps using 1:") + col + " with lines title 'train (per step)'" + t + "\n";
+  };
+  s += "set xlabel 'step'\nset ylabel 'loss'\nset logscale y\nset grid\n" + curves("2");
+  s += "unset logscale y\nset ylabel 'accuracy'\nset yrange [0:1]\n" + curves("3") + "unset multiplot\n";
+  return s;
 }
-unset multiplot
-)";
 
 }  // namespace
 
 void check_plot_available(const std::string& path) {
-  if (find_gnuplot().empty())
+  if (find_program("gnuplot").empty())
     throw InvalidArgumentError("--plot " + path +
                                ": gnuplot is not installed; it comes from Debian's gnuplot-nox package "
                                "(scripts/install-deps.sh installs it)");
 }
 
 void write_plot(const train::TrainReport& report, const std::string& path) {
-  namespace fs = std::filesystem;
-  std::string work = (fs::temp_directory_path() / "datarax-plot-XXXXXX").string();
-  if (::mkdtemp(work.data()) == nullptr) throw Error("--plot " + path + ": cannot create a folder for gnuplot's input");
-  struct Cleanup {
-    std::string dir;
-    ~Cleanup() {
-      std::error_code ec;
-      fs::remove_all(dir, ec);
-    }
-  } cleanup{work};
-  const std::string steps = work + "/steps.dat", epochs = work + "/epochs.dat", script = work + "/plot.gp";
-  io::write_file_atomically(steps, "--plot", [&](io::AtomicFile& f) {
-    for (const auto& s : report.steps)
-      f.write(std::to_string(s.step) + " " + fmt("%.9g", s.loss) + " " + fmt("%.9g", s.accuracy) + "\n");
-  });
-  io::write_file_atomically(epochs, "--plot", [&](io::AtomicFile& f) {
-    const double per_epoch = static_cast<double>(report.info.steps_per_epoch);
-    for (const auto& e : report.epochs)
-      f.write(fmt("%.0f", e.epoch * per_epoch) + " " + fmt("%.9g", e.test_loss) + " " + fmt("%.9g", e.test_accuracy) + "\n");
-  });
-  io::write_file_atomically(script, "--plot", [&](io::AtomicFile& f) { f.write(kPlotScript); });
-  io::AtomicFile png(path, "--plot");
-  const std::string gnuplot = find_gnuplot();
+  const std::string gnuplot = find_program("gnuplot");
   if (gnuplot.empty()) check_plot_available(path);
-  const int rc = run_program({gnuplot, "-c", script, png.temp_path(), steps, report.epochs.empty() ? "" : epochs,
-                              report.info.model + " on " + report.info.dataset});
-  if (rc != 0)
-    throw Error("--plot " + path + ": gnuplot failed (exit status " + std::to_string(rc) +
-                "); it comes from Debian's gnuplot-nox package, which scripts/install-deps.sh installs");
-  if (!whole_png(png.temp_path()))
-    throw Error("--plot " + path + ": gnuplot did not write a whole PNG (a full disk?); the old file is left as it was");
-  png.commit();
+  // -d: no start-up files (~/.gnuplot, gnuplotrc); the script on stdin; no scratch files at all.
+  const ProgramResult r = run_program({gnuplot, "-d", "-"}, plot_script(report), kPlotDeadline, kMaxPng);
+  std::string why;
+  if (r.status == -1) why = "gnuplot could not be started";
+  else if (r.timed_out) why = "gnuplot did not finish within " + std::to_string(kPlotDeadline.count()) + " minutes";
+  else if (r.status != 0) why = "gnuplot failed (exit status " + std::to_string(r.status) + ")";
+  else if (!whole_png(r.out)) why = "gnuplot did not write a whole PNG";
+  if (!why.empty()) {
+    std::string tail = r.err.substr(0, 300);
+    while (!tail.empty() && std::isspace(static_cast<unsigned char>(tail.back()))) tail.pop_back();
+    throw Error("--plot " + path + ": " + why + (tail.empty() ? "" : " (it said: " + tail + ")") +
+                "; gnuplot comes from Debian's gnuplot-nox package, which scripts/install-deps.sh installs");
+  }
+  io::write_file_atomically(path, "--plot", [&](io::AtomicFile& f) { f.write(r.out); });
 }
 
 }  // namespace datarax::tools

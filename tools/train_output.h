@@ -32,14 +32,15 @@ class ConsoleOutput final : public train::TrainObserver {
 // Metrics as JSON lines: per logged step {"step","loss","accuracy","samples_per_s"} and per epoch
 // {"epoch","train_loss","train_accuracy","test_loss","test_accuracy","samples_per_s"}; a number
 // that is not finite is written null (JSON has no NaN). Lines go to a temporary of this process
-// next to PATH as they come (every write checked), which becomes PATH when training finishes
-// (io::AtomicFile): PATH is the old file or the whole new one, never a mix or a part.
+// next to PATH as they come (every write checked), which becomes PATH on commit(), after the model
+// and the final checkpoint are written (io::AtomicFile): PATH is the old file or the whole new one,
+// never a mix or a part.
 class MetricsFile final : public train::TrainObserver {
  public:
   MetricsFile(std::string path, std::int64_t log_every);
   void on_step(const train::StepMetrics& m, int epoch, std::int64_t in_epoch) override;
   void on_epoch(const train::EpochMetrics& m) override;
-  void on_finish(const train::TrainReport& report) override;
+  void commit();
 
  private:
   io::AtomicFile file_;
@@ -64,9 +65,11 @@ class Observers final : public train::TrainObserver {
 void check_plot_available(const std::string& path);
 
 // Writes a PNG of the loss and accuracy curves with gnuplot, atomically. No name reaches a shell or
-// gnuplot's parser: gnuplot is started without a shell, and the paths and the title are its script's
-// arguments (gnuplot -c), read as strings. The PNG is checked whole (its signature and its end
-// chunk) before it replaces `path`. Throws datarax::Error when gnuplot is missing or fails.
+// gnuplot: gnuplot (tools/program.h: no shell, an empty environment, no start-up files) reads its
+// script and the data from its stdin and writes the PNG to its stdout; no file name appears in
+// the script, and the title keeps only inert characters. The PNG is checked whole (its signature
+// and its end chunk) and then written to `path` by io::AtomicFile. No scratch file exists at any
+// time. Throws datarax::Error when gnuplot is missing, fails or takes more than two minutes.
 void write_plot(const train::TrainReport& report, const std::string& path);
 
 }  // namespace datarax::tools

@@ -1,7 +1,9 @@
 #include "datarax/communicator.h"
 
 #include <atomic>
+#include <charconv>
 #include <cstdlib>
+#include <string_view>
 #include <set>
 
 #include "core/strings.h"
@@ -10,9 +12,12 @@ namespace datarax {
 
 std::chrono::milliseconds default_collective_timeout() {
   if (const char* env = std::getenv("DATARAX_COLLECTIVE_TIMEOUT_S"); env != nullptr) {
-    char* end = nullptr;
-    const double s = std::strtod(env, &end);
-    if (end == env || *end != '\0' || !(s > 0) || s > 1e7)
+    // Decimal only: strtod would also read hex ("0x10"), "inf", "nan" and leading spaces.
+    const std::string_view text(env);
+    double s = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), s, std::chars_format::general);
+    if (text.empty() || text.find_first_not_of("0123456789.eE+-") != std::string_view::npos || ec != std::errc() ||
+        ptr != text.data() + text.size() || !(s > 0) || s > 1e7)
       throw InvalidArgumentError("DATARAX_COLLECTIVE_TIMEOUT_S: \"" + std::string(env) +
                                  "\" is not a timeout; valid: seconds above 0 and up to 1e7 (115 days), e.g. 300 or 0.5");
     return std::chrono::milliseconds(static_cast<long long>(s * 1000.0 + 0.5));

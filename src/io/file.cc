@@ -17,13 +17,25 @@ std::string errno_text(int err) { return std::strerror(err); }
 
 }  // namespace
 
+const char* kind_of(unsigned mode) {
+  if (S_ISDIR(mode)) return "a folder";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISLNK(mode)) return "a symbolic link";
+  return "not a regular file";
+}
+
 InvalidArgumentError file_error(std::string_view op, std::string_view path,
                                 std::string_view problem) {
   return InvalidArgumentError(std::string(op) + ": " + detail::quoted(path) + ": " + std::string(problem));
 }
 
 InputFile::InputFile(std::string path, std::string op) : path_(std::move(path)), op_(std::move(op)) {
-  fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  // Opened without blocking: a FIFO (or a device) would block open() until a writer came, forever.
+  // Only a regular file is read; the descriptor then blocks as usual.
+  fd_ = ::open(path_.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd_ < 0) throw file_error(op_, path_, "cannot open for reading: " + errno_text(errno));
   struct stat st {};
   if (::fstat(fd_, &st) != 0) {
@@ -31,10 +43,13 @@ InputFile::InputFile(std::string path, std::string op) : path_(std::move(path)),
     ::close(fd_);
     throw file_error(op_, path_, "cannot stat: " + errno_text(err));
   }
-  if (S_ISDIR(st.st_mode)) {
+  if (!S_ISREG(st.st_mode)) {
     ::close(fd_);
-    throw file_error(op_, path_, "is a directory, not a file");
+    throw file_error(op_, path_, std::string("is ") + kind_of(st.st_mode) + ", not a regular file");
   }
+  ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) & ~O_NONBLOCK);
+  device_ = static_cast<std::uint64_t>(st.st_dev);
+  inode_ = static_cast<std::uint64_t>(st.st_ino);
   size_ = static_cast<std::uint64_t>(st.st_size);
 }
 

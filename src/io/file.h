@@ -19,11 +19,14 @@ namespace datarax::detail {
 InvalidArgumentError file_error(std::string_view op, std::string_view path,
                                 std::string_view problem);
 
+// What a file of st_mode `mode` is, for messages: "a folder", "a FIFO", "a character device"...
+const char* kind_of(unsigned mode);
+
 // A file open for reading. Not copyable; closes on destruction.
 class InputFile {
  public:
   // Throws file_error (naming op and path, with strerror's text) when the file cannot be opened,
-  // or is a directory.
+  // or is not a regular file (a directory, a FIFO, a device, a socket). Never blocks in open().
   InputFile(std::string path, std::string op);
   ~InputFile();
   InputFile(const InputFile&) = delete;
@@ -33,6 +36,9 @@ class InputFile {
   const std::string& op() const { return op_; }
   // Bytes in the file when it was opened.
   std::uint64_t size() const { return size_; }
+  // The file's identity (st_dev, st_ino), to tell whether an output would replace it.
+  std::uint64_t device() const { return device_; }
+  std::uint64_t inode() const { return inode_; }
 
   // Reads up to out.size() bytes from the current position; fewer only at the end of the file
   // (0 there). Read errors throw.
@@ -45,7 +51,7 @@ class InputFile {
   int fd_ = -1;
   std::string path_;
   std::string op_;
-  std::uint64_t size_ = 0;
+  std::uint64_t size_ = 0, device_ = 0, inode_ = 0;
 };
 
 }  // namespace datarax::detail

@@ -43,7 +43,6 @@ HostLoop::HostLoop(Setup& setup, const TrainHooks& hooks)
 TrainReport HostLoop::run() {
   TrainReport report;
   report.info = setup_.info;
-  report.steps.reserve(static_cast<std::size_t>(setup_.info.total_steps));
   const Clock::time_point start = Clock::now();
   // The devices' launch runs on a thread of its own, so that this one stays the host loop.
   std::exception_ptr device_failure;
@@ -128,9 +127,15 @@ void HostLoop::run_epochs(TrainReport& report) {
     report.epochs.back().seconds = seconds_since(epoch_start);
     out_.on_epoch(report.epochs.back());
   }
-  if (report.stopped && hooks_.checkpoint != nullptr) hooks_.checkpoint->save(snapshot(step, epoch, true));
-  report.params = snapshot(step, epoch, false).params;
+  // The model first: the run's own copy (on_trained, not for a stopped run), then the final
+  // checkpoint (where the stop came, or at the end when the policy wants one there).
+  const bool checkpoint_now =
+      hooks_.checkpoint != nullptr && (report.stopped || hooks_.checkpoint->at_end());
+  TrainState final_state = snapshot(step, epoch, checkpoint_now);
+  report.params = final_state.params;
   report.final_step = step;
+  if (!report.stopped && hooks_.on_trained) hooks_.on_trained(report);
+  if (checkpoint_now) hooks_.checkpoint->save(final_state);
 }
 
 bool HostLoop::post_step() {

@@ -4,6 +4,8 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,21 +29,6 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using test::error_of;
 using test::TempDir;
-
-std::string host() {
-  char buf[256] = {};
-  ::gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
-// A pid that no process has: a child that has exited and been reaped.
-pid_t dead_pid() {
-  const pid_t child = ::fork();
-  if (child == 0) ::_exit(0);
-  int status = 0;
-  ::waitpid(child, &status, 0);
-  return child;
-}
 
 void write(const std::string& path, std::string_view text) {
   write_file_atomically(path, "test", [&](AtomicFile& f) { f.write(text); });
@@ -154,26 +141,51 @@ TEST(AtomicFile, ConcurrentWritersNeverMix) {
   EXPECT_THAT(dir.entries(), ElementsAre("shared"));
 }
 
-// Only this library's temporaries of processes of this host that are gone are removed.
-TEST(AtomicFile, RemovesStaleTemporariesOfDeadProcessesOnly) {
+// A temporary's name: ".<up to 32 bytes of the name>.datarax-tmp-<16 hex digits>".
+constexpr const char* kTemp = ".a.datarax-tmp-0123456789abcdef";
+
+// A temporary is stale when no one holds its lock, whatever host or pid wrote it (a restarted pod
+// has another host name): those are removed, and nothing else — not a locked one (a live writer),
+// not one that is still being created (its marker mode, for a minute), not other names.
+TEST(AtomicFile, RemovesTemporariesWhoseWriterIsGoneOnly) {
   TempDir dir;
-  const std::string dead = std::to_string(dead_pid()), alive = std::to_string(::getpid());
-  const std::vector<std::string> stale = {".a.tmp-" + host() + "-" + dead + "-0", ".ckpt-70.tmp-" + host() + "-" + dead + "-3"};
-  const std::vector<std::string> kept = {".a.tmp-" + host() + "-" + alive + "-9",      // a live process's
-                                         ".a.tmp-otherhost-" + dead + "-0",              // another host's
-                                         ".a.tmp-" + host() + "-" + dead + "-x",         // not our pattern
-                                         "a.tmp-" + host() + "-" + dead + "-0",          // not hidden
+  const std::vector<std::string> stale = {kTemp, ".ckpt-70.datarax-tmp-00000000000000ff"};
+  const std::vector<std::string> kept = {".a.datarax-tmp-1111111111111111",  // locked: a live writer's
+                                         ".a.datarax-tmp-2222222222222222",  // being created (mode 0200)
+                                         ".a.datarax-tmp-xyz",               // not our pattern
+                                         "a.datarax-tmp-3333333333333333",   // not hidden
+                                         ".a.tmp-otherhost-1-0",             // the old naming: not judged
                                          "notes.txt"};
   for (const auto& name : stale) test::write_bytes(dir.file(name), "stale");
-  fs::create_directory(dir.file(stale[1]) + "-folder");  // not ours: ends in "-folder"
+  fs::create_directory(dir.file(".f.datarax-tmp-4444444444444444"));  // a folder, writer gone
+  test::write_bytes(dir.file(".f.datarax-tmp-4444444444444444/x"), "x");
   for (const auto& name : kept) test::write_bytes(dir.file(name), "keep");
+  const int held = ::open(dir.file(kept[0]).c_str(), O_RDONLY);
+  ASSERT_EQ(::flock(held, LOCK_EX), 0);
+  ASSERT_EQ(::chmod(dir.file(kept[1]).c_str(), 0200), 0);
   write(dir.file("a"), "new");  // any writer in the folder cleans up
   std::vector<std::string> expected = kept;
   expected.push_back("a");
-  expected.push_back(stale[1] + "-folder");
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(dir.entries(), expected);
-  EXPECT_EQ(remove_stale_temporaries(dir.path().string()), 0);
+  ::close(held);  // the writer is gone now
+  EXPECT_EQ(remove_stale_temporaries(dir.path().string()), 1);
+  EXPECT_FALSE(fs::exists(dir.file(kept[0])));
+}
+
+// A target name of 250 bytes (legal) gets a temporary of at most 62 bytes; before, the temporary's
+// name passed 255 bytes and the write was refused.
+TEST(AtomicFile, ALongLegalNameGetsAShortTemporary) {
+  TempDir dir;
+  const std::string name(250, 'm');
+  std::string temp;
+  write_file_atomically(dir.file(name), "test", [&](AtomicFile& f) {
+    temp = fs::path(f.temp_path()).filename().string();
+    f.write("x");
+  });
+  EXPECT_EQ(test::read_bytes(dir.file(name)), "x");
+  EXPECT_LE(temp.size(), 62u);
+  EXPECT_THAT(temp, ::testing::StartsWith("." + std::string(32, 'm') + ".datarax-tmp-"));
 }
 
 TEST(WriteFolderAtomically, AllOrNothing) {

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <bit>
@@ -186,7 +187,15 @@ TEST(ReadIdx, MissingFileAndDirectory) {
   EXPECT_THAT(error_of([&] { read_idx(dir.file("nope")); }),
               AllOf(HasSubstr("read_idx: \"" + dir.file("nope") + "\": cannot open for reading"),
                     HasSubstr("No such file or directory")));
-  EXPECT_THAT(error_of([&] { read_idx(dir.path().string()); }), HasSubstr("is a directory, not a file"));
+  EXPECT_THAT(error_of([&] { read_idx(dir.path().string()); }), HasSubstr("is a folder, not a regular file"));
+}
+
+// A FIFO (or a device) is refused at once: before the fix, open() waited for a writer forever.
+TEST(ReadIdx, AFifoIsRefusedWithoutWaiting) {
+  TempDir dir;
+  ASSERT_EQ(::mkfifo(dir.file("fifo").c_str(), 0600), 0);
+  EXPECT_THAT(error_of([&] { read_idx(dir.file("fifo")); }), HasSubstr("is a FIFO, not a regular file"));
+  EXPECT_THAT(error_of([&] { read_idx("/dev/zero"); }), HasSubstr("is a character device, not a regular file"));
 }
 
 }  // namespace

@@ -25,12 +25,12 @@ for rep in $(seq 1 "$reps"); do
   wait $pid 2>/dev/null
   latest=$(find ck -maxdepth 1 -name 'ckpt-*' | sed 's/.*ckpt-//' | sort -n | tail -1)
   [[ -n $latest ]] || { cat run.txt; fail "run $rep: no committed checkpoint"; }
-  temps=$(find ck -maxdepth 1 -name '.*.tmp-*' | wc -l)
+  temps=$(find ck -maxdepth 1 -name '.*tmp-*' | wc -l)
   # Resume from the latest for one more step: it must load, and the start removes the leftovers.
   "$train" "${args[@]}" --steps $((latest + 1)) >resume.txt 2>&1 ||
     { cat resume.txt; fail "run $rep: resuming ckpt-$latest failed"; }
   grep -q "resume: ck/ckpt-$latest (step $latest" resume.txt || { cat resume.txt; fail "run $rep: did not resume ckpt-$latest"; }
-  left=$(find ck -name '.*.tmp-*')
+  left=$(find ck -name '.*tmp-*')
   [[ -z $left ]] || fail "run $rep: temporaries left after the next start: $left"
   echo "run $rep: killed at step $(grep -oE 'global [0-9]+' run.txt | tail -1 | grep -oE '[0-9]+'), $temps temporaries left by the kill; ckpt-$latest resumed"
 done

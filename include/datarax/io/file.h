@@ -1,11 +1,13 @@
 // Writing the files and folders a user names: whole or not at all, never over something that is
 // not a regular file, and checked before the long work that produces them.
 //
-// Every write goes to a temporary next to its target, named ".<name>.tmp-<host>-<pid>-<n>" (unique
-// per host, process and call), which is fsynced and renamed over the target only when complete:
-// readers see the old file or the new one, never a part, whatever happens in between (a full disk,
-// Ctrl-C, kill -9, a crash). Temporaries left by processes of this host that died are removed by
-// the next writer in the same folder (remove_stale_temporaries); a live process's never are.
+// Every write goes to a temporary next to its target, named ".<up to 32 bytes of the name>.datarax-
+// tmp-<16 random hex digits>" (at most 62 bytes, whatever the target's name), which is fsynced and
+// renamed over the target only when complete: readers see the old file or the new one, never a
+// part, whatever happens in between (a full disk, Ctrl-C, kill -9, a crash). The writer holds an
+// flock on its temporary until the rename; temporaries whose lock nobody holds (their writer died,
+// on any host) are removed by the next writer in the same folder and by check_writable
+// (remove_stale_temporaries); a live writer's never are.
 // Errors are InvalidArgumentError naming the operation, the path and the OS's reason:
 // `save_safetensors: "/dev/null": exists and is a character device, not a regular file`.
 #pragma once
@@ -67,15 +69,17 @@ void remove_folder(const std::string& path, std::string_view op);
 // Before long work: whether a file can be written at `path`. Throws when something other than a
 // regular file is there (a folder, a device, a FIFO, a socket, a symbolic link), when its folder
 // does not exist or is not a folder, or when a file cannot be created in it (a probe is created
-// and removed).
+// and removed). Removes the folder's stale temporaries first.
 void check_writable(const std::string& path, std::string_view op);
 // The same for a folder that will hold files: `path` is a folder, or can be created (with its
 // parents) — it is created.
 void check_writable_folder(const std::string& path, std::string_view op);
 
 // Removes the temporaries of this library in `folder` (files or folders named
-// ".<name>.tmp-<host>-<pid>-<n>") whose process on this host is gone; returns how many. Nothing else
-// is touched: not other hosts' temporaries, not those of running processes, not other files.
+// ".<name>.datarax-tmp-<16 hex digits>") whose writer is gone: nobody holds their lock (see
+// src/io/temporaries.h, which also says why one still being created is left for a minute); returns
+// how many. Nothing else is touched: not a live writer's temporaries (of any host that shares the
+// folder, where the file system's locks span hosts), not other files.
 int remove_stale_temporaries(const std::string& folder);
 
 }  // namespace datarax::io

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -121,6 +122,8 @@ class CheckpointPolicy {
   virtual bool due(std::int64_t step) const = 0;
   // Stores the snapshot; an exception stops training and propagates from train().
   virtual void save(const TrainState& state) = 0;
+  // Whether the final step gets a snapshot too, due or not (after TrainHooks::on_trained).
+  virtual bool at_end() const { return false; }
 };
 
 // A request to stop, from any thread or a signal handler (request_stop is lock-free). The host
@@ -146,6 +149,11 @@ struct TrainHooks {
   // parameters, optimizer state and place in the data. Its must_match must equal this run's
   // (ConfigError naming the first difference); the device and process count may differ.
   const TrainState* resume = nullptr;
+  // Called once training has reached its end (not when stopped, not when the loss diverged), with
+  // the final parameters in the report, before the final snapshot (CheckpointPolicy::at_end): the
+  // place for the run's own copy of the model, so that it is committed first. Under mpirun on every
+  // process; an exception propagates from train().
+  std::function<void(const TrainReport&)> on_trained = nullptr;
 };
 
 // Trains as `config` says. Throws ConfigError for a bad configuration or input (before any step
