@@ -118,7 +118,7 @@ void choose_locked(State& st, Precision p, std::span<const MatmulShape> shapes) 
                                  "avx512_bf16 (on this CPU for " + std::string(to_string(p)) + ": " + names(valid) + ")");
     }
     if (std::find(valid.begin(), valid.end(), k) == valid.end())
-      throw UnsupportedError(std::string(env_name(p)) + "=" + forced + ": this CPU cannot run it for " +
+      throw InvalidArgumentError(std::string(env_name(p)) + "=" + forced + ": this CPU cannot run it for " +
                              std::string(to_string(p)) + " products; valid here: " + names(valid));
     c = {.precision = p, .kernel = k, .timings = {}, .forced = true,
          .reason = std::string(to_string(k)) + " (forced by " + env_name(p) + ")"};

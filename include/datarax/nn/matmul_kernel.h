@@ -17,7 +17,8 @@
 // (KernelChoice::reason; the trainer's header and datarax-info print it).
 //
 // DATARAX_MATMUL_KERNEL_F32 / DATARAX_MATMUL_KERNEL_BF16 (a kernel name) force a choice, for tests
-// and comparisons; a name this CPU cannot run is refused (UnsupportedError naming the valid ones).
+// and comparisons; a name this CPU cannot run for that precision is refused (InvalidArgumentError
+// naming the valid ones, at the first product or choice).
 #pragma once
 
 #include <cstdint>
