@@ -30,6 +30,9 @@ constexpr const char* kOptimizer = "optimizer.safetensors";
 
 std::string read_text(const std::string& path, std::uintmax_t limit) {
   std::error_code ec;
+  // (A FIFO or a device would block the read, or never end.)
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+    throw InvalidArgumentError("load_checkpoint: " + quoted(path) + ": not a regular file");
   const auto size = fs::file_size(path, ec);
   if (ec) throw InvalidArgumentError("load_checkpoint: " + quoted(path) + ": " + ec.message());
   if (size > limit)

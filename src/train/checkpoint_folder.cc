@@ -1,6 +1,7 @@
 // CheckpointDir: a checkpoint folder owned by one run (datarax/train/checkpoint_dir.h).
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -155,6 +156,7 @@ void CheckpointDir::claim(const TrainState* resumed, const std::string& resumed_
   io::check_writable_folder(real, "checkpoint folder");
   // The lock: an flock on a file that stays (never replaced: the lock is on its inode).
   const std::string lock_path = (fs::path(real) / kLock).string();
+  lock_path_ = lock_path;
   lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
   if (lock_fd_ < 0) throw refuse("cannot open its lock " + quoted(lock_path) + ": " + std::strerror(errno));
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -183,6 +185,10 @@ void CheckpointDir::claim(const TrainState* resumed, const std::string& resumed_
     }
     run_ = new_run_id();
   } else {
+    if (!all.empty() && !same_folder(fs::absolute(resumed_from).parent_path().string(), real))
+      throw refuse("holds checkpoints (" + describe(all) +
+                   ") and this run resumes another folder's checkpoint; continue this folder's run by resuming its "
+                   "latest (" + all.back().second.filename().string() + "), or write this run's checkpoints to an empty folder");
     if (!all.empty() && !same_folder(resumed_from, all.back().second.string()))
       throw ConfigError("resume", resumed_from,
                         "not the latest checkpoint of the checkpoint folder " + quoted(dir_) + " (" +
@@ -203,6 +209,30 @@ void CheckpointDir::claim(const TrainState* resumed, const std::string& resumed_
   io::remove_stale_temporaries(real);
 }
 
+void CheckpointDir::keep_lock() {
+  struct stat held {}, there {};
+  if (::fstat(lock_fd_, &held) == 0 && ::stat(lock_path_.c_str(), &there) == 0 && held.st_ino == there.st_ino &&
+      held.st_dev == there.st_dev)
+    return;
+  // The lock file was removed (or replaced) during the run: a lock on a file nobody can open keeps
+  // nobody out. Take the one there now, or fail if another run holds it.
+  const int fd = ::open(lock_path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+  if (fd < 0)
+    throw Error("save_checkpoint: the checkpoint folder " + quoted(dir_) + "'s lock file was removed during this run and "
+                "cannot be made again (" + std::strerror(errno) + "; was the folder removed?); stopping");
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    throw Error("save_checkpoint: the checkpoint folder " + quoted(dir_) + "'s lock file was removed during this run, "
+                "and another run holds the new one; stopping, with this run's checkpoints as they are");
+  }
+  ::close(lock_fd_);
+  lock_fd_ = fd;
+  const std::string me = "process " + std::to_string(::getpid()) + " on host " + host_name() + "\n";
+  if (::pwrite(lock_fd_, me.data(), me.size(), 0) < 0) {
+    // (informational only: the flock is what counts)
+  }
+}
+
 void CheckpointDir::save(const TrainState& state) {
   if (state.step == last_step_) return;
   const std::string path = (fs::path(dir_) / (kPrefix + std::to_string(state.step))).string();
@@ -210,6 +240,7 @@ void CheckpointDir::save(const TrainState& state) {
   std::string error;
   if (process_index() == 0) {
     try {
+      keep_lock();
       TrainState stamped = state;  // (Arrays are handles: no tensor is copied)
       stamped.run = run_;
       save_checkpoint(path, stamped);

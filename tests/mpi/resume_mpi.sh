@@ -61,7 +61,7 @@ stop)
   [[ $rc != 0 ]] || { cat run.txt; fail "the launcher exited 0 after a stop by SIGINT"; }
   stopped=$(grep -oE 'stopped at step [0-9]+' run.txt | grep -oE '[0-9]+')
   [[ -n $stopped ]] || { cat run.txt; fail "no 'stopped at step'"; }
-  ckpts=$(ls ck)
+  ckpts=$(cd ck && ls -d ckpt-*)  # (beside the folder's datarax-run.json and datarax.lock)
   [[ $ckpts == "ckpt-$stopped" ]] || { cat run.txt; fail "expected only ckpt-$stopped, found: $ckpts"; }
   # The same step on both: each process's last step is the checkpoint's (process 0 reports; the
   # checkpoint holds what every process computed up to it, and it resumes on one process).

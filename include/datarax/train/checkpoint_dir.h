@@ -48,6 +48,8 @@ class CheckpointDir final : public CheckpointPolicy {
 
  private:
   void claim(const TrainState* resumed, const std::string& resumed_from);
+  // Before each save: the lock file is still the one locked (else it is taken again, or the save fails).
+  void keep_lock();
 
   std::string dir_;
   std::int64_t every_;
@@ -56,6 +58,7 @@ class CheckpointDir final : public CheckpointPolicy {
   std::int64_t last_step_ = -1;
   std::string run_;
   int lock_fd_ = -1;
+  std::string lock_path_;
 };
 
 // The committed checkpoint of `dir` with the most steps, or "" when it has none.
