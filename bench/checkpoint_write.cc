@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   const datarax::nn::MlpConfig model{{784, 512, 512, 10}};
   datarax::train::TrainState state;
+  state.steps_per_epoch = 1;  // step 0 of epoch 1 (a manifest's counters are checked)
   state.params = datarax::nn::mlp_init(model, 0);
   state.opt_state = datarax::optim::make_optimizer("adam")->init(state.params);
   std::size_t bytes = 0;
@@ -55,6 +56,7 @@ int main(int argc, char** argv) {
                 "the checkpoint reads back bitwise");
   datarax::train::TrainState halves[2];
   for (int h = 0; h < 2; ++h) {
+    halves[h].steps_per_epoch = 1;
     halves[h].params = half_of(state.params, h);
     halves[h].opt_state = half_of(state.opt_state, h);
   }

@@ -11,6 +11,7 @@ packages=(
   openmpi-bin libopenmpi-dev    # MPI: bench/ compares against MPI_Allreduce; the MPI backend
   libopenblas-dev               # matrix products (CBLAS)
   zlib1g-dev                    # gzip'd IDX data files
+  libxxhash-dev                 # checkpoints' file checksums (XXH3-64)
   nlohmann-json3-dev            # safetensors headers, metrics
   dataset-fashion-mnist         # the default training data: /usr/share/datasets/fashion-mnist
   gnuplot-nox                   # datarax-train --plot

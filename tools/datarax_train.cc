@@ -23,6 +23,7 @@
 #include "datarax/io/file.h"
 #include "datarax/io/safetensors.h"
 #include "datarax/train/checkpoint.h"
+#include "datarax/train/process_agreement.h"
 #include "datarax/train/trainer.h"
 #include "train_output.h"
 
@@ -79,6 +80,7 @@ std::string flag_of(const std::string& field) {
   if (field == "data_parallel" || field == "model_parallel" || field == "mesh") return "--mesh";
   if (field == "init_path") return "--init";
   if (field == "resume") return "--resume";
+  if (field == "metrics_out") return "--metrics-out";
   std::string flag = "--" + field;
   std::replace(flag.begin(), flag.end(), '_', '-');
   return flag;
@@ -157,6 +159,28 @@ void check_outputs(const Outputs& o, const datarax::train::TrainConfig& config) 
     throw InvalidArgumentError("--checkpoint-every needs --checkpoint-dir (where the checkpoints go)");
   if (o.resume_given && o.resume->empty() && !o.checkpoint_dir)
     throw InvalidArgumentError("--resume without a path resumes the latest checkpoint of --checkpoint-dir; give one");
+  // Nothing inside a checkpoint folder: its files belong to its checkpoints and its run (a file
+  // there could be taken for a checkpoint's, or deleted with one).
+  std::string folder;
+  if (o.checkpoint_dir) {
+    std::error_code ec;
+    folder = fs::weakly_canonical(fs::absolute(*o.checkpoint_dir), ec).string();
+    const std::string holder = datarax::train::checkpoint_folder_holding(*o.checkpoint_dir);
+    if (!holder.empty())
+      throw InvalidArgumentError("--checkpoint-dir " + *o.checkpoint_dir + ": inside the checkpoint folder " + holder +
+                                 "; give a folder of its own, outside any checkpoint folder");
+  }
+  for (const auto& [flag, value] : named) {
+    if (flag == std::string("--checkpoint-dir")) continue;
+    std::error_code ec;
+    const std::string at = fs::weakly_canonical(fs::absolute(value), ec).string();
+    std::string holder = datarax::train::checkpoint_folder_holding(value);
+    if (holder.empty() && !folder.empty() && at.size() > folder.size() && at.compare(0, folder.size(), folder) == 0 && at[folder.size()] == '/')
+      holder = folder;
+    if (!holder.empty())
+      throw InvalidArgumentError(flag + " " + value + ": inside the checkpoint folder " + holder +
+                                 ", whose files belong to its checkpoints; write it outside, e.g. next to that folder");
+  }
   if (datarax::process_index() != 0) return;  // process 0 alone writes
   const auto inputs = input_files(o, config);
   for (const auto& [flag, value] : {std::pair{"--save", &o.save}, std::pair{"--metrics-out", &o.metrics},
@@ -170,16 +194,21 @@ void check_outputs(const Outputs& o, const datarax::train::TrainConfig& config) 
   }
 }
 
-// The state to resume from: --resume PATH (a checkpoint, or a folder of them: its latest), or the
-// latest under --checkpoint-dir; none there yet starts from step 0.
-std::optional<datarax::train::TrainState> resume_state(const Outputs& o) {
-  if (!o.resume_given) return std::nullopt;
+// The checkpoint to resume from: --resume PATH (a checkpoint, or a folder of them: its latest), or
+// the latest under --checkpoint-dir; "" when there is none there yet (the run starts from step 0).
+std::string resume_path(const Outputs& o) {
+  if (!o.resume_given) return "";
   std::string path = o.resume->empty() ? datarax::train::latest_checkpoint(*o.checkpoint_dir) : *o.resume;
   if (!o.resume->empty() && !fs::exists(fs::path(path) / "manifest.json")) {
     const std::string latest = datarax::train::latest_checkpoint(path);
     if (latest.empty()) throw InvalidArgumentError("--resume " + path + ": not a checkpoint, nor a folder that holds one");
     path = latest;
   }
+  return path;
+}
+
+std::optional<datarax::train::TrainState> resume_state(const Outputs& o, const std::string& path) {
+  if (!o.resume_given) return std::nullopt;
   if (path.empty()) {
     if (datarax::process_index() == 0)
       std::cout << "resume: no checkpoint in " << *o.checkpoint_dir << " yet; starting from step 0\n";
@@ -193,6 +222,32 @@ std::optional<datarax::train::TrainState> resume_state(const Outputs& o) {
   } catch (const InvalidArgumentError& e) {
     throw InvalidArgumentError("--resume " + path + ": " + e.what());
   }
+}
+
+// Under mpirun every process must be given the same outputs, checkpoint folder and checkpoint to
+// resume (by its manifest, which holds its files' checksums): compared before anything is read or
+// claimed, so that a difference ends the job at once, naming the flag and the processes. (The
+// training settings, the --init file and the data are compared by train().)
+void check_processes_agree(const Outputs& o, const std::string& resume_from) {
+  auto given = [](const std::optional<std::string>& v) { return v ? *v : std::string("(none)"); };
+  std::string folder = "(none)";
+  if (o.checkpoint_dir) {
+    std::error_code ec;
+    folder = fs::weakly_canonical(fs::absolute(*o.checkpoint_dir), ec).string();
+  }
+  const std::string resume =
+      !o.resume_given       ? std::string("(not given)")
+      : resume_from.empty() ? "the latest of the checkpoint folder (none yet)"
+                            : fs::path(resume_from).filename().string() + " (manifest " +
+                                  datarax::train::file_digest(resume_from + "/manifest.json") + ")";
+  datarax::train::check_processes_agree({{"checkpoint_dir", folder},
+                                         {"checkpoint_every", std::to_string(o.checkpoint_every)},
+                                         {"keep", std::to_string(o.keep)},
+                                         {"resume", resume},
+                                         {"save", given(o.save)},
+                                         {"metrics_out", given(o.metrics)},
+                                         {"plot", given(o.plot)}},
+                                        "datarax-train: comparing the processes' flags");
 }
 
 // --save, written by process 0; every process learns whether it worked.
@@ -336,11 +391,15 @@ int main(int argc, char** argv) {
     try {
       config.validate();
       datarax::initialize({.num_cpu_devices = config.devices});
+      const std::string resume_from = resume_path(out);
+      check_processes_agree(out, resume_from);
       check_outputs(out, config);
-      const std::optional<datarax::train::TrainState> resume = resume_state(out);
+      const std::optional<datarax::train::TrainState> resume = resume_state(out, resume_from);
+      // The folder claimed for this run before the first step (a refusal says what to do instead).
       std::optional<datarax::train::CheckpointDir> checkpoints;
       if (out.checkpoint_dir)
-        checkpoints.emplace(*out.checkpoint_dir, out.checkpoint_every > 0 ? out.checkpoint_every : INT64_MAX, out.keep);
+        checkpoints.emplace(*out.checkpoint_dir, out.checkpoint_every > 0 ? out.checkpoint_every : INT64_MAX, out.keep,
+                            resume ? &*resume : nullptr, resume_from);
       std::optional<FinalCheckpoint> final_checkpoint;
       if (checkpoints) final_checkpoint.emplace(*checkpoints, resume ? resume->step : -1);
 

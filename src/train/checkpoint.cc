@@ -9,79 +9,89 @@
 #include <nlohmann/json.hpp>
 
 #include "core/strings.h"
-#include "datarax/device_discovery.h"
 #include "datarax/io/file.h"
 #include "datarax/io/safetensors.h"
-#include "datarax/process_collectives.h"
+#include "datarax/optim/optimizer.h"
 #include "datarax/version.h"
+#include "train/file_hash.h"
 
 namespace datarax::train {
 
 namespace {
 
 namespace fs = std::filesystem;
-
+const auto quoted = [](std::string_view s) { return datarax::detail::quoted(s); };
 
 constexpr const char* kFormat = "datarax-checkpoint";
-constexpr int kFormatVersion = 1;
-constexpr const char* kPrefix = "ckpt-";
-
-// The step of a folder named ckpt-<digits>, or -1.
-std::int64_t step_of(const std::string& name) {
-  if (name.rfind(kPrefix, 0) != 0 || name.size() == 5 || name.size() > 5 + 18) return -1;
-  const std::string digits = name.substr(5);
-  if (digits.find_first_not_of("0123456789") != std::string::npos) return -1;
-  return std::stoll(digits);
-}
-
-// Committed checkpoints of `dir`, by step, oldest first.
-std::vector<std::pair<std::int64_t, fs::path>> committed(const std::string& dir) {
-  std::vector<std::pair<std::int64_t, fs::path>> out;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::int64_t step = step_of(it->path().filename().string());
-    std::error_code e2;
-    if (step >= 0 && it->is_directory(e2) && fs::is_regular_file(it->path() / "manifest.json", e2))
-      out.emplace_back(step, it->path());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+// 2: the run's id, steps per epoch, and each tensor file's size and XXH3-64 checksum.
+constexpr int kFormatVersion = 2;
+constexpr const char* kParams = "params.safetensors";
+constexpr const char* kOptimizer = "optimizer.safetensors";
 
 std::string read_text(const std::string& path, std::uintmax_t limit) {
   std::error_code ec;
+  // (A FIFO or a device would block the read, or never end.)
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+    throw InvalidArgumentError("load_checkpoint: " + quoted(path) + ": not a regular file");
   const auto size = fs::file_size(path, ec);
-  if (ec) throw InvalidArgumentError("load_checkpoint: " + datarax::detail::quoted(path) + ": " + ec.message());
+  if (ec) throw InvalidArgumentError("load_checkpoint: " + quoted(path) + ": " + ec.message());
   if (size > limit)
-    throw InvalidArgumentError("load_checkpoint: " + datarax::detail::quoted(path) + ": " + std::to_string(size) +
+    throw InvalidArgumentError("load_checkpoint: " + quoted(path) + ": " + std::to_string(size) +
                                " bytes; a manifest has at most " + std::to_string(limit));
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
-  if (!in && !in.eof()) throw InvalidArgumentError("load_checkpoint: " + datarax::detail::quoted(path) + ": cannot read");
+  if (!in && !in.eof()) throw InvalidArgumentError("load_checkpoint: " + quoted(path) + ": cannot read");
   return text.str();
+}
+
+bool is_hex(const std::string& s, std::size_t min, std::size_t max) {
+  return s.size() >= min && s.size() <= max && s.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+
+nlohmann::ordered_json file_entry(const char* name, const TensorFile& f) {
+  return {{"name", name}, {"bytes", f.bytes}, {"xxh3_64", detail::hex64(f.xxh3)}};
+}
+
+// The file's size and checksum against its manifest's record; InvalidArgumentError naming the file.
+void verify(const std::string& path, const TensorFile& want) {
+  detail::FileHash got;
+  try {
+    got = detail::hash_file(path);
+  } catch (const InvalidArgumentError& e) {
+    throw InvalidArgumentError(std::string("load_checkpoint: ") + e.what());
+  }
+  if (got.bytes != want.bytes)
+    throw InvalidArgumentError("load_checkpoint: " + quoted(path) + ": " + std::to_string(got.bytes) +
+                               " bytes; its manifest records " + std::to_string(want.bytes) +
+                               " (the file was cut short or replaced)");
+  if (got.xxh3 != want.xxh3)
+    throw InvalidArgumentError("load_checkpoint: " + quoted(path) + ": its XXH3-64 checksum is " + detail::hex64(got.xxh3) +
+                               "; its manifest records " + detail::hex64(want.xxh3) + " (the file is damaged or was replaced)");
 }
 
 }  // namespace
 
-std::string manifest_json(const TrainState& s) {
+std::string manifest_json(const TrainState& s, const ManifestFiles& files) {
   nlohmann::ordered_json j;
   j["format"] = kFormat;
   j["format_version"] = kFormatVersion;
   j["library"] = kVersionString;
+  j["run"] = s.run;
   j["step"] = s.step;
   j["epoch"] = s.epoch;
   j["step_in_epoch"] = s.step_in_epoch;
+  j["steps_per_epoch"] = s.steps_per_epoch;
   j["epoch_totals"] = {{"loss", s.epoch_loss}, {"correct", s.epoch_correct}, {"count", s.epoch_count}};
   j["must_match"] = s.must_match;
   j["layout"] = s.layout;
-  j["files"] = {{"params", "params.safetensors"}, {"optimizer", "optimizer.safetensors"}};
+  j["files"] = {{"params", file_entry(kParams, files.params)}, {"optimizer", file_entry(kOptimizer, files.optimizer)}};
   return j.dump(2) + "\n";
 }
 
-void parse_manifest(const std::string& text, TrainState& state, const std::string& source) {
+void parse_manifest(const std::string& text, TrainState& state, ManifestFiles& files, const std::string& source) {
   auto bad = [&](const std::string& problem) {
-    return InvalidArgumentError("load_checkpoint: " + datarax::detail::quoted(source) + ": " + problem);
+    return InvalidArgumentError("load_checkpoint: " + quoted(source) + ": " + problem);
   };
   nlohmann::json j;
   try {
@@ -90,25 +100,38 @@ void parse_manifest(const std::string& text, TrainState& state, const std::strin
     throw bad(std::string("not JSON (") + e.what() + ")");
   }
   if (!j.is_object()) throw bad("not a JSON object");
-  auto field = [&](const char* key) -> const nlohmann::json& {
-    const auto it = j.find(key);
-    if (it == j.end()) throw bad(std::string("no \"") + key + "\"");
+  auto field_in = [&](const nlohmann::json& o, const std::string& key) -> const nlohmann::json& {
+    const auto it = o.find(key);
+    if (it == o.end()) throw bad("no \"" + key + "\"");
     return *it;
   };
-  auto whole = [&](const nlohmann::json& v, const char* key, std::int64_t lo, std::int64_t hi) {
-    if (!v.is_number_integer()) throw bad(std::string("\"") + key + "\" is not a whole number");
+  auto field = [&](const char* key) -> const nlohmann::json& { return field_in(j, key); };
+  auto whole = [&](const nlohmann::json& v, const std::string& key, std::int64_t lo, std::int64_t hi) {
+    if (!v.is_number_integer()) throw bad("\"" + key + "\" is not a whole number");
+    if (v.is_number_unsigned() && v.get<std::uint64_t>() > static_cast<std::uint64_t>(INT64_MAX))
+      throw bad("\"" + key + "\" = " + v.dump() + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
     const auto x = v.get<std::int64_t>();
     if (x < lo || x > hi)
-      throw bad(std::string("\"") + key + "\" = " + std::to_string(x) + " is out of range " + std::to_string(lo) + ".." +
-                std::to_string(hi));
+      throw bad("\"" + key + "\" = " + std::to_string(x) + " is out of range " + std::to_string(lo) + ".." + std::to_string(hi));
     return x;
   };
   if (field("format") != kFormat) throw bad("\"format\" is not \"" + std::string(kFormat) + "\"");
   if (whole(field("format_version"), "format_version", 1, 1000) != kFormatVersion)
     throw bad("format_version " + field("format_version").dump() + "; this library reads " + std::to_string(kFormatVersion));
+  const nlohmann::json& run = field("run");
+  if (!run.is_string() || !is_hex(run.get<std::string>(), 1, 64))
+    throw bad("\"run\" is not a run id (1 to 64 lowercase hex digits)");
+  state.run = run.get<std::string>();
   state.step = whole(field("step"), "step", 0, INT64_MAX / 2);
   state.epoch = static_cast<int>(whole(field("epoch"), "epoch", 1, INT32_MAX));
-  state.step_in_epoch = whole(field("step_in_epoch"), "step_in_epoch", 0, state.step);
+  state.steps_per_epoch = whole(field("steps_per_epoch"), "steps_per_epoch", 1, INT64_MAX / 2);
+  state.step_in_epoch = whole(field("step_in_epoch"), "step_in_epoch", 0, std::min(state.step, state.steps_per_epoch));
+  // The counters against each other: step = (epoch - 1) x steps_per_epoch + step_in_epoch.
+  const std::int64_t before = state.step - state.step_in_epoch;  // steps of the epochs before
+  if (before % state.steps_per_epoch != 0 || before / state.steps_per_epoch != state.epoch - 1)
+    throw bad("\"epoch\" " + std::to_string(state.epoch) + " and \"step_in_epoch\" " + std::to_string(state.step_in_epoch) +
+              " do not match \"step\" " + std::to_string(state.step) + " at " + std::to_string(state.steps_per_epoch) +
+              " \"steps_per_epoch\" (step = (epoch - 1) x steps_per_epoch + step_in_epoch)");
   const nlohmann::json& totals = field("epoch_totals");
   if (!totals.is_object()) throw bad("\"epoch_totals\" is not an object");
   for (const char* key : {"loss", "correct", "count"}) {
@@ -119,6 +142,13 @@ void parse_manifest(const std::string& text, TrainState& state, const std::strin
   state.epoch_loss = totals["loss"].get<double>();
   state.epoch_correct = totals["correct"].get<double>();
   state.epoch_count = totals["count"].get<double>();
+  if (state.epoch_correct > state.epoch_count)
+    throw bad("\"epoch_totals\": \"correct\" " + datarax::detail::number(state.epoch_correct) + " exceeds \"count\" " +
+              datarax::detail::number(state.epoch_count));
+  if (state.step_in_epoch == 0 && (state.epoch_count != 0 || state.epoch_loss != 0))
+    throw bad("\"epoch_totals\" are not 0 at \"step_in_epoch\" 0");
+  if (state.step_in_epoch > 0 && state.epoch_count == 0)
+    throw bad("\"epoch_totals\".\"count\" is 0 after " + std::to_string(state.step_in_epoch) + " steps of the epoch");
   for (const char* key : {"must_match", "layout"}) {
     const nlohmann::json& m = field(key);
     if (!m.is_object()) throw bad(std::string("\"") + key + "\" is not an object");
@@ -129,64 +159,70 @@ void parse_manifest(const std::string& text, TrainState& state, const std::strin
       out[k] = v.get<std::string>();
     }
   }
+  const nlohmann::json& listed = field("files");
+  if (!listed.is_object() || listed.size() != 2) throw bad("\"files\" is not an object of \"params\" and \"optimizer\"");
+  for (const auto& [key, name, out] : {std::tuple{"params", kParams, &files.params}, std::tuple{"optimizer", kOptimizer, &files.optimizer}}) {
+    const std::string where = std::string("\"files\".\"") + key + "\"";
+    const nlohmann::json& f = field_in(listed, key);
+    if (!f.is_object() || f.size() != 3) throw bad(where + " is not an object of \"name\", \"bytes\" and \"xxh3_64\"");
+    if (field_in(f, "name") != name) throw bad(where + ".\"name\" is not \"" + std::string(name) + "\"");
+    out->bytes = static_cast<std::uint64_t>(whole(field_in(f, "bytes"), where + ".\"bytes\"", 0, INT64_MAX / 2));
+    const nlohmann::json& sum = field_in(f, "xxh3_64");
+    if (!sum.is_string() || !is_hex(sum.get<std::string>(), 16, 16))
+      throw bad(where + ".\"xxh3_64\" is not 16 lowercase hex digits");
+    out->xxh3 = std::stoull(sum.get<std::string>(), nullptr, 16);
+  }
 }
 
 void save_checkpoint(const std::string& path, const TrainState& state) {
+  TrainState named = state;  // (Arrays are handles: no tensor is copied)
+  if (named.run.empty()) named.run = new_run_id();
   io::write_folder_atomically(path, "save_checkpoint", [&](const std::string& temp) {
-    io::save_safetensors(temp + "/params.safetensors", state.params, {{"format", "datarax"}});
-    io::save_safetensors(temp + "/optimizer.safetensors", state.opt_state, {{"format", "datarax"}});
-    io::write_file_atomically(temp + "/manifest.json", "save_checkpoint",
-                              [&](io::AtomicFile& f) { f.write(manifest_json(state)); });
+    ManifestFiles files;
+    io::save_safetensors(temp + "/" + kParams, state.params, {{"format", "datarax"}});
+    io::save_safetensors(temp + "/" + kOptimizer, state.opt_state, {{"format", "datarax"}});
+    // The checksums of the files as written (read back: what a resume will read).
+    for (const auto& [name, out] : {std::pair{kParams, &files.params}, std::pair{kOptimizer, &files.optimizer}}) {
+      const detail::FileHash h = detail::hash_file(temp + "/" + name);
+      *out = {h.bytes, h.xxh3};
+    }
+    // What a resume will check, checked before it is committed: an inconsistent state is the
+    // writer's error, not a checkpoint that can never be read.
+    const std::string text = manifest_json(named, files);
+    TrainState parsed;
+    ManifestFiles parsed_files;
+    try {
+      parse_manifest(text, parsed, parsed_files, path + "/manifest.json");
+    } catch (const InvalidArgumentError& e) {
+      throw InvalidArgumentError(std::string("save_checkpoint: the state would not resume: ") + e.what());
+    }
+    io::write_file_atomically(temp + "/manifest.json", "save_checkpoint", [&](io::AtomicFile& f) { f.write(text); });
   });
 }
 
 TrainState load_checkpoint(const std::string& path) {
   std::error_code ec;
   if (!fs::is_directory(path, ec))
-    throw InvalidArgumentError("load_checkpoint: " + datarax::detail::quoted(path) + " is not a checkpoint folder (ckpt-<step>/)");
+    throw InvalidArgumentError("load_checkpoint: " + quoted(path) + " is not a checkpoint folder (ckpt-<step>/)");
   TrainState state;
-  parse_manifest(read_text(path + "/manifest.json", 1 << 20), state, path + "/manifest.json");
-  state.params = io::load_safetensors(path + "/params.safetensors");
-  state.opt_state = io::load_safetensors(path + "/optimizer.safetensors");
+  ManifestFiles files;
+  parse_manifest(read_text(path + "/manifest.json", 1 << 20), state, files, path + "/manifest.json");
+  const std::string params = path + "/" + kParams, optimizer = path + "/" + kOptimizer;
+  verify(params, files.params);
+  verify(optimizer, files.optimizer);
+  state.params = io::load_safetensors(params);
+  state.opt_state = io::load_safetensors(optimizer);
+  // The tensors against the manifest: the optimizer's update count is the step.
+  std::int64_t updates = -1;
+  try {
+    updates = optim::step_count(state.opt_state);
+  } catch (const std::exception& e) {
+    throw InvalidArgumentError("load_checkpoint: " + quoted(optimizer) + ": " + e.what());
+  }
+  if (updates != state.step)
+    throw InvalidArgumentError("load_checkpoint: " + quoted(optimizer) + ": the optimizer has made " + std::to_string(updates) +
+                               " updates; the manifest's \"step\" is " + std::to_string(state.step));
   return state;
-}
-
-std::string latest_checkpoint(const std::string& dir) {
-  const auto all = committed(dir);
-  return all.empty() ? std::string() : all.back().second.string();
-}
-
-CheckpointDir::CheckpointDir(std::string dir, std::int64_t every, int keep) : dir_(std::move(dir)), every_(every), keep_(keep) {
-  if (every_ < 1) throw InvalidArgumentError("CheckpointDir: every = " + std::to_string(every_) + " steps; valid: 1 or more");
-  if (keep_ < 1) throw InvalidArgumentError("CheckpointDir: keep = " + std::to_string(keep_) + "; valid: 1 or more");
-  if (process_index() == 0) {
-    io::check_writable_folder(dir_, "checkpoint folder");
-    io::remove_stale_temporaries(dir_);
-  }
-}
-
-void CheckpointDir::save(const TrainState& state) {
-  if (state.step == last_step_) return;
-  const std::string path = (fs::path(dir_) / (kPrefix + std::to_string(state.step))).string();
-  // Process 0 writes; every process learns how that went, and fails with it.
-  std::string error;
-  if (process_index() == 0) {
-    try {
-      save_checkpoint(path, state);
-      const auto all = committed(dir_);
-      // Renamed away first: a delete cut short leaves a stale temporary (removed at the next
-      // start), never a half-deleted folder named like a checkpoint.
-      for (std::size_t i = 0; i + static_cast<std::size_t>(keep_) < all.size(); ++i)
-        io::remove_folder(all[i].second.string(), "save_checkpoint");
-    } catch (const std::exception& e) {
-      error = e.what();
-    }
-  }
-  const std::vector<std::string> outcome = process_all_gather(error, "save_checkpoint");
-  if (!outcome[0].empty())
-    throw Error(process_index() == 0 ? outcome[0] : "save_checkpoint: process 0 could not write " + path + ": " + outcome[0]);
-  last_step_ = state.step;
-  last_saved_ = path;
 }
 
 }  // namespace datarax::train

@@ -218,6 +218,7 @@ TrainState HostLoop::snapshot(std::int64_t step, const Epoch& epoch, bool with_o
   state.step = step;
   state.epoch = epoch.number;
   state.step_in_epoch = epoch.steps;
+  state.steps_per_epoch = setup_.info.steps_per_epoch;
   state.epoch_loss = epoch.loss;
   state.epoch_correct = epoch.correct;
   state.epoch_count = epoch.count;

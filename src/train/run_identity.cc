@@ -10,6 +10,7 @@
 #include "datarax/device_discovery.h"
 #include "datarax/nn/precision.h"
 #include "datarax/process_collectives.h"
+#include "datarax/train/process_agreement.h"
 
 namespace datarax::train::detail {
 
@@ -109,25 +110,17 @@ void check_resumable(const Identity& mine, const Identity& checkpoint) {
 
 void check_same_on_every_process(const TrainConfig& c) {
   if (process_count() == 1) return;
-  const auto fields = shared_fields(c);
-  std::string mine;
-  for (const auto& [name, text] : fields) mine += name + "=" + text + "\n";
-  const std::vector<std::string> all = process_all_gather(mine, "train: comparing the processes' settings");
-  for (std::size_t p = 0; p < all.size(); ++p) {
-    if (all[p] == mine) continue;
-    // The first field that differs, and its value on that process.
-    for (const auto& [name, text] : fields) {
-      const std::string key = name + "=";
-      const std::size_t at = all[p].find("\n" + key) != std::string::npos ? all[p].find("\n" + key) + 1
-                                                                           : (all[p].rfind(key, 0) == 0 ? 0 : std::string::npos);
-      const std::string theirs =
-          at == std::string::npos ? "(missing)" : all[p].substr(at + key.size(), all[p].find('\n', at) - at - key.size());
-      if (theirs != text)
-        throw ConfigError(name, text,
-                          "differs between processes: process " + std::to_string(p) + " has " + theirs +
-                              "; every process of a job must be given the same settings");
-    }
-  }
+  AgreementItems items = shared_fields(c);
+  // The --init file by its contents (its path may differ between hosts).
+  items.emplace_back("init_path", c.init_path.empty() ? "(none)" : file_digest(c.init_path));
+  check_processes_agree(items, "train: comparing the processes' settings");
+}
+
+void check_same_data_on_every_process(const data::Dataset& train, const data::Dataset& test) {
+  if (process_count() == 1) return;
+  // By contents, not names: the data's folder may have another path on another host.
+  check_processes_agree({{"data_dir", "train " + describe(train) + "; test " + describe(test)}},
+                        "train: comparing the processes' data");
 }
 
 void check_precision_supported(const TrainConfig& c) {

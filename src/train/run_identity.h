@@ -27,8 +27,11 @@ Identity layout_of(const TrainConfig& c, const Mesh& mesh);
 void check_resumable(const Identity& mine, const Identity& checkpoint);
 
 // Under mpirun: every process must run the same configuration (but for its own device count and
-// paths); ConfigError naming the first field that differs and the processes' values. Collective.
+// paths; the --init file by its contents); ConfigError naming the first field that differs and the
+// processes' values. Collective (train/process_agreement.h).
 void check_same_on_every_process(const TrainConfig& c);
+// ... and the same data: the data sets' example counts and CRC-32s, named "data_dir".
+void check_same_data_on_every_process(const data::Dataset& train, const data::Dataset& test);
 
 // TrainConfig::precision runs on every process's CPU (bf16 needs AVX512_BF16); ConfigError
 // otherwise, on every process, naming the first that cannot. Collective across processes.

@@ -255,6 +255,7 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
       batch_sharding(distributed::DataParallelModule().create_data_parallel_sharding(mesh)),
       train_set(load_split(c, "train")),
       test_set(load_split(c, "test")) {
+  check_same_data_on_every_process(train_set, test_set);
   const std::int64_t examples = train_set.images.shape()[0];
   // The default ZeRO stage (TrainConfig::zero_stage): 1 on a data axis of several devices of this
   // one process without gradient buckets — the same bits as replicated, in less memory — else 0.
@@ -285,6 +286,17 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
     check_resumable(must_match, resume->must_match);
     check_tensors(resume->opt_state, optimizer->init(nn::mlp_init(model.mlp, c.seed)), "the optimizer " + c.optimizer,
                   "resume", "(its optimizer state)");
+    // The manifest's counters against this run's data order (load_checkpoint checked them against
+    // each other).
+    if (resume->steps_per_epoch != steps_per_epoch)
+      throw ConfigError("resume", "(its manifest)",
+                        "records " + std::to_string(resume->steps_per_epoch) + " steps per epoch; this run's data order has " +
+                            std::to_string(steps_per_epoch));
+    if (resume->epoch_count > static_cast<double>(resume->step_in_epoch) * static_cast<double>(c.batch_size) ||
+        (c.drop_last && resume->epoch_count != static_cast<double>(resume->step_in_epoch) * static_cast<double>(c.batch_size)))
+      throw ConfigError("resume", "(its manifest)",
+                        "its epoch's running count of " + datarax::detail::number(resume->epoch_count) + " examples does not fit " +
+                            std::to_string(resume->step_in_epoch) + " steps of " + std::to_string(c.batch_size));
     if (optim::step_count(resume->opt_state) != resume->step)
       throw ConfigError("resume", "(its optimizer state)",
                         "the optimizer has made " + std::to_string(optim::step_count(resume->opt_state)) +

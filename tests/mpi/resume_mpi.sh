@@ -18,9 +18,16 @@ launcher=()
 while [[ $1 != -- ]]; do launcher+=("$1"); shift; done
 shift
 train=$1
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=tests/tools/tiny_data.sh
+source "$here/../tools/tiny_data.sh"
+# (resume and stop: a tiny slice of Fashion-MNIST, 4 steps per epoch, so that each start skips
+# loading 60,000 examples; the runs cross many epochs, each boundary resumed exactly too)
+tiny_data data 960 100
 common=(--hidden 64 --batch-size 240 --log-every 1 --schedule constant --seed 4)
+tiny=(--data-dir data --epochs 1000000)
 
 # losses FILE: "step loss" per step record of a metrics file.
 losses() { grep '"step"' "$1" | sed -E 's/.*"step": ([0-9]+), "loss": ([^,]+),.*/\1 \2/'; }
@@ -29,11 +36,11 @@ case $case_name in
 resume)
   for zero in "" --shard-optimizer-state; do
     rm -rf ck && mkdir ck
-    "$train" --devices 4 "${common[@]}" --steps 120 $zero --metrics-out whole.jsonl >whole.txt 2>&1 || { cat whole.txt; fail "the whole run"; }
-    "$train" --devices 4 "${common[@]}" --steps 120 $zero --checkpoint-dir ck --checkpoint-every 70 --keep 5 >first.txt 2>&1 ||
+    "$train" --devices 4 "${common[@]}" "${tiny[@]}" --steps 120 $zero --metrics-out whole.jsonl >whole.txt 2>&1 || { cat whole.txt; fail "the whole run"; }
+    "$train" --devices 4 "${common[@]}" "${tiny[@]}" --steps 120 $zero --checkpoint-dir ck --checkpoint-every 70 --keep 5 >first.txt 2>&1 ||
       { cat first.txt; fail "the first run"; }
     [[ -d ck/ckpt-70 ]] || fail "no ckpt-70"
-    "${launcher[@]}" -n 2 "$train" --devices 2 "${common[@]}" --steps 120 $zero --resume ck/ckpt-70 --metrics-out resumed.jsonl \
+    "${launcher[@]}" -n 2 "$train" --devices 2 "${common[@]}" "${tiny[@]}" --steps 120 $zero --resume ck/ckpt-70 --metrics-out resumed.jsonl \
       >resumed.txt 2>&1 || { cat resumed.txt; fail "the resumed run under the launcher"; }
     grep -q 'resume: ck/ckpt-70 (step 70' resumed.txt || { cat resumed.txt; fail "did not resume ckpt-70"; }
     join <(losses whole.jsonl | awk '$1 > 70') <(losses resumed.jsonl) >pairs.txt
@@ -46,7 +53,7 @@ resume)
   ;;
 stop)
   rm -rf ck && mkdir ck
-  "${launcher[@]}" -n 2 "$train" --devices 1 "${common[@]}" --epochs 1000 --checkpoint-dir ck >run.txt 2>&1 &
+  "${launcher[@]}" -n 2 "$train" --devices 1 "${common[@]}" "${tiny[@]}" --checkpoint-dir ck >run.txt 2>&1 &
   launcher_pid=$!
   for _ in $(seq 1 600); do grep -q 'loss' run.txt && break; sleep 0.05; done
   sleep 0.5
@@ -61,11 +68,11 @@ stop)
   [[ $rc != 0 ]] || { cat run.txt; fail "the launcher exited 0 after a stop by SIGINT"; }
   stopped=$(grep -oE 'stopped at step [0-9]+' run.txt | grep -oE '[0-9]+')
   [[ -n $stopped ]] || { cat run.txt; fail "no 'stopped at step'"; }
-  ckpts=$(ls ck)
+  ckpts=$(cd ck && ls -d ckpt-*)  # (beside the folder's datarax-run.json and datarax.lock)
   [[ $ckpts == "ckpt-$stopped" ]] || { cat run.txt; fail "expected only ckpt-$stopped, found: $ckpts"; }
   # The same step on both: each process's last step is the checkpoint's (process 0 reports; the
   # checkpoint holds what every process computed up to it, and it resumes on one process).
-  "$train" --devices 2 "${common[@]}" --epochs 1000 --steps $((stopped + 2)) --checkpoint-dir ck --resume >resume.txt 2>&1 ||
+  "$train" --devices 2 "${common[@]}" "${tiny[@]}" --steps $((stopped + 2)) --checkpoint-dir ck --resume >resume.txt 2>&1 ||
     { cat resume.txt; fail "resuming the stop's checkpoint"; }
   grep -q "resume: ck/ckpt-$stopped (step $stopped" resume.txt || { cat resume.txt; fail "did not resume"; }
   echo "SIGINT to rank 1: every process stopped after step $stopped (launcher exit $rc); ckpt-$stopped resumed"

@@ -18,6 +18,7 @@ namespace datarax::train {
 namespace {
 
 namespace fs = std::filesystem;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using test::TempDir;
@@ -213,7 +214,8 @@ TEST(CheckpointDir, KeepsTheNewestAndFindsTheLatest) {
   EXPECT_EQ(latest_checkpoint(dir.path().string()), "");
   CheckpointDir policy(dir.path().string(), 4, 2);
   train(small_run(2, 18), {.checkpoint = &policy});
-  EXPECT_THAT(dir.entries(), ElementsAre("ckpt-12", "ckpt-16"));
+  // (and the folder's record of its run, and its lock)
+  EXPECT_THAT(dir.entries(), ElementsAre("ckpt-12", "ckpt-16", "datarax-run.json", "datarax.lock"));
   EXPECT_EQ(latest_checkpoint(dir.path().string()), dir.file("ckpt-16"));
   EXPECT_EQ(policy.last_saved(), dir.file("ckpt-16"));
   // Something that only looks like a checkpoint is not one.
@@ -250,6 +252,109 @@ TEST(LoadCheckpoint, NamesWhatIsWrong) {
   EXPECT_THAT(test::error_of([&] { load_checkpoint(dir.file("nothing")); }), HasSubstr("is not a checkpoint folder"));
 }
 
+// A tiny training state of `step` steps (no training needed): what CheckpointDir writes.
+TrainState tiny_state(std::int64_t step, std::int64_t per_epoch = 4) {
+  TrainState s;
+  s.step = step;
+  s.steps_per_epoch = per_epoch;
+  s.epoch = static_cast<int>(step / per_epoch) + 1;
+  s.step_in_epoch = step % per_epoch;
+  s.epoch_count = static_cast<double>(s.step_in_epoch) * 10;
+  s.epoch_correct = s.epoch_count / 2;
+  s.epoch_loss = s.epoch_count;
+  s.params = Tree{{"w", Array::full({3}, 0.5f)}};
+  s.opt_state = Tree{{"count", Array::scalar<std::int64_t>(step)}};
+  return s;
+}
+
+// A folder belongs to one run: its lock keeps a second run out until the first ends; a fresh run
+// is refused where checkpoints are; a resume must continue the latest; --keep deletes only its
+// own run's; a symbolic link to a folder is the folder.
+TEST(CheckpointDir, BelongsToOneRun) {
+  initialize({.num_cpu_devices = 8});
+  TempDir dir;
+  const std::string d = dir.file("ck");
+  {
+    CheckpointDir first(d, 1, 2);
+    EXPECT_EQ(first.run().size(), 32u);
+    EXPECT_THAT(test::error_of([&] { CheckpointDir(d, 1, 2); }),
+                AllOf(HasSubstr("checkpoint_dir"), HasSubstr("in use by another run (process "), HasSubstr("on host ")));
+    for (std::int64_t step : {1, 2, 3}) first.save(tiny_state(step));
+    EXPECT_THAT(dir.entries(), ElementsAre("ck"));
+    EXPECT_TRUE(fs::exists(d + "/ckpt-2") && fs::exists(d + "/ckpt-3") && !fs::exists(d + "/ckpt-1"));
+  }  // the lock is released with the run
+  EXPECT_THAT(test::error_of([&] { CheckpointDir(d, 1, 2); }),
+              AllOf(HasSubstr("holds checkpoints of another run (ckpt-2 .. ckpt-3"), HasSubstr("resuming its latest")));
+  const TrainState at2 = load_checkpoint(d + "/ckpt-2");
+  EXPECT_THAT(test::error_of([&] { CheckpointDir(d, 1, 2, &at2, d + "/ckpt-2"); }),
+              AllOf(HasSubstr("TrainConfig.resume"), HasSubstr("not the latest checkpoint"), HasSubstr("ckpt-3 is")));
+  // Another run's checkpoint in the folder (an older step) is never deleted by --keep.
+  TrainState foreign = tiny_state(1);
+  foreign.run = "ab";
+  save_checkpoint(d + "/ckpt-1", foreign);
+  const TrainState at3 = load_checkpoint(d + "/ckpt-3");
+  {
+    CheckpointDir resumed(d, 1, 1, &at3, d + "/ckpt-3");
+    EXPECT_EQ(resumed.run(), at3.run);
+    resumed.save(tiny_state(3));  // the step resumed: not written again
+    resumed.save(tiny_state(4));
+    resumed.save(tiny_state(5));
+  }
+  EXPECT_TRUE(fs::exists(d + "/ckpt-1") && fs::exists(d + "/ckpt-5") && !fs::exists(d + "/ckpt-4") &&
+              !fs::exists(d + "/ckpt-3") && !fs::exists(d + "/ckpt-2"));
+  EXPECT_EQ(load_checkpoint(d + "/ckpt-1").run, "ab");
+  // A symbolic link to a folder.
+  fs::create_directory(dir.file("real"));
+  fs::create_directory_symlink(dir.file("real"), dir.file("link"));
+  CheckpointDir linked(dir.file("link"), 1, 2);
+  linked.save(tiny_state(1));
+  EXPECT_TRUE(fs::exists(dir.file("real") + "/ckpt-1/manifest.json"));
+  EXPECT_EQ(checkpoint_folder_holding(dir.file("link") + "/ckpt-1/x"), dir.file("real") + "/ckpt-1");
+  EXPECT_EQ(checkpoint_folder_holding(dir.file("real") + "/x"), dir.file("real"));
+  EXPECT_EQ(checkpoint_folder_holding(dir.file("x")), "");
+}
+
+// A checkpoint verifies itself: its files' sizes and checksums, its manifest's counters against
+// each other, the optimizer's count against the step; each refusal names the file.
+TEST(LoadCheckpoint, VerifiesItself) {
+  initialize({.num_cpu_devices = 8});
+  TempDir dir;
+  const std::string ckpt = dir.file("ckpt-6");
+  save_checkpoint(ckpt, tiny_state(6));
+  EXPECT_EQ(load_checkpoint(ckpt).step, 6);
+  const std::string manifest = test::read_bytes(ckpt + "/manifest.json");
+  auto edited = [&](const std::string& from, const std::string& to) {
+    std::string text = manifest;
+    text.replace(text.find(from), from.size(), to);
+    test::write_bytes(ckpt + "/manifest.json", text);
+    const std::string e = test::error_of([&] { load_checkpoint(ckpt); });
+    test::write_bytes(ckpt + "/manifest.json", manifest);
+    return e;
+  };
+  EXPECT_THAT(edited("\"epoch\": 2", "\"epoch\": 99"),
+              AllOf(HasSubstr("manifest.json\": \"epoch\" 99 and \"step_in_epoch\" 2 do not match \"step\" 6")));
+  EXPECT_THAT(edited("\"steps_per_epoch\": 4", "\"steps_per_epoch\": 5"), HasSubstr("do not match \"step\" 6"));
+  EXPECT_THAT(edited("\"correct\": 10.0", "\"correct\": 30.0"), HasSubstr("\"correct\" 30 exceeds \"count\" 20"));
+  EXPECT_THAT(edited("\"name\": \"params.safetensors\"", "\"name\": \"../x\""), HasSubstr("\"files\".\"params\".\"name\""));
+  EXPECT_THAT(edited("\"format_version\": 2", "\"format_version\": 1"), HasSubstr("format_version 1; this library reads 2"));
+  // A flipped byte in a tensor file, and a file cut short: refused, naming it.
+  const std::string params = test::read_bytes(ckpt + "/params.safetensors");
+  std::string flipped = params;
+  flipped[flipped.size() - 1] ^= 1;
+  test::write_bytes(ckpt + "/params.safetensors", flipped);
+  EXPECT_THAT(test::error_of([&] { load_checkpoint(ckpt); }),
+              AllOf(HasSubstr("params.safetensors\": its XXH3-64 checksum is"), HasSubstr("the file is damaged")));
+  test::write_bytes(ckpt + "/params.safetensors", params.substr(0, params.size() - 1));
+  EXPECT_THAT(test::error_of([&] { load_checkpoint(ckpt); }), HasSubstr("params.safetensors\": " + std::to_string(params.size() - 1) + " bytes"));
+  // The optimizer's update count against the step (a consistent manifest over another state).
+  TempDir other;
+  TrainState wrong = tiny_state(6);
+  wrong.opt_state = Tree{{"count", Array::scalar<std::int64_t>(5)}};
+  save_checkpoint(other.file("ckpt-6"), wrong);
+  EXPECT_THAT(test::error_of([&] { load_checkpoint(other.file("ckpt-6")); }),
+              HasSubstr("optimizer.safetensors\": the optimizer has made 5 updates; the manifest's \"step\" is 6"));
+}
+
 // A loss that becomes non-finite stops training with the step, and saves nothing after it.
 TEST(Train, ANonFiniteLossStopsNamingTheStep) {
   DATARAX_NEEDS_FASHION_MNIST();
@@ -266,7 +371,10 @@ TEST(Train, ANonFiniteLossStopsNamingTheStep) {
   const std::size_t at = message.find(" at step ") + 9;
   const std::int64_t bad_step = std::stoll(message.substr(at));
   // Every checkpoint is of a step before the bad one.
-  for (const auto& name : dir.entries()) EXPECT_LT(std::stoll(name.substr(5)), bad_step) << name;
+  for (const auto& name : dir.entries())
+    if (name.rfind("ckpt-", 0) == 0) {
+      EXPECT_LT(std::stoll(name.substr(5)), bad_step) << name;
+    }
 }
 
 }  // namespace

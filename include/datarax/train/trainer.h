@@ -75,9 +75,13 @@ struct TrainInfo {
 // (train/checkpoint.h), and what a run resumes from (TrainHooks::resume). Nothing in it depends on
 // the device or process count, so a state resumes on any layout.
 struct TrainState {
+  // The run it belongs to: an id given at a fresh start and kept by every resume (CheckpointDir,
+  // train/checkpoint_dir.h); "" until a checkpoint folder names it.
+  std::string run;
   std::int64_t step = 0;      // steps done
   int epoch = 1;              // the epoch of the next step (from 1)
   std::int64_t step_in_epoch = 0;  // its steps done: the data order resumes at step_in_epoch x batch
+  std::int64_t steps_per_epoch = 0;  // of the run's data order (a check: step = (epoch - 1) x this + step_in_epoch)
   // The epoch's running totals so far (its row's train loss and accuracy): sum of loss x count,
   // correct predictions, real examples.
   double epoch_loss = 0, epoch_correct = 0, epoch_count = 0;
