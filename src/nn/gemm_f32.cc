@@ -1,5 +1,5 @@
 // f32 matrix products on AVX-512 (FMA on 16-lane registers), datarax's own: a candidate beside
-// OpenBLAS's sgemm, chosen by measurement (kernel_choice.cc). It exists because an OpenBLAS build
+// OpenBLAS's sgemm, chosen by measurement (matmul_kernel.cc). It exists because an OpenBLAS build
 // that does not know the CPU's model number falls back to an SSE3 kernel (Debian 12's 0.3.21 on
 // Intel Emerald Rapids picks "Prescott": 4x slower than its own SkylakeX kernel on the same CPU).
 //

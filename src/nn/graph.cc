@@ -90,7 +90,12 @@ Var Graph::apply(std::unique_ptr<Op> op, std::span<const Var> inputs, Shape shap
   n.value = Array::empty(std::move(shape), dtype);
   n.op = std::move(op);
   nodes_.push_back(std::move(n));
-  run_forward(nodes_.back());
+  try {
+    run_forward(nodes_.back());
+  } catch (...) {
+    nodes_.pop_back();  // a failed op leaves no trace: the graph stays replayable
+    throw;
+  }
   return Var(this, static_cast<int>(nodes_.size()) - 1);
 }
 

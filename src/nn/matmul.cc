@@ -16,6 +16,7 @@ void checked(bool ta, bool tb, std::int64_t M, std::int64_t N, std::int64_t K, T
   detail::check_dim(op, "M", M, detail::kMaxBlasDim);
   detail::check_dim(op, "N", N, detail::kMaxBlasDim);
   detail::check_dim(op, "K", K, detail::kMaxBlasDim);
+  if (M == 0 || N == 0) return;  // nothing to read or write: the row lengths do not matter
   auto check_ld = [&](const char* name, std::int64_t ld, std::int64_t width) {
     if (ld < std::max<std::int64_t>(width, 1) || ld > detail::kMaxBlasDim)
       throw InvalidArgumentError(std::string(op) + ": " + name + " = " + std::to_string(ld) +

@@ -35,6 +35,8 @@ void ValueAndGrad::prepare(const Tree& params, const Tree& batch) {
     for (const auto& kv : params) graph_->bind(params_[i++].var, kv.second);
     i = 0;
     for (const auto& kv : batch) graph_->bind(batch_[i++].var, kv.second);
+    // An exposed leaf now holds the new array (op outputs keep their buffers).
+    for (const auto& [name, id] : graph_->exposed()) outputs_.at(name) = graph_->var(id).value();
     return;
   }
   // Record: a new graph, the function run once on Vars.

@@ -59,13 +59,15 @@ const ShardingRule* ShardingRules::match(std::string_view key) const {
 
 NamedSharding ShardingRules::sharding_for(std::string_view key, const Shape& shape, const Mesh& mesh) const {
   const ShardingRule* rule = match(key);
-  // A scalar (an optimizer's step count) has no dimension to split: replicated whatever matches,
-  // so that a catch-all rule like fsdp_rules' "**" needs no exception for it.
-  if (rule == nullptr || shape.rank() == 0) return NamedSharding(mesh, PartitionSpec{});
+  if (rule == nullptr) return NamedSharding(mesh, PartitionSpec{});
   const std::string where = "sharding rule " + detail::quoted(rule->pattern) + " -> " + rule->spec.to_string() +
                             " for " + detail::quoted(key) + " of shape " + shape.to_string() + " on " + mesh.to_string();
   try {
     NamedSharding sharding(mesh, rule->spec, rule->padding);
+    // A scalar (an optimizer's step count) has no dimension to split: replicated whatever rule
+    // matches (its axes still checked against the mesh), so that a catch-all rule like
+    // fsdp_rules' "**" needs no exception for it.
+    if (shape.rank() == 0) return NamedSharding(mesh, PartitionSpec{});
     sharding.validate(shape, "sharding_for", key);
     return sharding;
   } catch (const InvalidArgumentError& e) {

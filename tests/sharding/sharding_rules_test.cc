@@ -119,6 +119,10 @@ TEST(ShardingRules, ScalarsStayReplicatedUnderAnyRule) {
   EXPECT_EQ(placed.at("count").sharding().spec(), PartitionSpec{});
   EXPECT_EQ(placed.at("w").sharding().spec(), PartitionSpec{"data"});
   for (const Device& d : mesh.devices()) EXPECT_EQ(placed.at("count").shard_for(d).item<std::int32_t>(), 7);
+  // ... but a rule naming an axis the mesh lacks is still an error, scalar or not.
+  const ShardingRules bad({{"step", PartitionSpec{"no_such_axis"}}});
+  EXPECT_THAT(test::error_of([&] { bad.sharding_for("step", Shape{}, mesh); }),
+              HasSubstr("names axis \"no_such_axis\", which is not in the mesh"));
 }
 
 // A padded sharding: blocks of ceil(size / n), the last ones padded with zeros (or all padding),

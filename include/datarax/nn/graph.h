@@ -19,6 +19,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <initializer_list>
 #include <memory>
 #include <span>
@@ -121,7 +122,9 @@ class Graph {
   void run_forward(Node& n);
   void plan_backward(int loss);
 
-  std::vector<Node> nodes_;
+  // A deque: a node never moves once recorded, so the references that Var::shape() and
+  // Var::value() hand out stay valid while the graph grows.
+  std::deque<Node> nodes_;
   std::vector<std::pair<std::string, int>> exposed_;
   std::vector<int> unwritten_;  // nodes needing a gradient that no op writes: zeroed each backward
   bool finished_ = false;

@@ -12,8 +12,9 @@
 // reference, is replaced only by a kernel at least 10% faster, so that two runs of one program on
 // one machine choose alike (the kernels round differently).
 //
-// bf16 is a request for speed: where no bf16 kernel beats the f32 kernel on this CPU, bf16
-// products run the f32 kernel — f32's exact products at f32's speed — and the choice says why
+// bf16 is a request for speed: where an f32 kernel is at least 10% faster than every bf16 kernel on
+// this CPU (the bf16 kernel is bf16's reference), bf16 products run that f32 kernel — f32's exact
+// products at f32's speed — and the choice says why
 // (KernelChoice::reason; the trainer's header and datarax-info print it).
 //
 // DATARAX_MATMUL_KERNEL_F32 / DATARAX_MATMUL_KERNEL_BF16 (a kernel name) force a choice, for tests

@@ -94,6 +94,12 @@ Var softmax_cross_entropy(Var logits, Var labels, std::optional<Var> mask, std::
   Graph& g = check_operands(what, {logits});
   check_labels(what, logits, labels, mask);
   std::vector<Var> inputs{logits, labels};
+  // The loss is differentiated w.r.t. the logits only: a mask or denominator computed from the
+  // parameters would silently lose its share of the gradient, so it is refused.
+  for (const auto& [name, v] : {std::pair{"mask", &mask}, std::pair{"denom", &denom}})
+    if (*v && v->has_value() && (*v)->valid() && g.needs_grad(**v))
+      detail::fail(what, std::string("the ") + name + " depends on a parameter; it takes no gradient here, so it must "
+                                                      "be data (an input of the batch, or computed from inputs only)");
   if (mask) {
     check_operands(what, {logits, *mask});
     inputs.push_back(*mask);

@@ -13,6 +13,8 @@ namespace {
 
 using detail::with_float;
 
+std::int64_t ld(std::int64_t width) { return width > 0 ? width : 1; }
+
 // y [M, N] = x [M, K] · w [K, N] (+ bias [N] when the op has three inputs).
 class Linear final : public Op {
  public:
@@ -30,7 +32,7 @@ class Linear final : public Op {
           for (std::int64_t j = 0; j < N_; ++j) y[r * N_ + j] = b[j];
         beta = 1;
       }
-      matmul(false, false, M_, N_, K_, T(1), in[0].data<T>().data(), K_, in[1].data<T>().data(), N_, beta, y, N_);
+      matmul(false, false, M_, N_, K_, T(1), in[0].data<T>().data(), ld(K_), in[1].data<T>().data(), ld(N_), beta, y, ld(N_));
     });
   }
 
@@ -44,11 +46,11 @@ class Linear final : public Op {
     with_float(dout.dtype(), name(), [&]<class T>(T) {
       const T* g = dout.data<T>().data();
       if (din[0] != nullptr)  // dx [M, K] (+)= dout [M, N] · wᵀ
-        matmul(false, true, M_, K_, N_, T(1), g, N_, in[1].data<T>().data(), N_, fresh[0] ? T(0) : T(1),
-               din[0]->data<T>().data(), K_);
+        matmul(false, true, M_, K_, N_, T(1), g, ld(N_), in[1].data<T>().data(), ld(N_), fresh[0] ? T(0) : T(1),
+               din[0]->data<T>().data(), ld(K_));
       if (din[1] != nullptr)  // dw [K, N] (+)= xᵀ · dout
-        matmul(true, false, K_, N_, M_, T(1), in[0].data<T>().data(), K_, g, N_, fresh[1] ? T(0) : T(1),
-               din[1]->data<T>().data(), N_);
+        matmul(true, false, K_, N_, M_, T(1), in[0].data<T>().data(), ld(K_), g, ld(N_), fresh[1] ? T(0) : T(1),
+               din[1]->data<T>().data(), ld(N_));
       if (has_bias_ && din[2] != nullptr) {
         T* db = din[2]->data<T>().data();
         if (fresh[2])
@@ -61,7 +63,7 @@ class Linear final : public Op {
 
  private:
   bool has_bias_;
-  std::int64_t M_, K_, N_;
+  std::int64_t M_, K_, N_;  // the row lengths passed as lda/ldb/ldc are max(K_, 1), max(N_, 1): BLAS's rule
 };
 
 Var product(std::string_view what, Var x, Var w, const Var* bias) {

@@ -47,8 +47,8 @@ Var reshape(Var x, std::vector<std::int64_t> shape) {
     } else if (shape[i] < 0) {
       detail::fail("reshape", "extent " + std::to_string(shape[i]) + " at position " + std::to_string(i) +
                                   "; extents are >= 0, and one may be -1 (inferred)");
-    } else {
-      known *= shape[i];
+    } else if (__builtin_mul_overflow(known, shape[i], &known)) {
+      detail::fail("reshape", "extents overflow: their product passes 2^63 - 1 at position " + std::to_string(i));
     }
   }
   const std::int64_t n = x.shape().numel();
@@ -57,11 +57,12 @@ Var reshape(Var x, std::vector<std::int64_t> shape) {
       detail::fail("reshape", "cannot infer the -1 extent: " + std::to_string(n) + " elements (shape " +
                                   x.shape().to_string() + ") over " + std::to_string(known));
     shape[static_cast<std::size_t>(inferred)] = n / known;
+    known = n;
   }
   Shape target(std::move(shape));
-  if (target.numel() != n)
-    detail::fail("reshape", "shape " + target.to_string() + " has " + std::to_string(target.numel()) +
-                                " elements; the input " + x.shape().to_string() + " has " + std::to_string(n));
+  if (known != n)  // known: the product of the extents, computed without overflow above
+    detail::fail("reshape", "shape " + target.to_string() + " has " + std::to_string(known) + " elements; the input " +
+                                x.shape().to_string() + " has " + std::to_string(n));
   return g.apply(std::make_unique<Reshape>(), {x}, std::move(target), x.dtype());
 }
 

@@ -121,6 +121,7 @@ Var concat(std::span<const Var> xs, int axis) {
   std::vector<std::int64_t> dims = s0.dims();
   dims[static_cast<std::size_t>(axis)] = 0;
   for (std::size_t k = 0; k < xs.size(); ++k) {
+    if (!xs[k].valid()) detail::fail(what, "input " + std::to_string(k) + " is an empty Var (default-constructed)");
     check_operands(what, {xs[0], xs[k]});
     const Shape& s = xs[k].shape();
     bool same = s.rank() == s0.rank();

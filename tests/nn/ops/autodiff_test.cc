@@ -309,6 +309,79 @@ TEST(ValueAndGrad, ErrorsNameTheProblem) {
   EXPECT_THROW(relu(Var{}), InvalidArgumentError);
 }
 
+// --- what a careless caller meets (found in review) ----------------------------------------------
+
+TEST(Graph, ReferencesFromVarsStayValidWhileTheGraphGrows) {
+  Graph g;
+  Var x = g.parameter("x", f64({3, 4}, 70));
+  const Shape& s = x.shape();  // a reference into the graph
+  Var h = x;
+  for (int i = 0; i < 100; ++i) h = relu(h);  // many nodes: a vector would have moved
+  EXPECT_EQ(s, (Shape{3, 4}));
+  EXPECT_EQ(reshape(h, {s[0], -1}).shape(), (Shape{3, 4}));
+}
+
+TEST(Graph, AnOpThatFailsWhenRecordedLeavesNoTrace) {
+  Graph g;
+  Var x = g.parameter("x", f64({4}, 71));
+  Var y = relu(x);
+  const std::size_t before = g.size();
+  EXPECT_THROW(x.graph().apply(std::make_unique<WrongSquare>(), {g.input("labels", Array::zeros({4}, DType::i32))},
+                               Shape{4}, DType::f64),
+               DTypeError);  // WrongSquare's forward reads doubles from an i32 input
+  EXPECT_EQ(g.size(), before + 1);  // the input leaf, not the failed op
+  g.forward();                      // the graph replays
+  EXPECT_EQ(y.value().data<double>()[0], std::max(0.0, x.value().data<double>()[0]));
+}
+
+TEST(Ops, ReshapeRefusesExtentsWhoseProductOverflows) {
+  Graph g;
+  Var x = g.parameter("x", f64({4}, 72));
+  try {
+    (void)reshape(x, {4, (std::int64_t{1} << 62) + 1});
+    FAIL() << "an overflowing shape was accepted";
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("reshape: extents overflow"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Ops, EmptyProductsAreEmptyNotErrors) {
+  // K = 0: x [2, 0] · w [0, 3] + b is b on every row; N = 0: an empty result.
+  LossFn fn = [](const VarTree& p, const VarTree& b) { return sum(linear(b["x"], p["w"], p["b"])) + sum(matmul(b["x2"], p["w0"])); };
+  ValueAndGrad vg(fn);
+  const Tree params{{"w", Array::zeros({0, 3}, DType::f64)}, {"b", f64({3}, 73)}, {"w0", Array::zeros({3, 0}, DType::f64)}};
+  const Tree batch{{"x", Array::zeros({2, 0}, DType::f64)}, {"x2", f64({2, 3}, 74)}};
+  auto [loss, grads] = vg(params, batch);
+  double bsum = 0;
+  for (double v : params.at("b").data<double>()) bsum += v;
+  EXPECT_NEAR(loss, 2 * bsum, 1e-14);
+  for (double v : grads.at("b").data<double>()) EXPECT_EQ(v, 2.0);
+}
+
+TEST(Ops, ALossWhoseMaskDependsOnAParameterIsRefused) {
+  Graph g;
+  Var logits = g.parameter("logits", f64({2, 3}, 75));
+  Var labels = g.input("labels", Array::from_values<std::int32_t>({2}, {0, 1}));
+  Var mask = sigmoid(g.parameter("m", f64({2}, 76)));
+  try {
+    (void)softmax_cross_entropy(logits, labels, mask);
+    FAIL() << "a mask computed from a parameter was accepted (its gradient would be dropped)";
+  } catch (const InvalidArgumentError& e) {
+    EXPECT_NE(std::string(e.what()).find("the mask depends on a parameter"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ValueAndGrad, AnExposedInputFollowsTheBatch) {
+  ValueAndGrad vg([](const VarTree& p, const VarTree& b) {
+    expose("x", b["x"]);
+    return sum(b["x"] * p["w"]);
+  });
+  const Tree params{{"w", Array::from_values<double>({1}, {2.0})}};
+  (void)vg(params, {{"x", Array::from_values<double>({1}, {1.0})}});
+  (void)vg(params, {{"x", Array::from_values<double>({1}, {5.0})}});
+  EXPECT_EQ(vg.outputs().at("x").data<double>()[0], 5.0);
+}
+
 // --- modules --------------------------------------------------------------------------------------
 
 struct TwoLayer : Module {

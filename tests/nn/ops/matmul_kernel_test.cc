@@ -47,9 +47,13 @@ TEST(MatmulKernels, EveryKernelOnThisCpuMatchesTheNaiveProductAcrossBlockEdges) 
             const int lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
             const auto a = test::to_float(uniform(static_cast<std::size_t>((ta ? K : M) * lda), -1, 1, 31));
             const auto b = test::to_float(uniform(static_cast<std::size_t>((tb ? N : K) * ldb), -1, 1, 32));
-            const auto c0 = test::to_float(uniform(static_cast<std::size_t>(M * ldc), -1, 1, 33));
+            const float alpha = 0.75F, beta = ta ? -0.5F : 0.0F;
+            // With beta 0, C is only written: NaNs in it must not survive (BLAS's rule).
+            auto c0 = test::to_float(uniform(static_cast<std::size_t>(M * ldc), -1, 1, 33));
+            if (beta == 0.0F)
+              for (int i = 0; i < M; ++i)
+                for (int j = 0; j < N; ++j) c0[static_cast<std::size_t>(i) * ldc + j] = std::nanf("");
             std::vector<float> c = c0;
-            const float alpha = 0.75F, beta = ta ? -0.5F : 0.0F;  // beta 0 must ignore c0
             {
               const MatmulPrecisionScope scope(p);
               matmul(ta, tb, M, N, K, alpha, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
@@ -69,8 +73,9 @@ TEST(MatmulKernels, EveryKernelOnThisCpuMatchesTheNaiveProductAcrossBlockEdges) 
                   s += x * y;
                   abs += std::abs(x * y);
                 }
-                const double exact = alpha * s + beta * c0[at];
-                const double scale = std::abs(alpha) * abs + std::abs(beta * c0[at]);
+                const double cij = beta == 0.0F ? 0.0 : c0[at];
+                const double exact = alpha * s + beta * cij;
+                const double scale = std::abs(alpha) * abs + std::abs(beta * cij);
                 const double err = std::abs(c[at] - exact) / (scale + 1e-30);
                 worst = std::max(worst, err);
                 ASSERT_LE(std::abs(c[at] - exact), bound(kernel, K) * scale + 1e-30) << "at " << i << "," << j;
