@@ -15,7 +15,7 @@
 #include <memory>
 #include <new>
 
-#include "nn/avx512_transpose.h"
+#include "nn/avx512_tile.h"
 #include "nn/gemm.h"
 
 #define DATARAX_F32_TARGET __attribute__((target("avx512f,fma")))
@@ -123,24 +123,7 @@ DATARAX_F32_TARGET void kernel(std::int64_t kc, const float* a, const float* b, 
     a += kMr;
     b += 16 * NB;
   }
-  __mmask16 m[NB];
-#pragma GCC unroll 2
-  for (int j = 0; j < NB; ++j) m[j] = first(cols - 16 * j);
-  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-#pragma GCC unroll 12
-  for (int i = 0; i < kMr; ++i) {
-    if (i >= rows) break;
-#pragma GCC unroll 2
-    for (int j = 0; j < NB; ++j) {
-      float* cij = c + i * ldc + 16 * j;
-      __m512 v = alpha == 1.0F ? acc[i][j] : _mm512_mul_ps(va, acc[i][j]);
-      if (beta == 1.0F)
-        v = _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], cij), v);
-      else if (beta != 0.0F)
-        v = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m[j], cij)), v);
-      _mm512_mask_storeu_ps(cij, m[j], v);
-    }
-  }
+  avx512::store_tile<kMr, NB>(acc, c, ldc, rows, cols, alpha, beta);
 }
 
 }  // namespace

@@ -52,6 +52,17 @@ class Op {
                               std::span<Array* const> din, std::span<const bool> fresh);
 };
 
+// The base of an op that implements backward_fresh (at most kMaxInputs inputs): its backward is
+// backward_fresh with nothing fresh, written once here.
+class FreshOp : public Op {
+ public:
+  static constexpr std::size_t kMaxInputs = 8;
+  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) final {
+    static constexpr bool kNone[kMaxInputs] = {};
+    backward_fresh(in, out, dout, din, std::span<const bool>(kNone, din.size()));
+  }
+};
+
 inline void Op::backward_fresh(std::span<const Array> in, const Array& out, const Array& dout,
                                std::span<Array* const> din, std::span<const bool> fresh) {
   for (std::size_t i = 0; i < din.size(); ++i)

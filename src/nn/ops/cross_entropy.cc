@@ -15,7 +15,7 @@ namespace {
 using detail::with_float;
 
 // Inputs: logits, labels, then mask and denom where given (has_mask_, has_denom_ say which).
-class SoftmaxCrossEntropy final : public Op {
+class SoftmaxCrossEntropy final : public FreshOp {
  public:
   SoftmaxCrossEntropy(bool has_mask, bool has_denom, std::int64_t B, std::int64_t C, DType dtype)
       : has_mask_(has_mask), has_denom_(has_denom), B_(B), C_(C), probs_(Array::empty({B, C}, dtype)),
@@ -31,10 +31,6 @@ class SoftmaxCrossEntropy final : public Op {
     });
   }
 
-  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
-    const bool none[4] = {false, false, false, false};
-    backward_fresh(in, out, dout, din, std::span<const bool>(none, din.size()));
-  }
   void backward_fresh(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din,
                       std::span<const bool> fresh) override {
     if (din[0] == nullptr) return;

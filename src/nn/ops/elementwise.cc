@@ -18,7 +18,7 @@ using detail::with_float;
 
 enum class Arith : unsigned char { add, sub, mul };
 
-class Binary final : public Op {
+class Binary final : public FreshOp {
  public:
   explicit Binary(Arith kind) : kind_(kind) {}
   std::string_view name() const override {
@@ -42,10 +42,6 @@ class Binary final : public Op {
     });
   }
 
-  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
-    const bool none[2] = {false, false};
-    backward_fresh(in, out, dout, din, none);
-  }
   // da is written (fresh) or added to; db, a sum over a's rows, is zeroed first when fresh.
   void backward_fresh(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din,
                       std::span<const bool> fresh) override {
@@ -98,7 +94,7 @@ Var binary(Arith kind, std::string_view what, Var a, Var b) {
 // --- unary ops: y = f(x), dy/dx from x and y ------------------------------------------------------
 
 template <class Fn, class Dfn>
-class Unary final : public Op {
+class Unary final : public FreshOp {
  public:
   Unary(std::string_view name, Fn f, Dfn df) : name_(name), f_(f), df_(df) {}
   std::string_view name() const override { return name_; }
@@ -109,10 +105,6 @@ class Unary final : public Op {
       const std::int64_t n = out.numel();
       for (std::int64_t i = 0; i < n; ++i) y[i] = f_(x[i]);
     });
-  }
-  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
-    const bool none[1] = {false};
-    backward_fresh(in, out, dout, din, none);
   }
   void backward_fresh(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din,
                       std::span<const bool> fresh) override {
@@ -138,7 +130,7 @@ class Unary final : public Op {
 // relu has an op of its own: its backward as a select (dout where x > 0, else 0) vectorizes, while
 // in Unary's form, dout · f'(x), GCC keeps a branch around the multiply (it may not run a floating
 // multiply speculatively), and a branch on the sign of activations mispredicts half the time.
-class Relu final : public Op {
+class Relu final : public FreshOp {
  public:
   std::string_view name() const override { return "relu"; }
   void forward(std::span<const Array> in, Array& out) override {
@@ -148,10 +140,6 @@ class Relu final : public Op {
       const std::int64_t n = out.numel();
       for (std::int64_t i = 0; i < n; ++i) y[i] = std::max(x[i], T(0));
     });
-  }
-  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
-    const bool none[1] = {false};
-    backward_fresh(in, out, dout, din, none);
   }
   void backward_fresh(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din,
                       std::span<const bool> fresh) override {

@@ -16,7 +16,7 @@ using detail::with_float;
 std::int64_t ld(std::int64_t width) { return width > 0 ? width : 1; }
 
 // y [M, N] = x [M, K] · w [K, N] (+ bias [N] when the op has three inputs).
-class Linear final : public Op {
+class Linear final : public FreshOp {
  public:
   Linear(bool has_bias, std::int64_t M, std::int64_t K, std::int64_t N)
       : has_bias_(has_bias), M_(M), K_(K), N_(N) {}
@@ -36,10 +36,6 @@ class Linear final : public Op {
     });
   }
 
-  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
-    const bool none[3] = {false, false, false};
-    backward_fresh(in, out, dout, din, std::span<const bool>(none, din.size()));
-  }
   // A fresh gradient is written by the product itself (beta 0): no zeroes, no read of C.
   void backward_fresh(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din,
                       std::span<const bool> fresh) override {

@@ -11,14 +11,10 @@ namespace datarax::nn {
 
 namespace {
 
-class Reshape final : public Op {
+class Reshape final : public FreshOp {
  public:
   std::string_view name() const override { return "reshape"; }
   void forward(std::span<const Array> in, Array& out) override { std::memcpy(out.raw(), in[0].raw(), out.nbytes()); }
-  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
-    const bool none[1] = {false};
-    backward_fresh(in, out, dout, din, none);
-  }
   void backward_fresh(std::span<const Array>, const Array&, const Array& dout, std::span<Array* const> din,
                       std::span<const bool> fresh) override {
     if (din[0] == nullptr) return;

@@ -1,5 +1,5 @@
-// AVX-512 helpers the packing of nn's matrix-product kernels shares (gemm_f32.cc, gemm_bf16.cc):
-// lane masks and a 16 x 16 transpose of 32-bit lanes. Compiled for AVX-512 by a per-function target
+// AVX-512 helpers nn's matrix-product kernels share (gemm_f32.cc, gemm_bf16.cc): lane masks, a
+// 16 x 16 transpose of 32-bit lanes (their packing), and the store of a finished C tile. Compiled for AVX-512 by a per-function target
 // attribute: call them only from code that has checked the CPU.
 #pragma once
 
@@ -44,5 +44,31 @@ __attribute__((target("avx512f"))) inline void transpose16(const __m512i (&in)[1
   }
 }
 #pragma GCC diagnostic pop
+
+// C tile [rows <= MR, cols <= 16·NB] = alpha · acc + beta · C, row-major with row length ldc, as
+// BLAS: beta 0 never reads C (NaNs there do not survive); lanes past cols are not touched.
+template <int MR, int NB>
+__attribute__((target("avx512f"), always_inline)) inline void store_tile(const __m512 (&acc)[MR][NB], float* c,
+                                                                          std::int64_t ldc, std::int64_t rows,
+                                                                          std::int64_t cols, float alpha, float beta) {
+  __mmask16 m[NB];
+#pragma GCC unroll 2
+  for (int j = 0; j < NB; ++j) m[j] = first(cols - 16 * j);
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 12
+  for (int i = 0; i < MR; ++i) {
+    if (i >= rows) break;
+#pragma GCC unroll 2
+    for (int j = 0; j < NB; ++j) {
+      float* cij = c + i * ldc + 16 * j;
+      __m512 v = alpha == 1.0F ? acc[i][j] : _mm512_mul_ps(va, acc[i][j]);
+      if (beta == 1.0F)
+        v = _mm512_add_ps(_mm512_maskz_loadu_ps(m[j], cij), v);
+      else if (beta != 0.0F)
+        v = _mm512_add_ps(_mm512_mul_ps(vb, _mm512_maskz_loadu_ps(m[j], cij)), v);
+      _mm512_mask_storeu_ps(cij, m[j], v);
+    }
+  }
+}
 
 }  // namespace datarax::nn::detail::avx512
