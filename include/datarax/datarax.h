@@ -86,5 +86,7 @@
 #include "datarax/io/safetensors.h"
 
 #include "datarax/train/checkpoint.h"
+#include "datarax/train/checkpoint_dir.h"
+#include "datarax/train/process_agreement.h"
 #include "datarax/train/train_config.h"
 #include "datarax/train/trainer.h"

@@ -1,5 +1,6 @@
 #include "spmd/worker_pool.h"
 
+#include "core/signals.h"
 #include "datarax/device_discovery.h"
 
 namespace datarax::detail {
@@ -26,7 +27,11 @@ WorkerPool& WorkerPool::instance() {
 
 WorkerPool::WorkerPool(int num_workers) {
   for (int i = 0; i < num_workers; ++i) workers_.push_back(std::make_unique<Worker>());
-  for (auto& w : workers_) w->thread = std::thread([this, raw = w.get()] { loop(*raw); });
+  for (auto& w : workers_)
+    w->thread = std::thread([this, raw = w.get()] {
+      block_async_signals();  // core/signals.h: a user's or launcher's signal goes to the program's threads
+      loop(*raw);
+    });
 }
 
 WorkerPool::~WorkerPool() {

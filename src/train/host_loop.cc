@@ -5,6 +5,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/signals.h"
 #include "core/strings.h"
 #include "datarax/communicator.h"
 #include "datarax/device_discovery.h"
@@ -47,6 +48,7 @@ TrainReport HostLoop::run() {
   // The devices' launch runs on a thread of its own, so that this one stays the host loop.
   std::exception_ptr device_failure;
   std::thread devices([&] {
+    datarax::detail::block_async_signals();  // signals are the host thread's (core/signals.h)
     try {
       run_spmd(setup_.mesh, [&](const Device& device) {
         const auto it = std::find(setup_.local.begin(), setup_.local.end(), device);
