@@ -1,6 +1,12 @@
 #include "train_output.h"
 
+#include <poll.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
 
 #include <algorithm>
 #include <cctype>
@@ -30,7 +36,43 @@ std::string duration(double s) {
 }  // namespace
 
 ConsoleOutput::ConsoleOutput(const train::TrainConfig& config, std::FILE* out)
-    : config_(config), out_(out), tty_(isatty(fileno(out)) != 0) {}
+    : config_(config), fd_(fileno(out)), tty_(isatty(fileno(out)) != 0), out_(open_memstream(&text_, &length_)) {
+  if (out_ == nullptr) throw Error(std::string("datarax-train: cannot buffer the console output: ") + std::strerror(errno));
+  std::fflush(out);  // what the stream held before goes first
+}
+
+ConsoleOutput::~ConsoleOutput() {
+  flush();
+  std::fclose(out_);
+  std::free(text_);
+}
+
+void ConsoleOutput::flush(std::chrono::milliseconds deadline) {
+  if (fd_ == STDOUT_FILENO) std::fflush(stdout);  // the tool's own lines (resume:, saved:) stay in order
+  std::fflush(out_);
+  const std::size_t n = length_;
+  std::size_t done = 0;
+  const auto until = std::chrono::steady_clock::now() + (dropping_ ? std::chrono::milliseconds(0) : deadline);
+  while (done < n) {
+    // At most PIPE_BUF bytes once the descriptor says it takes data: such a write does not block.
+    pollfd p{.fd = fd_, .events = POLLOUT, .revents = 0};
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+    const int ready = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0)));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0 || (p.revents & (POLLERR | POLLHUP | POLLNVAL)) != 0) break;
+    const ssize_t w = ::write(fd_, text_ + done, std::min<std::size_t>(n - done, PIPE_BUF));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) break;
+    done += static_cast<std::size_t>(w);
+    dropping_ = false;
+  }
+  if (done < n) {
+    dropped_ += n - done;
+    dropping_ = true;
+  }
+  std::fseek(out_, 0, SEEK_SET);  // the next lines overwrite the buffer
+  std::fflush(out_);
+}
 
 void ConsoleOutput::on_start(const train::TrainInfo& info) {
   info_ = info;
@@ -48,7 +90,7 @@ void ConsoleOutput::on_start(const train::TrainInfo& info) {
                config_.optimizer.c_str(), config_.lr, config_.schedule.c_str(),
                static_cast<long long>(config_.batch_size), static_cast<long long>(info.steps_per_epoch),
                static_cast<long long>(info.total_steps));
-  std::fflush(out_);
+  flush();
   epoch_start_ = last_draw_ = std::chrono::steady_clock::now();
 }
 
@@ -69,12 +111,12 @@ void ConsoleOutput::on_step(const train::StepMetrics& m, int epoch, std::int64_t
                  std::string(static_cast<std::size_t>(width - filled), '.').c_str(),
                  static_cast<long long>(in_epoch), static_cast<long long>(total), m.loss, m.samples_per_s,
                  duration(eta).c_str());
-    std::fflush(out_);
+    flush();
   } else if (m.step == 1 || m.step % config_.log_every == 0) {
     std::fprintf(out_, "  epoch %d step %lld/%lld (global %lld): loss %.4f accuracy %.4f, %.0f samples/s\n", epoch,
                  static_cast<long long>(in_epoch), static_cast<long long>(total), static_cast<long long>(m.step),
                  m.loss, m.accuracy, m.samples_per_s);
-    std::fflush(out_);
+    flush();
   }
 }
 
@@ -86,7 +128,7 @@ void ConsoleOutput::on_epoch(const train::EpochMetrics& m) {
   }
   std::fprintf(out_, "  %5d | %10.4f | %9.4f | %9.4f | %8.4f | %9.0f | %6s\n", m.epoch, m.train_loss, m.train_accuracy,
                m.test_loss, m.test_accuracy, m.samples_per_s, duration(m.seconds).c_str());
-  std::fflush(out_);
+  flush();
 }
 
 void ConsoleOutput::on_finish(const train::TrainReport& report) {
@@ -113,7 +155,10 @@ void ConsoleOutput::on_finish(const train::TrainReport& report) {
     }
     std::fprintf(out_, "; sum %.3f\n", sum);
   }
-  std::fflush(out_);
+  if (dropped_ > 0)
+    std::fprintf(out_, "(%zu bytes of progress were dropped: the output was not read in time)\n", dropped_);
+  dropping_ = false;  // the summary gets its own chance
+  flush(std::chrono::milliseconds(5000));
 }
 
 namespace {

@@ -12,18 +12,37 @@
 
 namespace datarax::tools {
 
+// The console: the header, progress, the epoch rows and the summary, written to `out`.
+//
+// The host loop never waits on the console for long: lines are formatted into memory and written
+// to out's descriptor as far as it takes them within a deadline (2 s; the final summary 5 s).
+// What it does not take by then is dropped, and later lines are dropped at once until it takes
+// data again. A reader that stops reading — mpirun, once it starts killing a job after SIGTERM,
+// stops forwarding its processes' output — would otherwise block the host loop in a write, the
+// step in flight would never finish, and neither would the checkpoint the signal asked for.
 class ConsoleOutput final : public train::TrainObserver {
  public:
   ConsoleOutput(const train::TrainConfig& config, std::FILE* out);
+  ~ConsoleOutput() override;
+  ConsoleOutput(const ConsoleOutput&) = delete;
+  ConsoleOutput& operator=(const ConsoleOutput&) = delete;
   void on_start(const train::TrainInfo& info) override;
   void on_step(const train::StepMetrics& m, int epoch, std::int64_t in_epoch) override;
   void on_epoch(const train::EpochMetrics& m) override;
   void on_finish(const train::TrainReport& report) override;
 
  private:
+  // Writes what was formatted since the last flush to the descriptor, within `deadline`.
+  void flush(std::chrono::milliseconds deadline = std::chrono::milliseconds(2000));
+
   const train::TrainConfig& config_;
-  std::FILE* out_;
+  int fd_;             // out's descriptor
   bool tty_;
+  char* text_ = nullptr;       // open_memstream's buffer
+  std::size_t length_ = 0;
+  std::FILE* out_;             // formats into text_
+  bool dropping_ = false;      // the descriptor missed a deadline: drop until it takes data again
+  std::size_t dropped_ = 0;    // bytes dropped
   train::TrainInfo info_;
   std::chrono::steady_clock::time_point epoch_start_, last_draw_;
   bool table_header_done_ = false;

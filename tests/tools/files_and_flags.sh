@@ -182,6 +182,30 @@ flags)
   grep -q "$esc" out.txt && fail "the data folder's name was printed with a raw escape character"
   ;;
 
+stalled_output)
+  # A reader that stops reading (mpirun stops forwarding its processes' output once it starts
+  # killing a job) must not stall training: SIGTERM still finishes the step, writes the checkpoint
+  # and exits 143. The console drops what the pipe does not take within its deadline.
+  mkfifo out.fifo
+  sleep 100 <out.fifo &  # holds the pipe open and never reads it
+  reader=$!
+  "$train" --devices 2 --hidden 16 --batch-size 32 --log-every 1 --data-dir data --epochs 1000000 --steps 100000000 \
+    --checkpoint-dir ck >out.fifo 2>err.txt &
+  pid=$!
+  sleep 2  # the pipe's 64 KiB fill within a second at a line per step
+  kill -TERM $pid
+  for _ in $(seq 1 200); do kill -0 $pid 2>/dev/null || break; sleep 0.05; done
+  if kill -0 $pid 2>/dev/null; then
+    kill -9 $pid $reader
+    fail "still running 10 s after SIGTERM with its output not read"
+  fi
+  wait $pid
+  rc=$?
+  kill $reader 2>/dev/null
+  [[ $rc == 143 ]] || { cat err.txt; fail "exit $rc after SIGTERM, expected 143"; }
+  [[ -n $(find ck -maxdepth 1 -name 'ckpt-*') ]] || fail "no checkpoint written at the stop"
+  ;;
+
 *) fail "unknown case $case_name" ;;
 esac
 echo "PASS: $case_name"
