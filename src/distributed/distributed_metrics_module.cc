@@ -52,7 +52,8 @@ Tree DistributedMetricsModule::reduce_custom(const Tree& metrics, const ReduceSp
   Tree out;
   for (const auto& [key, leaf] : metrics) {
     Tree one{{key, leaf}};
-    out.set(key, detail::as_call("reduce_custom", [&] { return reduce_in_spmd(one, ops.at(key), axis_name); }).at(key));
+    const ReduceOp op = ops.at(key);  // (a lambda may not capture a structured binding in clang 14)
+    out.set(key, detail::as_call("reduce_custom", [&] { return reduce_in_spmd(one, op, axis_name); }).at(key));
   }
   return out;
 }
