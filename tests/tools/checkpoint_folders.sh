@@ -69,7 +69,10 @@ resume_not_latest)
 two_runs)
   "$train" "${tiny[@]}" --steps 100000000 --checkpoint-dir ck --checkpoint-every 50 --keep 2 >first.txt 2>&1 &
   first=$!
+  # Listed while the run renames checkpoints in and out (--keep): a listing can miss them, so a
+  # checkpoint seen once is looked for a few times.
   for _ in $(seq 1 400); do [[ -n $(listing ck) ]] && break; sleep 0.05; done
+  for _ in 1 2 3 4 5; do [[ -n $(listing ck) ]] && break; sleep 0.02; done
   [[ -n $(listing ck) ]] || { kill -9 $first; cat first.txt; fail "the first run wrote no checkpoint"; }
   refused "checkpoint-dir ck: in use by another run \(process $first on host $(hostname)\); wait for that run to end, or give this run a folder of its own" -- \
     "$train" "${tiny[@]}" --steps 100000000 --checkpoint-dir ck --checkpoint-every 1 --keep 2 --resume
