@@ -1,5 +1,6 @@
 // AVX-512 helpers nn's matrix-product kernels share (gemm_f32.cc, gemm_bf16.cc): lane masks, a
-// 16 x 16 transpose of 32-bit lanes (their packing), and the store of a finished C tile. Compiled for AVX-512 by a per-function target
+// 16 x 16 transpose of 32-bit lanes (their packing), the store of a finished C tile, and C = beta·C
+// for a product with nothing to sum. Compiled for AVX-512 by a per-function target
 // attribute: call them only from code that has checked the CPU.
 #pragma once
 
@@ -44,6 +45,13 @@ __attribute__((target("avx512f"))) inline void transpose16(const __m512i (&in)[1
   }
 }
 #pragma GCC diagnostic pop
+
+// C [M, N] = beta · C, as BLAS: beta 0 writes zeros without reading C (NaNs there do not survive).
+// Plain code (no AVX-512): the kernels' answer to a product with nothing to sum.
+inline void scale_c(std::int64_t M, std::int64_t N, float beta, float* C, std::int64_t ldc) {
+  for (std::int64_t i = 0; i < M; ++i)
+    for (std::int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0F ? 0.0F : beta * C[i * ldc + j];
+}
 
 // C tile [rows <= MR, cols <= 16·NB] = alpha · acc + beta · C, row-major with row length ldc, as
 // BLAS: beta 0 never reads C (NaNs there do not survive); lanes past cols are not touched.

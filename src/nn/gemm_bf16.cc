@@ -173,9 +173,8 @@ void gemm_bf16(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::
                std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc) {
   if (!cpu_has_bf16_dot()) throw UnsupportedError("gemm_bf16: this CPU has no AVX512_BF16 (VDPBF16PS)");
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0F) {  // a sum of nothing (BLAS reads no operand when alpha is 0): C = beta · C
-    for (std::int64_t i = 0; i < M; ++i)
-      for (std::int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0F ? 0.0F : beta * C[i * ldc + j];
+  if (K <= 0 || alpha == 0.0F) {  // a sum of nothing (BLAS reads no operand when alpha is 0)
+    avx512::scale_c(M, N, beta, C, ldc);
     return;
   }
   Workspace& ws = workspace();

@@ -141,9 +141,8 @@ void gemm_f32_avx512(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N,
                      std::int64_t ldc) {
   if (!cpu_has_avx512f()) throw UnsupportedError("gemm_f32_avx512: this CPU has no AVX-512F");
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0F) {  // a sum of nothing (BLAS reads no operand when alpha is 0): C = beta · C
-    for (std::int64_t i = 0; i < M; ++i)
-      for (std::int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0F ? 0.0F : beta * C[i * ldc + j];
+  if (K <= 0 || alpha == 0.0F) {  // a sum of nothing (BLAS reads no operand when alpha is 0)
+    avx512::scale_c(M, N, beta, C, ldc);
     return;
   }
   Workspace& ws = workspace();
