@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   datarax::ShardedTree sharded_state = dp_module.shard_model_state(state, mesh);
 
   // Load data: global batches of 256 Fashion-MNIST images, each device taking 64.
-  const datarax::data::Dataset train_set = datarax::data::load_mnist(datarax::data::kDefaultFashionMnistDir, "train");
+  const datarax::data::ArrayDataset train_set = datarax::data::load_mnist(datarax::data::kDefaultFashionMnistDir, "train");
   datarax::data::Loader loader(train_set, {.global_batch = 256, .seed = 0});
   const std::int64_t per_device = 256 / mesh.size();
 

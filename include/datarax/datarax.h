@@ -50,6 +50,7 @@
 #include "datarax/nn/module.h"
 #include "datarax/nn/op.h"
 #include "datarax/nn/ops/attention.h"
+#include "datarax/nn/ops/collective.h"
 #include "datarax/nn/ops/conv.h"
 #include "datarax/nn/ops/cross_entropy.h"
 #include "datarax/nn/ops/dropout.h"
@@ -77,6 +78,8 @@
 #include "datarax/optim/schedule.h"
 #include "datarax/optim/sgd.h"
 
+#include "datarax/data/array_dataset.h"
+#include "datarax/data/dataset.h"
 #include "datarax/data/loader.h"
 #include "datarax/data/mnist.h"
 #include "datarax/data/permutation.h"

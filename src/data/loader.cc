@@ -15,10 +15,6 @@ namespace {
   throw InvalidArgumentError("Loader: " + message);
 }
 
-std::string describe(const Array& a) {
-  return std::string(to_string(a.dtype())) + a.shape().to_string();
-}
-
 }  // namespace
 
 Loader::Loader(const Dataset& dataset, LoaderOptions options)
@@ -35,19 +31,24 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options)
     fail("global_batch " + std::to_string(o.global_batch) + " is not divisible by part_count " +
          std::to_string(o.part_count) + "; every part is an equal slice of each batch");
 
-  const std::string name = detail::quoted(dataset_.name);
-  const Array& images = dataset_.images;
-  const Array& labels = dataset_.labels;
-  if (images.rank() < 1 || labels.rank() < 1)
-    fail("data set " + name + " has images " + describe(images) + " and labels " +
-         describe(labels) + "; both need a leading axis of examples");
-  if (images.shape()[0] != labels.shape()[0])
-    fail("data set " + name + " has " + std::to_string(images.shape()[0]) + " images but " +
-         std::to_string(labels.shape()[0]) + " labels");
-  if (images.device().kind != DeviceKind::cpu || labels.device().kind != DeviceKind::cpu)
-    fail("data set " + name + " must be in host memory (on a cpu device); it is on " +
-         images.device().to_string() + " and " + labels.device().to_string());
-  size_ = images.shape()[0];
+  const std::string name = detail::quoted(dataset_.name());
+  if (const auto* arrays = dynamic_cast<const ArrayDataset*>(&dataset_)) {
+    try {
+      arrays->check();
+    } catch (const InvalidArgumentError& e) {
+      fail(e.what());
+    }
+  }
+  fields_ = dataset_.fields();
+  if (fields_.empty()) fail("data set " + name + " has no fields; an example needs at least one leaf");
+  for (const Field& f : fields_) {
+    if (f.name.empty() || f.name == "mask" || f.name == "count")
+      fail("data set " + name + " has a field named " + detail::quoted(f.name) +
+           "; field names must be non-empty and not \"mask\" or \"count\" (the Loader's)");
+    shapes_.push_back(Shape(std::vector<std::int64_t>{0}));  // set below
+  }
+  size_ = dataset_.size();
+  if (size_ < 0) fail("data set " + name + " has " + std::to_string(size_) + " examples; expected 0 or more");
   local_batch_ = o.global_batch / o.part_count;
   start_epoch(0);
 }
@@ -74,7 +75,7 @@ void Loader::seek(std::int64_t step) {
   step_ = step;
 }
 
-Array& Loader::leaf(Tree& batch, const char* key, const Shape& shape, DType dtype) {
+Array& Loader::leaf(Tree& batch, const std::string& key, const Shape& shape, DType dtype) {
   if (batch.contains(key)) {
     Array& a = batch.at(key);
     if (a.dtype() == dtype && a.shape() == shape && a.device().kind == DeviceKind::cpu) return a;
@@ -86,43 +87,38 @@ Array& Loader::leaf(Tree& batch, const char* key, const Shape& shape, DType dtyp
 bool Loader::next(Tree& batch) {
   if (step_ >= steps_per_epoch()) return false;
   const std::int64_t b = local_batch_;
-  const Array& images = dataset_.images;
-  const Array& labels = dataset_.labels;
   // The shapes are made once (on the first step): a step allocates nothing.
-  if (inputs_shape_.rank() == 0) {
-    inputs_shape_ = images.shape().with_leading(b);
-    labels_shape_ = labels.shape().with_leading(b);
+  if (rows_.empty()) {
+    for (std::size_t f = 0; f < fields_.size(); ++f) {
+      std::vector<std::int64_t> dims{b};
+      dims.insert(dims.end(), fields_[f].shape.begin(), fields_[f].shape.end());
+      shapes_[f] = Shape(std::move(dims));
+    }
     mask_shape_ = Shape{b};
+    indices_.reserve(static_cast<std::size_t>(b));
+    rows_.resize(fields_.size());
   }
-  Array& inputs = leaf(batch, "inputs", inputs_shape_, images.dtype());
-  Array& out_labels = leaf(batch, "labels", labels_shape_, labels.dtype());
+  for (std::size_t f = 0; f < fields_.size(); ++f) rows_[f] = leaf(batch, fields_[f].name, shapes_[f], fields_[f].dtype);
   auto mask = leaf(batch, "mask", mask_shape_, DType::f32).data<float>();
   Array& count = leaf(batch, "count", scalar_shape_, DType::f32);
 
-  // Row sizes from the dims after the first: row_numel divides by dim 0, which may be 0 here.
-  const std::size_t image_row = static_cast<std::size_t>(inputs.shape().row_numel()) * images.itemsize();
-  const std::size_t label_row = static_cast<std::size_t>(out_labels.shape().row_numel()) * labels.itemsize();
-  const auto* image_src = static_cast<const std::byte*>(images.raw());
-  const auto* label_src = static_cast<const std::byte*>(labels.raw());
-  auto* image_dst = static_cast<std::byte*>(inputs.raw());
-  auto* label_dst = static_cast<std::byte*>(out_labels.raw());
-
   const std::int64_t global_begin = step_ * options_.global_batch;
   const std::int64_t begin = global_begin + options_.part_index * b;
+  indices_.clear();
   for (std::int64_t r = 0; r < b; ++r) {
     const std::int64_t position = begin + r;
-    const std::size_t ri = static_cast<std::size_t>(r);
-    if (position < size_) {
-      const std::size_t src = static_cast<std::size_t>(
-          options_.shuffle ? order_[static_cast<std::size_t>(position)] : position);
-      std::memcpy(image_dst + ri * image_row, image_src + src * image_row, image_row);
-      std::memcpy(label_dst + ri * label_row, label_src + src * label_row, label_row);
-      mask[ri] = 1.0f;
-    } else {
-      std::memset(image_dst + ri * image_row, 0, image_row);
-      std::memset(label_dst + ri * label_row, 0, label_row);
-      mask[ri] = 0.0f;
-    }
+    const bool real = position < size_;
+    if (real)
+      indices_.push_back(options_.shuffle ? order_[static_cast<std::size_t>(position)] : position);
+    mask[static_cast<std::size_t>(r)] = real ? 1.0f : 0.0f;
+  }
+  dataset_.read(indices_, rows_);
+  // Padding rows (real rows come first): zeros.
+  const std::int64_t real = static_cast<std::int64_t>(indices_.size());
+  for (std::size_t f = 0; f < fields_.size() && real < b; ++f) {
+    const std::size_t row = static_cast<std::size_t>(rows_[f].nbytes() / static_cast<std::size_t>(b));
+    std::memset(static_cast<std::byte*>(rows_[f].raw()) + static_cast<std::size_t>(real) * row, 0,
+                static_cast<std::size_t>(b - real) * row);
   }
   count.data<float>()[0] =
       static_cast<float>(std::min(options_.global_batch, size_ - global_begin));

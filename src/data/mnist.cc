@@ -57,7 +57,7 @@ std::string data_set_name(const fs::path& dir, std::string_view split) {
 
 }  // namespace
 
-Dataset load_mnist(const std::string& dir, std::string_view split) {
+ArrayDataset load_mnist(const std::string& dir, std::string_view split) {
   std::string prefix;
   if (split == "train")
     prefix = "train";
@@ -96,8 +96,8 @@ Dataset load_mnist(const std::string& dir, std::string_view split) {
     fail(both + " disagree: " + std::to_string(n) + " images but " +
          std::to_string(raw_labels.shape()[0]) + " labels");
 
-  Dataset out;
-  out.name = data_set_name(root, split);
+  ArrayDataset out;
+  out.title = data_set_name(root, split);
   out.num_classes = kClasses;
   out.files = {images_path, labels_path};
   out.labels = Array::empty({n}, DType::i32);

@@ -19,24 +19,7 @@ namespace {
 using datarax::detail::join;
 using datarax::detail::number;
 
-std::string crc32_of(const Array& a) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  const auto bytes = a.bytes();
-  // zlib takes uInt lengths: feed in pieces below 4 GiB.
-  for (std::size_t at = 0; at < bytes.size(); at += std::size_t{1} << 30) {
-    const std::size_t n = std::min(bytes.size() - at, std::size_t{1} << 30);
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(bytes.data() + at), static_cast<uInt>(n));
-  }
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%08lx", static_cast<unsigned long>(crc));
-  return buf;
-}
-
-std::string describe(const data::Dataset& d) {
-  return std::to_string(d.images.shape()[0]) + " examples of " + std::to_string(d.images.shape().row_numel()) +
-         " features, " + std::to_string(d.num_classes) + " classes, images crc32 " + crc32_of(d.images) +
-         ", labels crc32 " + crc32_of(d.labels);
-}
+std::string describe(const data::Dataset& d) { return d.describe(); }
 
 std::string optional_number(const std::optional<double>& x) { return x ? number(*x) : "none"; }
 
@@ -74,7 +57,7 @@ Identity must_match(const TrainConfig& c, const data::Dataset& train, const data
           ? "constant"
           : "warmup_cosine (warmup " + std::to_string(c.warmup_steps) + " steps, decay over " +
                 std::to_string(std::max(total_steps, c.warmup_steps + 1)) + " steps: the run's total)";
-  return {{"data", train.name + ": " + describe(train) + "; " + test.name + ": " + describe(test)},
+  return {{"data", train.name() + ": " + describe(train) + "; " + test.name() + ": " + describe(test)},
           {"hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); })},
           {"activation", c.activation},
           {"optimizer", c.optimizer},

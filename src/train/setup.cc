@@ -78,7 +78,7 @@ std::pair<int, int> batch_part(const Mesh& mesh) {
   return {first / held, n / held};
 }
 
-data::Dataset load_split(const TrainConfig& c, const char* split) {
+data::ArrayDataset load_split(const TrainConfig& c, const char* split) {
   const std::string dir = c.data_dir.empty() ? data::kDefaultFashionMnistDir : c.data_dir;
   try {
     return data::load_mnist(dir, split);
@@ -262,7 +262,7 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
   if (!config.zero_stage)
     config.zero_stage = data_size > 1 && process_count() == 1 && c.gradient_bucket_bytes == 0 ? 1 : 0;
   if (test_set.images.shape()[0] == 0)
-    throw ConfigError("data_dir", test_set.name, "the test split has no examples; the epochs' test metrics need some");
+    throw ConfigError("data_dir", test_set.name(), "the test split has no examples; the epochs' test metrics need some");
   if (c.batch_size > examples)
     throw ConfigError("batch_size", std::to_string(c.batch_size),
                       "larger than the " + std::to_string(examples) + " training examples");
@@ -326,7 +326,7 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
           mesh.to_string(),
           nn::num_params(model.mlp),
           model_name(model.mlp),
-          train_set.name + " " + std::to_string(examples) + " train, " + test_set.name + " " +
+          train_set.name() + " " + std::to_string(examples) + " train, " + test_set.name() + " " +
               std::to_string(test_set.images.shape()[0]) + " test",
           train_set.num_classes,
           steps_per_epoch,

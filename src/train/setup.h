@@ -32,7 +32,7 @@ struct Setup {
   Mesh mesh;                      // ("data") or ("data", "model")
   int data_size = 1;              // devices on the "data" axis
   NamedSharding batch_sharding;   // the batch's leading axis over "data", replicated over "model"
-  data::Dataset train_set, test_set;
+  data::ArrayDataset train_set, test_set;
   std::unique_ptr<data::Loader> loader;  // this process's slices of the global batches
   nn::ParallelMlpConfig model;    // the MLP and its tensor-parallel splits over "model"
   ShardingRules rules;            // the parameters' layout over the mesh (tensor_parallel_rules)

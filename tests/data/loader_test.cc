@@ -16,8 +16,8 @@ using ::testing::HasSubstr;
 using test::error_of;
 
 // Example i has label i and input row {i, -i, i + 0.5}: every row says which example it is.
-Dataset numbered(std::int64_t n, std::int64_t features = 3) {
-  Dataset d{Array::empty({n, features}), Array::empty({n}, DType::i32), "numbered"};
+ArrayDataset numbered(std::int64_t n, std::int64_t features = 3) {
+  ArrayDataset d{Array::empty({n, features}), Array::empty({n}, DType::i32), "numbered"};
   for (std::int64_t i = 0; i < n; ++i) {
     d.labels.at<std::int32_t>({i}) = static_cast<std::int32_t>(i);
     for (std::int64_t j = 0; j < features; ++j)
@@ -42,7 +42,7 @@ std::string describe(const Config& c) {
 // step s is position s*B + p*B/P + r; positions past N are padding.
 void check_epoch(const Config& c, std::int64_t epoch, std::vector<Loader>& loaders,
                  std::vector<Tree>& batches) {
-  const Dataset data = numbered(c.n);
+  const ArrayDataset data = numbered(c.n);
   std::vector<std::int64_t> order(static_cast<std::size_t>(c.n));
   std::iota(order.begin(), order.end(), 0);
   if (c.shuffle) order = epoch_permutation(c.n, 17, epoch);
@@ -105,7 +105,7 @@ TEST(Loader, SweepOfSizesBatchesAndProcesses) {
             if (global_batch % processes != 0) continue;
             const Config c{n, global_batch, processes, shuffle, drop_last};
             SCOPED_TRACE(describe(c));
-            const Dataset data = numbered(n);
+            const ArrayDataset data = numbered(n);
             std::vector<Loader> loaders;
             for (int p = 0; p < processes; ++p)
               loaders.emplace_back(data, LoaderOptions{.global_batch = global_batch, .seed = 17,
@@ -133,7 +133,7 @@ bool same_batches(const std::vector<Tree>& a, const std::vector<Tree>& b) {
 }
 
 TEST(Loader, OrderDependsOnlyOnSeedAndEpoch) {
-  const Dataset data = numbered(100);
+  const ArrayDataset data = numbered(100);
   const LoaderOptions options{.global_batch = 10, .seed = 3};
   Loader a(data, options), b(data, options);
   Loader other_seed(data, {.global_batch = 10, .seed = 4});
@@ -144,7 +144,7 @@ TEST(Loader, OrderDependsOnlyOnSeedAndEpoch) {
 }
 
 TEST(Loader, NextReusesTheBatchBuffers) {
-  const Dataset data = numbered(100, 784);
+  const ArrayDataset data = numbered(100, 784);
   Loader loader(data, {.global_batch = 8, .part_index = 1, .part_count = 2});
   Tree batch{{"inputs", Array::zeros({3})}, {"other", Array::zeros({2})}};  // inputs: wrong shape
   const void* other = batch.at("other").raw();
@@ -167,7 +167,7 @@ TEST(Loader, NextReusesTheBatchBuffers) {
 }
 
 TEST(Loader, LastBatchIsPaddedWithoutDropLast) {
-  const Dataset data = numbered(10);
+  const ArrayDataset data = numbered(10);
   Loader loader(data, {.global_batch = 4, .shuffle = false, .drop_last = false});
   EXPECT_EQ(loader.steps_per_epoch(), 3);
   Tree batch;
@@ -184,7 +184,7 @@ TEST(Loader, LastBatchIsPaddedWithoutDropLast) {
 }
 
 TEST(Loader, RejectsBadOptionsAndDataSets) {
-  const Dataset data = numbered(10);
+  const ArrayDataset data = numbered(10);
   EXPECT_THAT(error_of([&] { Loader(data, {.global_batch = 0}); }),
               HasSubstr("Loader: global_batch 0 is out of range; expected 1 or more"));
   EXPECT_THAT(error_of([&] { Loader(data, {.global_batch = 4, .part_count = 0}); }),
@@ -193,7 +193,7 @@ TEST(Loader, RejectsBadOptionsAndDataSets) {
               HasSubstr("Loader: part_index 2 is out of range 0..1 (part_count 2)"));
   EXPECT_THAT(error_of([&] { Loader(data, {.global_batch = 10, .part_count = 4}); }),
               HasSubstr("Loader: global_batch 10 is not divisible by part_count 4"));
-  Dataset mismatched = numbered(10);
+  ArrayDataset mismatched = numbered(10);
   mismatched.labels = Array::zeros({9}, DType::i32);
   EXPECT_THAT(error_of([&] { Loader(mismatched, {.global_batch = 2}); }),
               HasSubstr("Loader: data set \"numbered\" has 10 images but 9 labels"));

@@ -57,8 +57,8 @@ TEST(LoadMnist, ScalesPixelsAndWidensLabels) {
   TempDir tmp;
   const auto dir = tmp.path() / "my-mnist";
   write_small_mnist(dir, 5);
-  const Dataset train = load_mnist(dir.string(), "train");
-  EXPECT_EQ(train.name, "my-mnist/train");
+  const ArrayDataset train = load_mnist(dir.string(), "train");
+  EXPECT_EQ(train.name(), "my-mnist/train");
   ASSERT_EQ(train.images.dtype(), DType::f32);
   ASSERT_EQ(train.images.shape(), (Shape{5, 784}));
   ASSERT_EQ(train.labels.dtype(), DType::i32);
@@ -70,8 +70,8 @@ TEST(LoadMnist, ScalesPixelsAndWidensLabels) {
           << "image " << i << " pixel " << j;
   }
 
-  const Dataset test = load_mnist(dir.string() + "/", "test");  // raw t10k files; trailing slash
-  EXPECT_EQ(test.name, "my-mnist/test");
+  const ArrayDataset test = load_mnist(dir.string() + "/", "test");  // raw t10k files; trailing slash
+  EXPECT_EQ(test.name(), "my-mnist/test");
   EXPECT_EQ(test.images.shape(), (Shape{6, 784}));
   EXPECT_EQ(test.labels.data<std::int32_t>()[0], 9);
 }
@@ -130,8 +130,8 @@ TEST(FashionMnist, RealTrainAndTestSets) {
   for (const Expect& e : {Expect{"train", 60000, {9, 0, 0, 3, 0, 2, 7, 2, 5, 5}, 76247},
                           Expect{"test", 10000, {9, 2, 1, 1, 6, 1, 4, 6, 5, 7}, 33456}}) {
     SCOPED_TRACE(e.split);
-    const Dataset d = load_mnist(kDefaultFashionMnistDir, e.split);
-    EXPECT_EQ(d.name, std::string("fashion-mnist/") + e.split);
+    const ArrayDataset d = load_mnist(kDefaultFashionMnistDir, e.split);
+    EXPECT_EQ(d.name(), std::string("fashion-mnist/") + e.split);
     ASSERT_EQ(d.images.shape(), (Shape{e.n, 784}));
     ASSERT_EQ(d.labels.shape(), (Shape{e.n}));
     const auto labels = d.labels.data<std::int32_t>();

@@ -9,17 +9,17 @@
 // count); when a "model" axis spans processes, the processes of one model group load the same
 // part — the rows of the "data" positions their devices hold (the trainer works this out).
 //
-// A batch is a Tree with four leaves, b = B/P rows each:
-//   "inputs"  [b, ...]  the rows of dataset.images (its dtype and row shape; MNIST: f32 [b, 784])
-//   "labels"  [b, ...]  the rows of dataset.labels (MNIST: i32 [b])
+// A batch is a Tree with the data set's fields (dataset.h), b = B/P rows each, and two more:
+//   <field>   [b, ...]  the examples' leaves (ArrayDataset: "inputs" f32 [b, 784] for MNIST,
+//                       "labels" i32 [b])
 //   "mask"    f32 [b]   1 for a real example, 0 for padding
 //   "count"   f32 []    the number of real examples in the whole GLOBAL batch
 // With drop_last (the default) an epoch has floor(N/B) full batches. Without it, it has
-// ceil(N/B), and the last is padded to full size with zero rows (inputs 0, label 0, mask 0): the
+// ceil(N/B), and the last is padded to full size with zero rows (every field 0, mask 0): the
 // shapes never change, and sum(loss * mask) / count, summed over processes, is the exact mean over
 // real examples.
 //
-// Memory: the loader shares the data set's buffers (no copy). next() writes into the arrays
+// Memory: the loader refers to the data set (which must outlive it). next() writes into the arrays
 // already in `batch` when their dtype, shape and device kind (cpu) fit, and allocates only when
 // they do not (the first call): a step in steady state allocates nothing. So keep a copy() of a
 // batch that must outlive the next call. A Loader is not thread-safe.
@@ -44,8 +44,8 @@ struct LoaderOptions {
 
 class Loader {
  public:
-  // Checks the options and the data set (images and labels with the same leading size N, on cpu)
-  // and starts epoch 0. Errors name Loader, the bad value and the valid range.
+  // Checks the options and the data set's fields and starts epoch 0. Errors name Loader, the bad
+  // value and the valid range. `dataset` must outlive the loader.
   Loader(const Dataset& dataset, LoaderOptions options);
 
   // Steps in every epoch: N / B rounded down with drop_last, up without.
@@ -67,16 +67,20 @@ class Loader {
   bool next(Tree& batch);
 
  private:
-  Array& leaf(Tree& batch, const char* key, const Shape& shape, DType dtype);
+  Array& leaf(Tree& batch, const std::string& key, const Shape& shape, DType dtype);
 
-  Dataset dataset_;
+  const Dataset& dataset_;
+  std::vector<Field> fields_;
   LoaderOptions options_;
   std::int64_t size_ = 0;  // N
   std::int64_t local_batch_ = 0;
   std::int64_t epoch_ = 0;
   std::int64_t step_ = 0;
   std::vector<std::int64_t> order_;  // the epoch's permutation; empty without shuffle
-  Shape inputs_shape_, labels_shape_, mask_shape_, scalar_shape_;  // the batch's, made once
+  std::vector<Shape> shapes_;        // by field: [b, ...], made once
+  std::vector<Array> rows_;          // by field: the batch's leaves, handed to Dataset::read
+  std::vector<std::int64_t> indices_;  // the batch's examples
+  Shape mask_shape_, scalar_shape_;
 };
 
 }  // namespace datarax::data

@@ -11,19 +11,12 @@
 #include <vector>
 
 #include "datarax/array.h"
+#include "datarax/data/array_dataset.h"
 
 namespace datarax::data {
 
 inline constexpr const char* kDefaultFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
-// A labelled data set held in memory: example i is images row i with labels[i].
-struct Dataset {
-  Array images;      // f32 [N, features]: for MNIST, [N, 784], pixels / 255 in [0, 1], row-major
-  Array labels;      // i32 [N]: class indices, for MNIST 0..9
-  std::string name;  // for messages and logs: "fashion-mnist/train"
-  int num_classes = 0;  // labels are 0..num_classes-1: 10 for MNIST-format data
-  std::vector<std::string> files{};  // the files it was read from
-};
 
 // Loads split "train" or "test" (the t10k files) from `dir`. For each of images and labels the
 // raw file is used when present, else the ".gz" one. Throws InvalidArgumentError naming the
@@ -31,6 +24,6 @@ struct Dataset {
 // is missing or not a valid IDX file (see read_idx); the images are not u8 [N, 28, 28] or the
 // labels not u8 [N]; the two counts differ; a label is 10 or more. The name is the directory's
 // last component and the split: "fashion-mnist/train".
-Dataset load_mnist(const std::string& dir, std::string_view split);
+ArrayDataset load_mnist(const std::string& dir, std::string_view split);
 
 }  // namespace datarax::data
