@@ -9,7 +9,7 @@
 #include <thread>
 
 #include "bench_util.h"
-#include "datarax/nn/mlp.h"
+#include "datarax/nn/models/mlp.h"
 #include "datarax/optim/optimizer.h"
 #include "datarax/train/checkpoint.h"
 
@@ -34,10 +34,10 @@ int main(int argc, char** argv) {
   const std::string root = bench::string_flag(argc, argv, "--dir", fs::temp_directory_path().string(), usage);
   const fs::path dir = fs::path(root) / ("datarax-bench-checkpoint-" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  const datarax::nn::MlpConfig model{{784, 512, 512, 10}};
+  const datarax::nn::Mlp model({.sizes = {784, 512, 512, 10}});
   datarax::train::TrainState state;
   state.steps_per_epoch = 1;  // step 0 of epoch 1 (a manifest's counters are checked)
-  state.params = datarax::nn::mlp_init(model, 0);
+  state.params = model.init(0);
   state.opt_state = datarax::optim::make_optimizer("adam")->init(state.params);
   std::size_t bytes = 0;
   for (const auto* t : {&state.params, &state.opt_state})

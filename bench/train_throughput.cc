@@ -36,6 +36,7 @@
 #include "datarax/nn/matmul.h"
 #include "datarax/nn/matmul_kernel.h"
 #include "datarax/nn/precision.h"
+#include "datarax/train/builtin_models.h"
 #include "datarax/train/trainer.h"
 
 extern "C" void openblas_set_num_threads(int);
@@ -141,12 +142,12 @@ Run run_layout(const Model& m, const Layout& l, int warmup, datarax::nn::Precisi
   config.data_parallel = l.data;
   config.model_parallel = l.model;
   config.zero_stage = l.stage;
-  config.hidden = m.hidden;
   config.steps = m.steps;
   config.schedule = "constant";
   config.time_phases = true;
   StepClock clock(static_cast<std::size_t>(m.steps));
-  const auto report = datarax::train::train(config, {.observer = &clock});
+  const datarax::train::BuiltinModel model{.name = "mlp", .hidden = m.hidden};
+  const auto report = datarax::train::train(model, config, {.observer = &clock});
   bench::verify(report.steps.size() == static_cast<std::size_t>(m.steps), "every step ran");
   std::vector<double> us;
   for (std::size_t s = static_cast<std::size_t>(warmup); s < clock.ends.size(); ++s)

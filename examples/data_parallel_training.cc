@@ -13,7 +13,9 @@
 #include "datarax/datarax.h"
 #include "datarax/data/loader.h"
 #include "datarax/data/mnist.h"
-#include "datarax/nn/mlp.h"
+#include "datarax/nn/models/mlp.h"
+#include "datarax/nn/ops/cross_entropy.h"
+#include "datarax/nn/value_and_grad.h"
 #include "datarax/optim/adam.h"
 
 namespace {
@@ -45,11 +47,11 @@ int main(int argc, char** argv) {
   datarax::NamedSharding sharding = dp_module.create_data_parallel_sharding(mesh);
 
   // Define model and optimizer
-  const datarax::nn::MlpConfig model{.sizes = {784, 128, 10}};
+  const datarax::nn::Mlp model({.sizes = {784, 128, 10}});
   const auto optimizer = datarax::optim::adam(/*learning_rate=*/1e-3);
 
   // Create training state: parameters and optimizer state, one replica per device.
-  const Tree params = datarax::nn::mlp_init(model, /*seed=*/0);
+  const Tree params = model.init(/*seed=*/0);
   Tree state = params.with_prefix("params");
   for (const auto& [key, leaf] : optimizer->init(params)) state.set("opt_state/" + key, leaf);
   datarax::ShardedTree sharded_state = dp_module.shard_model_state(state, mesh);
@@ -59,22 +61,27 @@ int main(int argc, char** argv) {
   datarax::data::Loader loader(train_set, {.global_batch = 256, .seed = 0});
   const std::int64_t per_device = 256 / mesh.size();
 
-  // Define a pmapped training step: each device keeps an Mlp workspace for its slice.
-  std::vector<datarax::nn::Mlp> workspaces;
-  for (int i = 0; i < mesh.size(); ++i) workspaces.emplace_back(model, per_device);
+  // The loss of a device's slice, and its gradient function (the seed's nnx.grad): one per device,
+  // each recording the computation once and replaying it.
+  auto loss_fn = [&](const datarax::nn::VarTree& p, const datarax::nn::VarTree& b) {
+    return datarax::nn::softmax_cross_entropy(model(p, b["inputs"]), b["labels"], b["mask"]);
+  };
+  std::vector<std::unique_ptr<datarax::nn::ValueAndGrad>> grad_fns;
+  for (int i = 0; i < mesh.size(); ++i) grad_fns.push_back(std::make_unique<datarax::nn::ValueAndGrad>(loss_fn));
+  std::cout << "per device: " << per_device << " examples a step\n";
+
+  // Define a pmapped training step.
   auto train_step = datarax::pmap(
       [&](const Tree& local_state, const Tree& local_batch) {
-        datarax::nn::Mlp& mlp = workspaces[static_cast<std::size_t>(datarax::axis_index("batch"))];
+        datarax::nn::ValueAndGrad& grad_fn = *grad_fns[static_cast<std::size_t>(datarax::axis_index("batch"))];
         Tree local_params = local_state.subtree("params");
         Tree opt_state = local_state.subtree("opt_state");
 
-        // Compute gradients (the loss is each device's share of the global batch's mean).
-        Tree grads;
-        const double loss = mlp.loss_and_grad(local_params, local_batch.at("inputs"), local_batch.at("labels"),
-                                              local_batch.at("mask"), /*denom=*/per_device, grads);
+        // Compute gradients
+        const auto [loss, local_grads] = grad_fn(local_params, local_batch);
 
         // Average gradients across devices
-        grads = metrics_module.reduce_mean(grads, "batch");
+        Tree grads = metrics_module.reduce_mean(local_grads, "batch");
 
         // Update parameters: every device applies the same update to its own replica, in place.
         optimizer->update(grads, opt_state, local_params);

@@ -10,8 +10,8 @@
 #include <string>
 
 #include "datarax/datarax.h"
-#include "datarax/nn/mlp.h"
-#include "datarax/nn/parallel_mlp.h"
+#include "datarax/nn/models/mlp.h"
+#include "datarax/train/builtin_models.h"
 #include "datarax/train/trainer.h"
 
 namespace {
@@ -36,9 +36,11 @@ int main() {
   // The MLP's parameters on it. Tensor parallelism pairs the layers (Megatron): the first splits
   // its output columns over "model", the second its input rows; the 10-class classifier, which 4
   // does not divide, stays whole on every device.
-  const datarax::nn::MlpConfig mlp{.sizes = {784, 512, 512, 10}};
-  const datarax::ShardingRules rules = datarax::nn::tensor_parallel_rules(mlp, /*model_size=*/4);
-  const datarax::Tree params = datarax::nn::mlp_init(mlp, /*seed=*/0);
+  // The layers declare it themselves (Dense's column_parallel / row_parallel options), and the
+  // module's sharding_rules() collects it.
+  const datarax::nn::Mlp mlp({.sizes = {784, 512, 512, 10}});
+  const datarax::ShardingRules rules = mlp.sharding_rules();
+  const datarax::Tree params = mlp.init(/*seed=*/0);
   const datarax::distributed::DataParallelModule dp_module;
   const datarax::ShardedTree placed = dp_module.shard_model_state(params, hybrid, rules);
   for (const std::string& key : placed.keys()) {
@@ -65,12 +67,11 @@ int main() {
   config.data_parallel = 2;
   config.model_parallel = 4;
   config.zero_stage = 3;
-  config.hidden = {512, 512};
-  config.activation = "gelu";
   config.steps = 30;
   config.schedule = "constant";
   config.shuffle = false;
-  const train::TrainReport report = train::train(config);
+  const train::BuiltinModel model{.name = "mlp", .hidden = std::vector<int>{512, 512}, .activation = "gelu"};
+  const train::TrainReport report = train::train(model, config);
   const train::DeviceBytes& bytes = report.info.bytes_per_device;
   std::cout << "layout: " << report.info.layout << "\n"
             << "per device: parameters " << bytes.params << " B, gradients " << bytes.grads << " B, optimizer "
@@ -81,7 +82,7 @@ int main() {
   one.data_parallel = 1;
   one.model_parallel = 1;
   one.zero_stage = 0;
-  const train::TrainReport reference = train::train(one);
+  const train::TrainReport reference = train::train(model, one);
   const train::DeviceBytes& whole = reference.info.bytes_per_device;
   double worst = 0;
   for (std::size_t s = 0; s < report.steps.size(); ++s)

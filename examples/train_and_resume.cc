@@ -9,6 +9,7 @@
 #include <string>
 
 #include "datarax/datarax.h"
+#include "datarax/train/builtin_models.h"
 #include "datarax/train/checkpoint.h"
 #include "datarax/train/trainer.h"
 
@@ -29,14 +30,14 @@ int main(int argc, char** argv) {
   datarax::initialize({.num_cpu_devices = 4});
 
   // The run: a small MLP, 60 steps at a constant learning rate, on every device ("data" = 4).
+  const train::BuiltinModel model{.name = "mlp", .hidden = std::vector<int>{128}};
   train::TrainConfig config;
-  config.hidden = {128};
   config.steps = 60;
   config.schedule = "constant";
   config.batch_size = 240;
 
   // Uninterrupted, for comparison.
-  const train::TrainReport whole = train::train(config);
+  const train::TrainReport whole = train::train(model, config);
 
   // A checkpoint every 20 steps into the folder, and a stop asked for by the observer at step 30.
   struct StopAt30 final : train::TrainObserver {
@@ -49,14 +50,14 @@ int main(int argc, char** argv) {
   StopAt30 observer;
   observer.stop = &stop;
   train::CheckpointDir checkpoints(folder.string(), /*every=*/20);
-  const train::TrainReport first = train::train(config, {.observer = &observer, .checkpoint = &checkpoints, .stop = &stop});
+  const train::TrainReport first = train::train(model, config, {.observer = &observer, .checkpoint = &checkpoints, .stop = &stop});
   std::cout << "stopped: " << first.stopped << " at step " << first.final_step << ", checkpoint "
             << checkpoints.last_saved() << "\n";
 
   // Resume from the latest checkpoint, on 2 devices instead of 4.
   const train::TrainState state = train::load_checkpoint(train::latest_checkpoint(folder.string()));
   config.data_parallel = 2;
-  const train::TrainReport rest = train::train(config, {.resume = &state});
+  const train::TrainReport rest = train::train(model, config, {.resume = &state});
   std::cout << "resumed at step " << state.step << " on 2 devices, ran to step " << rest.final_step << "\n";
 
   // The resumed steps compute what the uninterrupted run computed, to rounding.

@@ -79,6 +79,7 @@ std::vector<int> parse_hidden(const std::string& text) {
 std::string flag_of(const std::string& field) {
   if (field == "data_parallel" || field == "model_parallel" || field == "mesh") return "--mesh";
   if (field == "init_path") return "--init";
+  if (field == "model") return "--model";
   if (field == "resume") return "--resume";
   if (field == "metrics_out") return "--metrics-out";
   std::string flag = "--" + field;
@@ -287,10 +288,11 @@ class FinalCheckpoint final : public datarax::train::CheckpointPolicy {
 int main(int argc, char** argv) {
   datarax::train::TrainConfig config;
   Outputs out;
-  CLI::App app{"datarax-train: data-parallel training of an MLP on MNIST-format data"};
+  datarax::train::BuiltinModel model;
+  CLI::App app{"datarax-train: training of a built-in model (an MLP or a CNN) on MNIST-format data, on every layout"};
   std::optional<std::string> devices_text, mesh_text, epochs_text, steps_text, batch_text, lr_text, momentum_text,
       weight_decay_text, warmup_text, clip_text, seed_text, log_every_text, every_text, keep_text, init_text;
-  std::string hidden_text = "512,512";
+  std::optional<std::string> hidden_text;
   bool no_shuffle = false, keep_last = false;
   app.add_option("--devices", devices_text, "CPU devices (1..1024; default: DATARAX_NUM_CPU_DEVICES or the core count)");
   app.add_option("--mesh", mesh_text,
@@ -315,9 +317,11 @@ int main(int argc, char** argv) {
   app.add_flag("--fsdp", fsdp, "ZeRO-3 (FSDP): parameters, gradients and optimizer state sharded over data");
   app.add_option("--zero-stage", zero_text, "ZeRO stage over data: 0 (replicated), 1, 2 or 3 (the same as --fsdp); default 1 on several "
                  "devices of one process (the same results as 0, less memory), else 0");
-  app.add_option("--hidden", hidden_text, "hidden layer widths, e.g. 512,512, or none (a linear model)")
+  app.add_option("--model", model.name, "mlp or cnn (two 3x3 conv + max-pool blocks, dense 128; Flax's names)")
       ->capture_default_str();
-  app.add_option("--activation", config.activation, "relu or gelu")->capture_default_str();
+  app.add_option("--hidden", hidden_text,
+                 "hidden layer widths: mlp e.g. 512,512 (the default), or none (a linear model); cnn one width (default 128)");
+  app.add_option("--activation", model.activation, "mlp: relu or gelu")->capture_default_str();
   app.add_option("--precision", config.precision,
                  "f32 or bf16: bf16 matrix products (f32 sums, parameters, gradients and optimizer), about "
                  "twice as fast; needs a CPU with AVX512_BF16")
@@ -385,11 +389,12 @@ int main(int argc, char** argv) {
     if (keep_text) out.keep = static_cast<int>(tools::parse_whole(*keep_text, "--keep", 1, 1 << 20));
     out.resume_given = resume_opt->count() > 0;
     if (out.resume_given && !out.resume) out.resume = "";
-    config.hidden = parse_hidden(hidden_text);
+    if (hidden_text) model.hidden = parse_hidden(*hidden_text);
     config.shuffle = !no_shuffle;
     config.drop_last = !keep_last;
     try {
       config.validate();
+      model.validate();
       datarax::initialize({.num_cpu_devices = config.devices});
       const std::string resume_from = resume_path(out);
       check_processes_agree(out, resume_from);
@@ -420,7 +425,7 @@ int main(int argc, char** argv) {
         }
       };
       const datarax::train::TrainReport report = datarax::train::train(
-          config, {.observer = &observers,
+          model, config, {.observer = &observers,
                    .checkpoint = final_checkpoint ? &*final_checkpoint : nullptr,
                    .stop = &g_stop,
                    .resume = resume ? &*resume : nullptr,

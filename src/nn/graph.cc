@@ -90,6 +90,7 @@ Var Graph::apply(std::unique_ptr<Op> op, std::span<const Var> inputs, Shape shap
   n.value = Array::empty(std::move(shape), dtype);
   n.op = std::move(op);
   nodes_.push_back(std::move(n));
+  if (!eager_) return Var(this, static_cast<int>(nodes_.size()) - 1);
   try {
     run_forward(nodes_.back());
   } catch (...) {
@@ -156,9 +157,38 @@ void Graph::bind(Var leaf, const Array& value) {
   n.value = value;
 }
 
+void Graph::bind_grad(Var leaf, const Array& buffer) {
+  const Node& cn = node(leaf, "Graph::bind_grad");
+  if (!finished_) throw InvalidArgumentError("Graph::bind_grad: the recording is not finished (call finish() first)");
+  if (cn.kind != Kind::parameter)
+    throw InvalidArgumentError("Graph::bind_grad: " + describe(leaf.id_) + " is not a parameter");
+  if (buffer.dtype() != cn.value.dtype() || buffer.shape() != cn.value.shape())
+    throw InvalidArgumentError("Graph::bind_grad: " + describe(leaf.id_) + " is " +
+                               std::string(to_string(cn.value.dtype())) + cn.value.shape().to_string() +
+                               "; the buffer is " + std::string(to_string(buffer.dtype())) + buffer.shape().to_string());
+  nodes_[static_cast<std::size_t>(leaf.id_)].grad = buffer;  // the ops hold pointers to this Array: they follow
+}
+
+std::string_view Graph::op_name(int id) const {
+  const Node& n = nodes_.at(static_cast<std::size_t>(id));
+  return n.kind == Kind::op ? n.op->name() : std::string_view();
+}
+
+void Graph::set_hooks(GraphHooks* hooks, std::vector<std::uint8_t> at) {
+  if (hooks != nullptr && at.size() != nodes_.size())
+    throw InvalidArgumentError("Graph::set_hooks: " + std::to_string(at.size()) + " flags for " +
+                               std::to_string(nodes_.size()) + " nodes");
+  hooks_ = hooks;
+  hooks_at_ = hooks != nullptr ? std::move(at) : std::vector<std::uint8_t>();
+}
+
 void Graph::forward() {
-  for (Node& n : nodes_)
-    if (n.kind == Kind::op) run_forward(n);
+  for (std::size_t id = 0; id < nodes_.size(); ++id) {
+    Node& n = nodes_[id];
+    if (n.kind != Kind::op) continue;
+    if (hooks_ != nullptr && (hooks_at_[id] & GraphHooks::kBeforeForward)) hooks_->before_forward(static_cast<int>(id));
+    run_forward(n);
+  }
 }
 
 // Which op writes each gradient first when the backward starts at `loss`: ops run from the loss
@@ -203,8 +233,11 @@ void Graph::backward(Var loss) {
   for (int id = loss.id_; id >= 0; --id) {
     Node& n = nodes_[static_cast<std::size_t>(id)];
     if (n.kind != Kind::op || !n.needs_grad) continue;
+    const std::uint8_t at = hooks_ != nullptr ? hooks_at_[static_cast<std::size_t>(id)] : 0;
+    if (at & GraphHooks::kBeforeBackward) hooks_->before_backward(id);
     n.op->backward_fresh(n.input_values, n.value, n.grad, n.input_grads,
                          std::span<const bool>(n.fresh.get(), n.inputs.size()));
+    if (at & GraphHooks::kAfterBackward) hooks_->after_backward(id);
   }
 }
 

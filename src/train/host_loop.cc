@@ -32,7 +32,8 @@ HostLoop::HostLoop(Setup& setup, const TrainHooks& hooks)
       settings_{.optimizer = setup.optimizer.get(),
                 .clip_norm = setup.config.clip_norm,
                 .units = {.zero_stage = setup.config.zero_stage.value(), .bucket_bytes = setup.config.gradient_bucket_bytes},
-                .model_size = setup.model.model_size,
+                .model_size = setup.model_size,
+                .precision = setup.precision,
                 .time_phases = setup.config.time_phases},
       queue_(static_cast<int>(setup.local.size()), default_collective_timeout()) {
   for (Slot& slot : slots_) {
@@ -149,12 +150,19 @@ bool HostLoop::post_step() {
   slot.stop = stop_requested() ? 1 : 0;
   // The loader refills the same buffers every step and the shards are views of them: a slot's
   // batch is sharded once, and again only if the loader replaced a buffer.
-  if (slot.batch.at("inputs").raw() != slot.sharded_from) {
+  bool same = slot.sharded_from.size() == slot.batch.size();
+  std::size_t b = 0;
+  for (auto it = slot.batch.begin(); same && it != slot.batch.end(); ++it) same = it->second.raw() == slot.sharded_from[b++];
+  if (!same) {
     Tree per_example = slot.batch;
     per_example.erase("count");
     const ShardedTree sharded = distributed::DataParallelModule().shard_batch(per_example, setup_.batch_sharding);
-    for (std::size_t i = 0; i < setup_.local.size(); ++i) slot.shards[i] = sharded.local_tree(setup_.local[i]);
-    slot.sharded_from = slot.batch.at("inputs").raw();
+    for (std::size_t i = 0; i < setup_.local.size(); ++i) {
+      slot.shards[i] = sharded.local_tree(setup_.local[i]);
+      slot.shards[i].set("count", slot.batch.at("count"));  // the global batch's: every device's loss divides by it
+    }
+    slot.sharded_from.clear();
+    for (const auto& kv : slot.batch) slot.sharded_from.push_back(kv.second.raw());
   }
   queue_.post();
   return true;
@@ -165,7 +173,7 @@ void HostLoop::finish_step(std::uint32_t command, std::int64_t step, Epoch& epoc
   const Slot& slot = slots_[command % CommandQueue::kSlots];
   StepMetrics m;
   m.step = step;
-  m.loss = slot.totals[0][0] / setup_.data_size;
+  m.loss = slot.totals[0][0];  // the devices' losses sum to the global batch's mean
   m.accuracy = slot.totals[0][1] / slot.count;
   m.phase_seconds = slot.phases;
   m.finished_at = slot.done_at;
@@ -200,13 +208,13 @@ std::uint32_t HostLoop::post(Command command) {
 void HostLoop::evaluate(const Epoch& epoch, double samples_per_s, TrainReport& report) {
   const std::uint32_t c = post(Command::evaluate);
   queue_.wait_completed(c);
-  const nn::EvalResult& test = slots_[c % CommandQueue::kSlots].eval;
+  const EvalTotals& test = slots_[c % CommandQueue::kSlots].eval;
   EpochMetrics m;
   m.epoch = epoch.number;
   m.train_loss = epoch.loss / epoch.count;
   m.train_accuracy = epoch.correct / epoch.count;
-  m.test_loss = test.mean_loss();
-  m.test_accuracy = test.accuracy();
+  m.test_loss = test.count > 0 ? test.loss_sum / test.count : 0;
+  m.test_accuracy = test.count > 0 ? test.correct / test.count : 0;
   m.samples_per_s = samples_per_s;
   report.epochs.push_back(m);
 }
@@ -242,8 +250,10 @@ Tree HostLoop::local_opt_state(std::size_t local) const {
 
 void HostLoop::device_loop(std::size_t local) {
   const Tree opt_state = local_opt_state(local);
-  Step step(setup_.model, setup_.local_batch, setup_.params.local_tree(setup_.local[local]), settings_,
-            setup_.data_rank[local], setup_.data_size, hooks_.resume != nullptr ? &opt_state : nullptr);
+  Step step(setup_.model, setup_.params.local_tree(setup_.local[local]), setup_.split, settings_, setup_.data_rank[local],
+            setup_.data_size, hooks_.resume != nullptr ? &opt_state : nullptr);
+  // Recorded on an evaluation batch (the step's shapes): every buffer exists before the header.
+  step.prepare(setup_.eval_batches[static_cast<std::size_t>(setup_.data_rank[local])].front());
   Tree totals{{"totals", Array::zeros({3}, DType::f64)}};  // this device's step metrics
   for (std::uint32_t c = 0;; ++c) {
     queue_.wait_posted(c);
@@ -269,7 +279,7 @@ void HostLoop::device_loop(std::size_t local) {
 }
 
 void HostLoop::run_step(std::size_t local, Step& step, Slot& slot, Tree& totals) const {
-  const Step::Result r = step.run(slot.shards[local], slot.count);
+  const Step::Result r = step.run(slot.shards[local]);
   PhaseTimer* timer = step.phase_timer();
   mark(timer, Phase::metrics);
   // The step's metrics — loss, correct predictions, and whether this process was asked to stop —
@@ -286,28 +296,25 @@ void HostLoop::run_step(std::size_t local, Step& step, Slot& slot, Tree& totals)
 }
 
 void HostLoop::run_evaluate(std::size_t local, Step& step, Slot& slot) {
-  // Every device evaluates a slice of the test set; the totals are summed over the devices.
-  const Array& images = setup_.test_set.images;
-  const std::int64_t rows = images.shape()[0];
-  // (The devices of one model group evaluate the same rows: their layers' collectives need them.)
-  const std::int64_t n = setup_.data_size, r = setup_.data_rank[local];
-  const std::int64_t lo = rows * r / n, hi = rows * (r + 1) / n;
-  const nn::EvalResult e = step.evaluate(images.slice(lo, hi), setup_.test_set.labels.slice(lo, hi));
+  // Every device evaluates its data position's part of the test set (the devices of one model
+  // group the same rows: their layers' collectives need them); the totals are summed over "data".
+  const EvalTotals e = step.evaluate(setup_.eval_batches[static_cast<std::size_t>(setup_.data_rank[local])]);
   const Tree total = distributed::DistributedMetricsModule().reduce_custom(
       Tree{{"loss_sum", Array::scalar<double>(e.loss_sum)},
-           {"correct", Array::scalar<std::int64_t>(e.correct)},
-           {"count", Array::scalar<std::int64_t>(e.count)}},
+           {"correct", Array::scalar<double>(e.correct)},
+           {"count", Array::scalar<double>(e.count)}},
       {{"loss_sum", "sum"}, {"correct", "sum"}, {"count", "sum"}}, settings_.units.data_axis);
   if (local == 0)
-    slot.eval = {total.at("loss_sum").item<double>(), total.at("correct").item<std::int64_t>(),
-                 total.at("count").item<std::int64_t>()};
+    slot.eval = {total.at("loss_sum").item<double>(), total.at("correct").item<double>(), total.at("count").item<double>()};
 }
 
 void HostLoop::run_snapshot(std::size_t local, Step& step, Slot& slot) {
   // Every device takes part: gathering ZeRO's slices over "data" and tensor parallelism's blocks
   // over "model" is collective.
-  Tree params = whole_from_blocks(step.local_params(), setup_.model);
-  Tree opt_state = slot.with_optimizer_state ? whole_from_blocks(step.local_optimizer_state(), setup_.model) : Tree();
+  Tree params = whole_from_blocks(step.local_params(), setup_.split_dims, settings_.units.model_axis);
+  Tree opt_state = slot.with_optimizer_state
+                       ? whole_from_blocks(step.local_optimizer_state(), setup_.split_dims, settings_.units.model_axis)
+                       : Tree();
   if (local != 0) return;
   slot.state = TrainState{};
   slot.state.params = std::move(params);

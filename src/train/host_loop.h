@@ -15,7 +15,6 @@
 #include <string>
 #include <vector>
 
-#include "datarax/nn/mlp.h"
 #include "datarax/train/trainer.h"
 #include "train/command_queue.h"
 #include "train/setup.h"
@@ -34,12 +33,12 @@ class HostLoop {
     Command command = Command::stop;
     Tree batch;                      // this process's slice (the loader refills these buffers)
     std::vector<Tree> shards;        // by local device: its views of `batch`
-    const void* sharded_from = nullptr;
+    std::vector<const void*> sharded_from;  // the batch's buffers the shards are views of
     double count = 0;                // real examples in the global batch
     double stop = 0;                 // step: 1 when this process was asked to stop (StopToken)
     std::vector<std::array<double, 3>> totals;  // step: by local device, {loss, correct, stops} reduced
     std::chrono::steady_clock::time_point done_at;  // step: when the devices finished it
-    nn::EvalResult eval;             // evaluate: over the whole test set
+    EvalTotals eval;                 // evaluate: over the whole test set
     bool with_optimizer_state = false;  // snapshot: also the optimizer's state (collective)
     TrainState state;                // snapshot: the whole state
     DeviceBytes bytes;               // measure: what the first device holds

@@ -1,39 +1,38 @@
 // ParamUnits: where one device keeps its parameters, gradients and optimizer state, for every
-// layout of the work — the one mechanism behind replicated data parallelism, ZeRO stages 1 to 3
-// over the "data" axis, and tensor parallelism over "model".
+// layout of the work and any model — the one mechanism behind replicated data parallelism, ZeRO
+// stages 1 to 3 over the "data" axis, and tensor parallelism over "model".
 //
-// The device's parameters (its tensor-parallel blocks: nn/parallel_mlp.h) are grouped into units,
-// each flattened into one buffer (padded with zeros to a multiple of 16 · N floats, N the data axis'
-// size), so that one collective moves a whole unit:
+// The device's parameters (its tensor-parallel blocks of each tensor, as the model's sharding
+// specs place them) are grouped into units, each flattened into one buffer (padded with zeros
+// to a multiple of 16 · N floats, N the data axis' size), so that one collective moves a whole
+// unit:
 //
-//   stage 0  replicated        one unit per kind; gradients all-reduced (mean) over "data" in
+//   stage 0  replicated        one unit per kind; gradients all-reduced (sum) over "data" in
 //                              buckets after backward; the optimizer updates every element
 //   stage 1  ZeRO-1            the same units; gradients reduce-scattered over "data" after
 //                              backward, each device updating its 1/N slice of each unit (its
 //                              optimizer state is that slice's), then the slices all-gathered
-//   stage 2  ZeRO-2            one unit per layer and kind; a layer's gradients are
-//                              reduce-scattered as soon as backward has them, so only the slices
-//                              stay (and one layer's whole gradients in flight)
-//   stage 3  ZeRO-3 / FSDP     as stage 2, and only the slices of the parameters stay too: a layer
-//                              is all-gathered just before it runs, in forward and again in
-//                              backward (but the last layer, still there, and the first, whose
-//                              backward needs no weights), into one buffer every layer reuses
+//   stage 2  ZeRO-2            one unit per group and kind (a group: the parameters of one
+//                              top-level submodule, "dense_0", "conv_1", "h_3"); a group's
+//                              gradients are written into a slot of a small pool and
+//                              reduce-scattered as soon as backward has finished them
+//   stage 3  ZeRO-3 / FSDP     as stage 2, and only the slices of the parameters stay: a group
+//                              is all-gathered into a slot of a pool just before its first use
+//                              in forward, and again before backward where the slot was reused
 //
-// "Kind" keeps apart the blocks that tensor parallelism splits over "model" from those every model
-// device holds whole (a row layer's bias, an unsplit layer): the gradient norm sums the first over
-// "model" and counts the second once. Without a model axis there is one kind. So the collectives of
-// a step are: stage 0, one all-reduce per bucket per kind (one in all, by default, with M = 1);
-// stage 1, one reduce-scatter and one all-gather per kind; stage 2, one reduce-scatter per unit
-// and one all-gather per unit; stage 3, one all-gather per unit in forward, one reduce-scatter per
-// unit and one all-gather per unit of the middle layers (1 .. L-2) in backward.
+// The pools hold as many groups as are ever live at once (plan_slots colours the groups' live
+// intervals, from the recorded computation): one or two for a chain of layers.
+//
+// "Kind" keeps apart what tensor parallelism splits over "model" from what every model device
+// holds whole: the gradient norm sums the first over "model" and counts the second once.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "datarax/array.h"
-#include "datarax/nn/parallel_mlp.h"
 #include "datarax/train/trainer.h"
 #include "datarax/tree.h"
 
@@ -46,26 +45,45 @@ struct UnitsSettings {
   std::string model_axis = "model";
 };
 
+// When a group is in use on the step's timeline: forward node ids map to themselves, backward
+// ones to 2·nodes − id, so that one axis orders both passes. {-1, -1} where the group is unused.
+struct GroupUse {
+  int first = -1, last = -1;  // the ids of the first and last op nodes that read the group
+  // The first and last of those whose BACKWARD reads the group's values (a product's weight is
+  // read to pass a gradient to its other operand, not for its own): -1 where none does.
+  int backward_first = -1, backward_last = -1;
+};
 
-class ParamUnits final : public nn::LayerParams<float> {
+class ParamUnits {
  public:
-  // `local`: this device's blocks of the parameters ("dense_<l>/kernel" and "/bias"), `splits`
-  // the layers' tensor-parallel splits, `rank` of `n` this device's place on the data axis.
-  ParamUnits(const Tree& local, const std::vector<nn::LayerSplit>& splits, const UnitsSettings& settings, int rank,
-             int n);
-
-  // nn::LayerParams: views of the layer's parameters (gathered first at stage 3) and of where its
-  // gradients go (reduce-scattered at gradients_done from stage 2 on).
-  Weights acquire(int l, bool backward) override;
-  void release(int) override {}
-  Gradients gradients(int l) override;
-  void gradients_done(int l) override;
+  // `local`: this device's blocks of the parameters; `split[i]`: whether tensor parallelism
+  // splits its i-th key (in `local`'s order); `group[i]` its group (0..groups-1); `rank` of `n`
+  // this device's place on the data axis.
+  ParamUnits(const Tree& local, const std::vector<bool>& split, const std::vector<int>& group, int groups,
+             const UnitsSettings& settings, int rank, int n);
 
   // The stage in effect: the settings' one, or 0 on a data axis of one device.
   int zero_stage() const { return settings_.zero_stage; }
+  int groups() const { return static_cast<int>(group_units_.size()); }
+
+  // Stages 2-3: gives each group its slots from the groups' uses (by group) in a graph of
+  // `nodes` nodes. Call once, before param_view/grad_view.
+  void plan_slots(const std::vector<GroupUse>& uses, int nodes);
+  // Where the computation reads parameter `key` (stage 3: its group's slot) and writes its
+  // gradient (stages 2-3: a slot), as arrays of the parameter's shape.
+  Array param_view(const std::string& key) const;
+  Array grad_view(const std::string& key) const;
+
+  // Stage 3: gathers the group's slices into its slot (in backward only where another group
+  // used the slot since; in forward always: the parameters changed since the last step).
+  void gather_group(int group, bool backward);
+  // Stages 2-3: the group's gradients are complete: zero what nothing wrote (unused leaves, the
+  // padding) and reduce-scatter them into the owned slices.
+  void group_gradients_done(int group, const std::vector<bool>& unused);
+
   // After backward: stage 0 all-reduces, stage 1 reduce-scatters the gradients.
   void reduce_gradients();
-  // What the optimizer updates: one leaf per unit ("unit0", ...), the whole unit or its slice.
+  // What the optimizer updates: one leaf per unit ("unit000", ...), the whole unit or its slice.
   Tree& owned_params() { return owned_params_; }
   Tree& owned_grads() { return owned_grads_; }
   // Σ x² of the owned gradients, split by kind: {split over the model axis, whole on every model device}.
@@ -87,36 +105,38 @@ class ParamUnits final : public nn::LayerParams<float> {
  private:
   struct Unit {
     std::vector<std::string> keys;   // the leaves, in order
+    std::vector<std::size_t> index;  // each leaf's index in the model's key order
     std::vector<Shape> shapes;
     std::vector<std::int64_t> offsets;
     std::int64_t size = 0;           // padded
-    int layer = -1;                  // -1: every layer (stages 0 and 1)
+    int group = -1;                  // -1: every group (stages 0 and 1)
     bool model_split = false;
+    std::int64_t slot_at = 0;        // stages 2-3: where in its group's slot it goes
     Array full;                      // stages 0-2: the unit's parameters, whole
     Array shard;                     // stage 3: this device's slice (stages 1-2: a view of `full`)
     Array grad_full;                 // stages 0-1: whole gradients
     Array grad_shard;                // stages 1-3: this device's slice of the reduced gradients
     std::vector<Array> buckets;      // stage 0: views of grad_full
-    std::int64_t scratch_at = 0;     // stages 2-3: where in its layer's scratch it goes
-    Array params_in_use;             // the whole parameters while its layer runs (stage 3: scratch)
-    Array grads_in_use;              // where its layer's backward writes (stages 2-3: scratch)
+    Array params_in_use;             // where the computation reads it (stage 3: in a slot)
+    Array grads_in_use;              // where the computation writes its gradients (stages 2-3: in a slot)
   };
   struct Place {
     std::size_t unit = 0, leaf = 0;
   };
   Array slice_of(const Array& whole) const;
-  Array view(const Array& buffer, const Unit& u, std::size_t leaf) const;
+  static Array view(const Array& buffer, const Unit& u, std::size_t leaf);
+  const Place& place(const std::string& key) const;
 
   UnitsSettings settings_;
-  int rank_, n_, layers_;
+  int rank_, n_;
   std::vector<Unit> units_;
-  std::vector<std::vector<std::size_t>> layer_units_;  // by layer: its units
-  std::vector<std::pair<Place, Place>> layer_leaves_;   // by layer: where its kernel and bias are
-  // By layer, made once (a step builds no view): the spans its forward/backward use.
-  std::vector<Weights> weights_;
-  std::vector<Gradients> grads_;
-  Array param_scratch_, grad_scratch_;  // stage 3 / stages 2-3: one layer's units, gathered
-  int gathered_ = -1;                   // stage 3: the layer param_scratch_ holds
+  std::vector<std::string> keys_;                      // the model's keys, in order
+  std::vector<Place> places_;                          // by key index
+  std::vector<std::vector<std::size_t>> group_units_;  // by group: its units
+  std::vector<std::int64_t> group_size_;               // by group: its units' total size
+  std::vector<int> param_slot_, grad_slot_;            // by group: its slots (-1: none)
+  std::vector<Array> param_slots_, grad_slots_;        // the pools
+  std::vector<int> param_slot_holder_;                 // by param slot: the group it holds (-1: none)
   Tree owned_params_, owned_grads_;
 };
 

@@ -41,8 +41,6 @@ std::vector<std::pair<std::string, std::string>> shared_fields(const TrainConfig
           {"model_parallel", std::to_string(c.model_parallel)},
           {"zero_stage", c.zero_stage ? std::to_string(*c.zero_stage) : "default"},
           {"gradient_bucket_bytes", std::to_string(c.gradient_bucket_bytes)},
-          {"hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); })},
-          {"activation", c.activation},
           {"precision", c.precision},
           {"seed", std::to_string(c.seed)},
           {"shuffle", c.shuffle ? "true" : "false"},
@@ -51,15 +49,16 @@ std::vector<std::pair<std::string, std::string>> shared_fields(const TrainConfig
 
 }  // namespace
 
-Identity must_match(const TrainConfig& c, const data::Dataset& train, const data::Dataset& test, std::int64_t total_steps) {
+Identity must_match(const TrainConfig& c, const std::string& model, const data::Dataset& train, const data::Dataset& test,
+                    std::int64_t total_steps) {
   const std::string schedule =
       c.schedule == "constant"
           ? "constant"
           : "warmup_cosine (warmup " + std::to_string(c.warmup_steps) + " steps, decay over " +
                 std::to_string(std::max(total_steps, c.warmup_steps + 1)) + " steps: the run's total)";
   return {{"data", train.name() + ": " + describe(train) + "; " + test.name() + ": " + describe(test)},
-          {"hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); })},
-          {"activation", c.activation},
+          {"model", model},
+          {"precision", c.precision},
           {"optimizer", c.optimizer},
           {"lr", number(c.lr)},
           {"momentum", optional_number(c.momentum)},
@@ -91,9 +90,10 @@ void check_resumable(const Identity& mine, const Identity& checkpoint) {
   }
 }
 
-void check_same_on_every_process(const TrainConfig& c) {
+void check_same_on_every_process(const TrainConfig& c, const std::string& model) {
   if (process_count() == 1) return;
   AgreementItems items = shared_fields(c);
+  items.emplace_back("model", model);
   // The --init file by its contents (its path may differ between hosts).
   items.emplace_back("init_path", c.init_path.empty() ? "(none)" : file_digest(c.init_path));
   check_processes_agree(items, "train: comparing the processes' settings");

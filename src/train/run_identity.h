@@ -2,7 +2,7 @@
 // computes the same thing, and every process of a job is checked to run the same configuration.
 //
 // must_match: name -> canonical text of everything that decides the numbers — the data (example
-// counts and CRC-32s of images and labels), the model (hidden widths, activation), the optimizer and
+// counts and CRC-32s of images and labels), the model (its name: the built-in ones name their sizes), the precision, the optimizer and
 // its schedule (including the decay length), clipping, the seed and the data order (batch size,
 // shuffle, drop_last). Names are TrainConfig's fields ("data" for the data set). layout: what it
 // ran on (mesh, devices, processes, ZeRO), which a resumed run may change.
@@ -12,7 +12,7 @@
 #include <map>
 #include <string>
 
-#include "datarax/data/mnist.h"
+#include "datarax/data/dataset.h"
 #include "datarax/mesh.h"
 #include "datarax/train/train_config.h"
 
@@ -20,7 +20,8 @@ namespace datarax::train::detail {
 
 using Identity = std::map<std::string, std::string>;
 
-Identity must_match(const TrainConfig& c, const data::Dataset& train, const data::Dataset& test, std::int64_t total_steps);
+Identity must_match(const TrainConfig& c, const std::string& model, const data::Dataset& train, const data::Dataset& test,
+                    std::int64_t total_steps);
 Identity layout_of(const TrainConfig& c, const Mesh& mesh);
 
 // ConfigError naming the first entry where this run (`mine`) differs from the checkpoint's.
@@ -29,7 +30,7 @@ void check_resumable(const Identity& mine, const Identity& checkpoint);
 // Under mpirun: every process must run the same configuration (but for its own device count and
 // paths; the --init file by its contents); ConfigError naming the first field that differs and the
 // processes' values. Collective (train/process_agreement.h).
-void check_same_on_every_process(const TrainConfig& c);
+void check_same_on_every_process(const TrainConfig& c, const std::string& model);
 // ... and the same data: the data sets' example counts and CRC-32s, named "data_dir".
 void check_same_data_on_every_process(const data::Dataset& train, const data::Dataset& test);
 

@@ -12,6 +12,8 @@
 #include "datarax/distributed/device_mesh_module.h"
 #include "datarax/io/safetensors.h"
 #include "datarax/nn/blas.h"
+#include "datarax/process_collectives.h"
+#include "datarax/data/array_dataset.h"
 #include "datarax/nn/matmul_kernel.h"
 #include "datarax/optim/schedule.h"
 #include "train/run_identity.h"
@@ -23,10 +25,10 @@ namespace {
 using datarax::detail::join;
 using datarax::detail::quoted;
 
-Mesh make_mesh(const TrainConfig& c) {
+Mesh make_mesh(const TrainConfig& c, const std::string& model) {
   c.validate();
   initialize({.num_cpu_devices = c.devices});
-  check_same_on_every_process(c);
+  check_same_on_every_process(c, model);
   check_precision_supported(c);
   nn::use_single_threaded_blas_by_default();
   const distributed::DeviceMeshModule meshes;
@@ -78,41 +80,6 @@ std::pair<int, int> batch_part(const Mesh& mesh) {
   return {first / held, n / held};
 }
 
-data::ArrayDataset load_split(const TrainConfig& c, const char* split) {
-  const std::string dir = c.data_dir.empty() ? data::kDefaultFashionMnistDir : c.data_dir;
-  try {
-    return data::load_mnist(dir, split);
-  } catch (const InvalidArgumentError& e) {
-    throw ConfigError("data_dir", dir, e.what());
-  }
-}
-
-// The MLP and its Megatron splits over the model axis; hidden widths that do not split are the
-// configuration's fault.
-nn::ParallelMlpConfig model_config(const TrainConfig& c, std::int64_t features, int classes) {
-  nn::ParallelMlpConfig m;
-  m.mlp.sizes.push_back(static_cast<int>(features));
-  m.mlp.sizes.insert(m.mlp.sizes.end(), c.hidden.begin(), c.hidden.end());
-  m.mlp.sizes.push_back(classes);
-  m.mlp.activation = nn::parse_activation(c.activation);
-  m.precision = nn::parse_precision(c.precision);
-  m.model_size = c.model_parallel;
-  m.splits = nn::megatron_splits(static_cast<int>(m.mlp.sizes.size()) - 1, m.model_size);
-  for (std::size_t l = 0; l < m.splits.size(); ++l)
-    if (m.splits[l] == nn::LayerSplit::column && m.mlp.sizes[l + 1] % m.model_size != 0)
-      throw ConfigError("hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); }),
-                        "width " + std::to_string(m.mlp.sizes[l + 1]) + " is split over the model axis and " +
-                            std::to_string(m.model_size) + " devices do not divide it; valid: widths divisible by " +
-                            std::to_string(m.model_size));
-  m.validate("train");
-  return m;
-}
-
-std::string model_name(const nn::MlpConfig& m) {
-  return "MLP " + join(m.sizes, "-", [](int s) { return std::to_string(s); }) + " (" +
-         std::string(nn::to_string(m.activation)) + ")";
-}
-
 // `loaded` checked against what `needs` (the model, the optimizer) makes, `fresh`: the same keys,
 // dtypes and shapes. Problems throw ConfigError for `field` = `value`.
 void check_tensors(const Tree& loaded, const Tree& fresh, const std::string& needs, const char* field,
@@ -145,22 +112,22 @@ void check_tensors(const Tree& loaded, const Tree& fresh, const std::string& nee
   }
 }
 
-// The initial parameters: the resumed state's, init_path's (checked against the model) or the
-// seeded initialisation.
-Tree initial_params(const TrainConfig& c, const nn::MlpConfig& model, const TrainState* resume) {
-  Tree fresh = nn::mlp_init(model, c.seed);
+// The initial parameters: the resumed state's, init_path's (through the model's from_file, checked
+// against the model) or the seeded initialisation.
+Tree initial_params(const TrainConfig& c, const Model& model, const Tree& fresh, const TrainState* resume) {
   if (resume != nullptr) {
-    check_tensors(resume->params, fresh, "the model " + model_name(model), "resume", "(its parameters)");
+    check_tensors(resume->params, fresh, "the model " + model.name, "resume", "(its parameters)");
     return resume->params;
   }
   if (c.init_path.empty()) return fresh;
   Tree loaded;
   try {
     loaded = io::load_safetensors(c.init_path);
+    if (model.from_file) loaded = model.from_file(loaded);
   } catch (const InvalidArgumentError& e) {
     throw ConfigError("init_path", c.init_path, e.what());
   }
-  check_tensors(loaded, fresh, "the model " + model_name(model), "init_path", c.init_path);
+  check_tensors(loaded, fresh, "the model " + model.name, "init_path", c.init_path);
   return loaded;
 }
 
@@ -178,10 +145,8 @@ long double available_memory() {
 
 // The model's parameters, gradients and optimizer state must fit this host's memory: checked from
 // the sizes (in floating point, so that no product overflows) before anything is allocated.
-void check_memory(const TrainConfig& c, const nn::MlpConfig& model, int local_devices, int data_size) {
-  long double params = 0;
-  for (std::size_t i = 0; i + 1 < model.sizes.size(); ++i)
-    params += static_cast<long double>(model.sizes[i]) * model.sizes[i + 1] + model.sizes[i + 1];
+void check_memory(const TrainConfig& c, const Model& model, int local_devices, int data_size) {
+  const long double params = static_cast<long double>(model.module->num_params());
   const long double state = c.optimizer == "sgd" ? (c.momentum ? 4 : 0) : 8;  // bytes per parameter
   // The whole initial parameters once, then per device its blocks (1/M of them) placed, its
   // parameters, gradients and optimizer state — 1/N of each from the ZeRO stage that shards it.
@@ -195,18 +160,18 @@ void check_memory(const TrainConfig& c, const nn::MlpConfig& model, int local_de
     std::snprintf(text, sizeof text,
                   "%.3Lg parameters need about %.3Lg GiB on %d devices of this host; it has %.3Lg GiB available",
                   params, bytes / (1LL << 30), local_devices, available / (1LL << 30));
-    throw ConfigError("hidden", join(c.hidden, ",", [](int w) { return std::to_string(w); }), text);
+    throw ConfigError("model", model.name, text);
   }
 }
 
 // "data 2 x model 2 (tensor-parallel layers: column, row, none), ZeRO stage 3 (FSDP)".
 // `asked`: the stage the caller set (unset: the default chose c's).
-std::string layout_text(const TrainConfig& c, const std::optional<int>& asked, const nn::ParallelMlpConfig& model,
-                        int data_size) {
+std::string layout_text(const TrainConfig& c, const std::optional<int>& asked, std::size_t split, std::size_t tensors,
+                        int data_size, nn::Precision precision) {
   std::string s = "data " + std::to_string(data_size);
-  if (model.model_size > 1)
-    s += " x model " + std::to_string(model.model_size) + " (tensor-parallel layers: " +
-         join(model.splits, ", ", [](nn::LayerSplit x) { return std::string(nn::to_string(x)); }) + ")";
+  if (c.model_parallel > 1)
+    s += " x model " + std::to_string(c.model_parallel) + " (tensor-parallel: " + std::to_string(split) + " of " +
+         std::to_string(tensors) + " parameter tensors split)";
   static const char* const stages[] = {"replicated", "ZeRO stage 1 (optimizer state sharded)",
                                        "ZeRO stage 2 (optimizer state and gradients sharded)",
                                        "ZeRO stage 3 (FSDP: parameters, gradients and optimizer state sharded)"};
@@ -214,25 +179,37 @@ std::string layout_text(const TrainConfig& c, const std::optional<int>& asked, c
     return s + ", replicated (ZeRO stage " + std::to_string(*asked) + " asked for; a data axis of 1 shards nothing)";
   const int stage = c.zero_stage.value();
   s += ", " + std::string(stages[stage]) + (!asked && stage == 1 ? " by default" : "");
-  if (model.precision == nn::Precision::bf16)
+  if (precision == nn::Precision::bf16)
     s += nn::matmul_kernel(nn::Precision::bf16) == nn::MatmulKernel::avx512_bf16 ? "; bf16 matrix products (f32 parameters, gradients, optimizer)"
          : nn::matmul_kernel_choice(nn::Precision::bf16).forced ? "; bf16 asked, f32 matrix products (forced)"
                                                                  : "; bf16 asked, f32 matrix products (no bf16 kernel is faster on this CPU)";
   return s;
 }
 
-// Chooses the kernel of the run's precision on the MLP's own products at this batch (forward,
-// the input gradient past the first layer, the weight gradient); returns the choice's reason.
-std::string choose_kernel(const nn::ParallelMlpConfig& model, std::int64_t batch) {
+// Chooses the kernel of the run's precision on the products of the model's weight matrices at
+// this batch (forward, input gradient, weight gradient of each, as [in, out] with every leading
+// dimension of a kernel counted as "in": a conv's HWIO kernel is the im2col product's);
+// returns the choice's reason.
+std::string choose_kernel(const Tree& local_params, nn::Precision precision, std::int64_t batch) {
   std::vector<nn::MatmulShape> shapes;
-  const std::vector<int>& sizes = model.mlp.sizes;
-  for (std::size_t i = 0; i + 1 < sizes.size(); ++i) {
-    const std::int64_t in = sizes[i], out = sizes[i + 1];
+  for (const auto& [key, leaf] : local_params) {
+    if (leaf.rank() < 2) continue;
+    const std::int64_t out = leaf.shape()[leaf.rank() - 1], in = leaf.numel() / std::max<std::int64_t>(out, 1);
+    if (in < 1 || out < 1) continue;
     shapes.push_back({false, false, batch, out, in});
-    if (i > 0) shapes.push_back({false, true, batch, in, out});
+    shapes.push_back({false, true, batch, in, out});
     shapes.push_back({true, false, in, out, batch});
   }
-  return nn::choose_matmul_kernel(model.precision, shapes).reason;
+  if (shapes.empty()) shapes.push_back({false, false, batch, 64, 64});
+  std::string reason = nn::choose_matmul_kernel(precision, shapes).reason;
+  if (process_count() == 1) return reason;
+  // Every process runs process 0's choice: the processes' products then round alike (a layout's
+  // results must not depend on which kernel each host timed fastest).
+  const std::string mine(nn::to_string(nn::matmul_kernel(precision)));
+  const std::vector<std::string> all = process_all_gather(mine, "train: agreeing on the matrix product kernel");
+  if (all[0] == mine) return reason;
+  nn::set_matmul_kernel(precision, nn::parse_matmul_kernel(all[0]));
+  return all[0] + ", process 0's choice (this process measured " + mine + " fastest: " + reason + ")";
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int64_t total_steps) {
@@ -246,46 +223,97 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int6
   return optim::make_optimizer(c.optimizer, o);
 }
 
+// The test set's rows of data position `p` of `n`, in batches of `rows` (the last padded),
+// every position the same number of batches: what a device evaluates each epoch.
+std::vector<Tree> eval_batches_of(const data::Dataset& test, std::int64_t p, std::int64_t n, std::int64_t rows) {
+  const std::int64_t size = test.size(), lo = size * p / n, hi = size * (p + 1) / n;
+  const std::int64_t most = (size + n - 1) / n;  // the largest position's rows
+  const std::int64_t batches = (most + rows - 1) / rows;
+  const std::vector<data::Field> fields = test.fields();
+  std::vector<Tree> out;
+  std::vector<std::int64_t> indices;
+  std::vector<Array> leaves(fields.size());
+  for (std::int64_t b = 0; b < batches; ++b) {
+    Tree t;
+    for (std::size_t f = 0; f < fields.size(); ++f) {
+      std::vector<std::int64_t> dims{rows};
+      dims.insert(dims.end(), fields[f].shape.begin(), fields[f].shape.end());
+      leaves[f] = Array::zeros(Shape(dims), fields[f].dtype);
+      t.set(fields[f].name, leaves[f]);
+    }
+    Array mask = Array::zeros({rows}, DType::f32);
+    indices.clear();
+    for (std::int64_t r = 0; r < rows && lo + b * rows + r < hi; ++r) {
+      indices.push_back(lo + b * rows + r);
+      mask.data<float>()[static_cast<std::size_t>(r)] = 1.0f;
+    }
+    if (!indices.empty()) test.read(indices, leaves);
+    t.set("mask", mask);
+    t.set("count", Array::scalar<float>(1.0f));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
 }  // namespace
 
-Setup::Setup(const TrainConfig& c, const TrainState* resume)
-    : config(c),
-      mesh(make_mesh(c)),
+Setup::Setup(const Model& m, const data::Dataset& train_data, const data::Dataset& test_data, const TrainConfig& c,
+             const TrainState* resume)
+    : model(m),
+      train_set(train_data),
+      test_set(test_data),
+      config(c),
+      mesh(make_mesh(c, m.name)),
       data_size(mesh.axis_size("data")),
-      batch_sharding(distributed::DataParallelModule().create_data_parallel_sharding(mesh)),
-      train_set(load_split(c, "train")),
-      test_set(load_split(c, "test")) {
+      model_size(c.model_parallel),
+      batch_sharding(distributed::DataParallelModule().create_data_parallel_sharding(mesh)) {
+  if (model.module == nullptr) throw ConfigError("model", "(none)", "train::Model.module is null; give the model's module");
+  if (!model.loss) throw ConfigError("model", model.name, "train::Model.loss is empty; give the model's loss function");
+  precision = nn::parse_precision(c.precision);
   check_same_data_on_every_process(train_set, test_set);
-  const std::int64_t examples = train_set.images.shape()[0];
+  const std::int64_t examples = train_set.size();
   // The default ZeRO stage (TrainConfig::zero_stage): 1 on a data axis of several devices of this
   // one process without gradient buckets — the same bits as replicated, in less memory — else 0.
   if (!config.zero_stage)
     config.zero_stage = data_size > 1 && process_count() == 1 && c.gradient_bucket_bytes == 0 ? 1 : 0;
-  if (test_set.images.shape()[0] == 0)
+  if (test_set.size() == 0)
     throw ConfigError("data_dir", test_set.name(), "the test split has no examples; the epochs' test metrics need some");
   if (c.batch_size > examples)
     throw ConfigError("batch_size", std::to_string(c.batch_size),
                       "larger than the " + std::to_string(examples) + " training examples");
   const auto [part, parts] = batch_part(mesh);
-  loader = std::make_unique<data::Loader>(train_set, data::LoaderOptions{.global_batch = c.batch_size,
-                                                                          .seed = c.seed,
-                                                                          .shuffle = c.shuffle,
-                                                                          .drop_last = c.drop_last,
-                                                                          .part_index = part,
-                                                                          .part_count = parts});
-  model = model_config(c, train_set.images.shape()[1], train_set.num_classes);
-  check_memory(config, model.mlp,
+  try {
+    loader = std::make_unique<data::Loader>(train_set, data::LoaderOptions{.global_batch = c.batch_size,
+                                                                            .seed = c.seed,
+                                                                            .shuffle = c.shuffle,
+                                                                            .drop_last = c.drop_last,
+                                                                            .part_index = part,
+                                                                            .part_count = parts});
+  } catch (const InvalidArgumentError& e) {
+    throw ConfigError("data_dir", train_set.name(), e.what());
+  }
+  if (model_size > 1 && model.check_model_axis) {
+    try {
+      model.check_model_axis(model_size);
+    } catch (const ConfigError&) {
+      throw;
+    } catch (const InvalidArgumentError& e) {
+      throw ConfigError("model_parallel", std::to_string(model_size), e.what());
+    }
+  }
+  check_memory(config, model,
                static_cast<int>(std::count_if(mesh.devices().begin(), mesh.devices().end(),
                                               [](const Device& d) { return d.process_index == process_index(); })),
                data_size);
   const std::int64_t steps_per_epoch = loader->steps_per_epoch();
   const std::int64_t total_steps = std::min<std::int64_t>(c.steps.value_or(INT64_MAX), steps_per_epoch * c.epochs);
   optimizer = make_optimizer(c, total_steps);
-  must_match = detail::must_match(c, train_set, test_set, total_steps);
+  must_match = detail::must_match(c, model.name, train_set, test_set, total_steps);
+  const Tree fresh = model.module->init(c.seed);
   if (resume != nullptr) {
     check_resumable(must_match, resume->must_match);
-    check_tensors(resume->opt_state, optimizer->init(nn::mlp_init(model.mlp, c.seed)), "the optimizer " + c.optimizer,
-                  "resume", "(its optimizer state)");
+    check_tensors(resume->opt_state, optimizer->init(fresh), "the optimizer " + c.optimizer, "resume",
+                  "(its optimizer state)");
     // The manifest's counters against this run's data order (load_checkpoint checked them against
     // each other).
     if (resume->steps_per_epoch != steps_per_epoch)
@@ -302,11 +330,32 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
                         "the optimizer has made " + std::to_string(optim::step_count(resume->opt_state)) +
                             " updates but the state is after step " + std::to_string(resume->step));
   }
-  // Every device's blocks of the parameters (and of a resumed optimizer state), by the rules of
-  // tensor parallelism; what ZeRO shards over "data", each device's Step takes from its blocks.
+  // The parameters' layout: the model's sharding specs over the axes this mesh has (on a mesh
+  // without "model" a tensor-parallel spec is simply whole).
+  for (const nn::ParamSpec& spec : model.module->param_specs()) {
+    const std::vector<std::string> axes = spec.sharding.mesh_axes();
+    if (axes.empty()) continue;
+    const bool all_here = std::all_of(axes.begin(), axes.end(), [&](const std::string& a) { return mesh.has_axis(a); });
+    if (!all_here) continue;
+    if (std::any_of(axes.begin(), axes.end(), [](const std::string& a) { return a != "model"; }))
+      throw ConfigError("model", model.name,
+                        "parameter \"" + spec.key + "\" is declared with sharding " + spec.sharding.to_string() +
+                            "; the trainer splits parameters over \"model\" only (ZeRO shards over \"data\" by itself)");
+    rules.add(spec.key, spec.sharding);
+    split.push_back(spec.key);
+    for (int d = 0; d < spec.sharding.size(); ++d)
+      if (!spec.sharding.axes_of(d).empty()) split_dims[spec.key] = d;
+  }
+  // Every device's blocks of the parameters (and of a resumed optimizer state), by those rules;
+  // what ZeRO shards over "data", each device's Step takes from its blocks.
   const distributed::DataParallelModule dp;
-  rules = nn::tensor_parallel_rules(model.mlp, model.model_size);
-  params = dp.shard_model_state(initial_params(c, model.mlp, resume), mesh, rules);
+  try {
+    params = dp.shard_model_state(initial_params(c, model, fresh, resume), mesh, rules);
+  } catch (const ConfigError&) {
+    throw;
+  } catch (const InvalidArgumentError& e) {
+    throw ConfigError("model_parallel", std::to_string(model_size), e.what());
+  }
   if (resume != nullptr) {
     for (const auto& [key, leaf] : resume->opt_state)
       if (const auto slash = key.find('/'); slash != std::string::npos && !resume_opt.count(key.substr(0, slash)))
@@ -320,18 +369,21 @@ Setup::Setup(const TrainConfig& c, const TrainState* resume)
     data_rank.push_back(mesh.coords(d)[static_cast<std::size_t>(data_axis)]);
   }
   local_batch = c.batch_size / data_size;
-  const std::string kernel = choose_kernel(model, std::max<std::int64_t>(local_batch, 1));
+  eval_batches.resize(static_cast<std::size_t>(data_size));
+  for (const int p : data_rank)
+    if (eval_batches[static_cast<std::size_t>(p)].empty())
+      eval_batches[static_cast<std::size_t>(p)] = eval_batches_of(test_set, p, data_size, std::max<std::int64_t>(local_batch, 1));
+  const std::string kernel = choose_kernel(params.local_tree(local.front()), precision, std::max<std::int64_t>(local_batch, 1));
   layout = layout_of(config, mesh);
   info = {mesh.size(),
           mesh.to_string(),
-          nn::num_params(model.mlp),
-          model_name(model.mlp),
+          model.module->num_params(),
+          model.name,
           train_set.name() + " " + std::to_string(examples) + " train, " + test_set.name() + " " +
-              std::to_string(test_set.images.shape()[0]) + " test",
-          train_set.num_classes,
+              std::to_string(test_set.size()) + " test",
           steps_per_epoch,
           total_steps,
-          layout_text(config, c.zero_stage, model, data_size),
+          layout_text(config, c.zero_stage, split.size(), model.module->param_specs().size(), data_size, precision),
           {},
           kernel};
 }

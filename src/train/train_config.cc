@@ -46,10 +46,6 @@ void TrainConfig::validate() const {
     bad("clip_norm", number(*clip_norm), "must be a finite number > 0");
   if (gradient_bucket_bytes < 0)
     bad("gradient_bucket_bytes", std::to_string(gradient_bucket_bytes), "must be >= 0 (0: one bucket)");
-  for (int h : hidden)
-    if (h < 1) bad("hidden", datarax::detail::join(hidden, ",", [](int w) { return std::to_string(w); }),
-                   "layer width " + std::to_string(h) + " must be >= 1");
-  if (activation != "relu" && activation != "gelu") bad("activation", activation, "unknown activation; valid: relu, gelu");
   if (precision != "f32" && precision != "bf16") bad("precision", precision, "unknown precision; valid: f32, bf16");
   if (log_every < 1) bad("log_every", std::to_string(log_every), "must be >= 1");
 }

@@ -1,16 +1,21 @@
-// Whole tensors from the blocks tensor parallelism leaves on each device of the model axis — what
-// a snapshot, a checkpoint or --save holds whatever the layout.
+// Whole tensors from tensor-parallel blocks (for snapshots and the final parameters).
 #pragma once
 
-#include "datarax/nn/parallel_mlp.h"
+#include <map>
+#include <string>
+
 #include "datarax/tree.h"
 
 namespace datarax::train::detail {
 
-// Inside SPMD on a device of the model axis: `blocks` keyed like the parameters ("dense_<l>/kernel")
-// or like an optimizer buffer ("mu/dense_<l>/kernel"; "count" and the like pass through), each the
-// device's block under `model`'s splits; returns the whole tensors. Collective over the model axis
-// for every split leaf, in key order; a leaf no split touches is returned as it is (a copy).
-Tree whole_from_blocks(const Tree& blocks, const nn::ParallelMlpConfig& model);
+// By parameter key: the dimension tensor parallelism splits over the model axis (a key absent is
+// held whole by every model device).
+using SplitDims = std::map<std::string, int>;
+
+// `blocks`: this device's blocks, keyed like the parameters or like an optimizer state buffer of
+// them ("mu/dense_0/kernel": the key after its first segments is looked up). The split ones are
+// all-gathered over `model_axis` and joined along their dimension (collective over "model");
+// the rest are copied.
+Tree whole_from_blocks(const Tree& blocks, const SplitDims& split, const std::string& model_axis);
 
 }  // namespace datarax::train::detail

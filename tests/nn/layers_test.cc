@@ -9,7 +9,6 @@
 
 #include "datarax/nn/activation.h"
 #include "datarax/nn/cross_entropy.h"
-#include "datarax/nn/linear.h"
 #include "nn/gradcheck.h"
 #include "support/error_of.h"
 
@@ -24,85 +23,14 @@ using datarax::test::error_of;
 
 constexpr double kTol = 1e-6;
 
-// out[b, o] = Σ_i inp[b, i] · w[i, o] + bias[o], the naive triple loop.
-std::vector<double> naive_linear(const std::vector<double>& inp, const std::vector<double>& w,
-                                 const std::vector<double>& bias, int B, int in, int out) {
-  std::vector<double> y(static_cast<std::size_t>(B * out));
-  for (int b = 0; b < B; ++b)
-    for (int o = 0; o < out; ++o) {
-      double s = bias[o];
-      for (int i = 0; i < in; ++i) s += inp[b * in + i] * w[i * out + o];
-      y[b * out + o] = s;
-    }
-  return y;
-}
-
 double dot(const std::vector<double>& a, const std::vector<double>& b) {
   return std::inner_product(a.begin(), a.end(), b.begin(), 0.0);
 }
 
-TEST(Linear, ForwardMatchesNaiveProductInF64AndF32) {
-  for (auto [B, in, out] : {std::array{1, 1, 1}, std::array{3, 5, 4}, std::array{17, 33, 9}}) {
-    const auto inp = uniform(B * in, -1, 1, 1), w = uniform(in * out, -1, 1, 2),
-               bias = uniform(out, -1, 1, 3);
-    const auto want = naive_linear(inp, w, bias, B, in, out);
-    std::vector<double> got(want.size(), 99.0);
-    linear_forward(got, inp, w, bias, B, in, out);
-    std::vector<float> got32(want.size(), 99.0f);
-    linear_forward(got32, test::to_float(inp), test::to_float(w), test::to_float(bias), B, in, out);
-    for (std::size_t i = 0; i < want.size(); ++i) {
-      EXPECT_NEAR(got[i], want[i], 1e-12) << i;
-      EXPECT_NEAR(got32[i], want[i], 1e-5) << i;
-    }
-  }
-}
 
-TEST(Linear, BackwardMatchesFiniteDifferences) {
-  const int B = 4, in = 6, out = 5;
-  auto inp = uniform(B * in, -1, 1, 4), w = uniform(in * out, -1, 1, 5),
-       bias = uniform(out, -1, 1, 6);
-  const auto dout = uniform(B * out, -1, 1, 7);  // the loss is Σ out ⊙ dout
-  const auto loss = [&] { return dot(naive_linear(inp, w, bias, B, in, out), dout); };
-  std::vector<double> dinp(inp.size(), 123.0), dw(w.size(), 0.0), db(bias.size(), 0.0);
-  linear_backward(dinp, dw, db, dout, inp, w, B, in, out);
-  EXPECT_LT(relative_error("linear dinp", dinp, numeric_grad(inp, loss)), kTol);
-  EXPECT_LT(relative_error("linear dweight", dw, numeric_grad(w, loss)), kTol);
-  EXPECT_LT(relative_error("linear dbias", db, numeric_grad(bias, loss)), kTol);
-}
 
-TEST(Linear, BackwardAccumulatesParameterGradientsAndOverwritesDinp) {
-  const int B = 3, in = 4, out = 2;
-  const auto inp = uniform(B * in, -1, 1, 8), w = uniform(in * out, -1, 1, 9),
-             dout = uniform(B * out, -1, 1, 10);
-  std::vector<double> dinp1(B * in), dw1(in * out, 0.0), db1(out, 0.0);
-  linear_backward(dinp1, dw1, db1, dout, inp, w, B, in, out);
-  std::vector<double> dinp2(B * in, -7.0), dw2(in * out, 0.0), db2(out, 0.0);
-  linear_backward(dinp2, dw2, db2, dout, inp, w, B, in, out);
-  linear_backward(dinp2, dw2, db2, dout, inp, w, B, in, out);
-  for (std::size_t i = 0; i < dw1.size(); ++i) EXPECT_DOUBLE_EQ(dw2[i], 2 * dw1[i]);
-  for (std::size_t i = 0; i < db1.size(); ++i) EXPECT_DOUBLE_EQ(db2[i], 2 * db1[i]);
-  for (std::size_t i = 0; i < dinp1.size(); ++i) EXPECT_DOUBLE_EQ(dinp2[i], dinp1[i]);
-  // An empty dinp skips the input gradient (a first layer) and still accumulates the rest.
-  linear_backward(std::span<double>(), dw2, db2, dout, inp, w, B, in, out);
-  for (std::size_t i = 0; i < dw1.size(); ++i) EXPECT_DOUBLE_EQ(dw2[i], 3 * dw1[i]);
-}
 
-TEST(Linear, EmptyBatchIsANoOp) {
-  std::vector<double> out, dinp, dw(6, 1.0), db(3, 1.0), w(6, 1.0), bias(3, 0.5);
-  linear_forward(out, {}, w, bias, 0, 2, 3);
-  linear_backward(dinp, dw, db, {}, {}, w, 0, 2, 3);
-  EXPECT_EQ(dw, std::vector<double>(6, 1.0));
-  EXPECT_EQ(db, std::vector<double>(3, 1.0));
-}
 
-TEST(Linear, SizeMismatchNamesTheArgumentAndShape) {
-  std::vector<float> out(6), inp(4), w(5), b(3);
-  EXPECT_THAT(error_of([&] { linear_forward(out, inp, w, b, 2, 2, 3); }),
-              HasSubstr("linear_forward: weight has 5 elements; its shape [in_dim, out_dim] = "
-                        "[2, 3] needs 6"));
-  EXPECT_THAT(error_of([&] { linear_forward(out, inp, w, b, -1, 2, 3); }),
-              HasSubstr("linear_forward: B = -1 is out of range"));
-}
 
 // Checks activation backward against finite differences of Σ f(x) ⊙ dout, away from ReLU's kink.
 template <class Fwd, class Bwd>
@@ -125,37 +53,8 @@ void check_activation(const char* name, Fwd fwd, Bwd bwd) {
   EXPECT_EQ(inplace, dx);
 }
 
-TEST(Activation, ReluBackwardMatchesFiniteDifferences) {
-  check_activation(
-      "relu dinp", [](auto o, auto i) { relu_forward(o, i); },
-      [](auto d, auto g, auto i) { relu_backward(d, g, i); });
-}
 
-TEST(Activation, GeluBackwardMatchesFiniteDifferences) {
-  check_activation(
-      "gelu dinp", [](auto o, auto i) { gelu_forward(o, i); },
-      [](auto d, auto g, auto i) { gelu_backward(d, g, i); });
-}
 
-TEST(Activation, ForwardValues) {
-  const std::vector<double> x{-3.0, -1.0, 0.0, 1.0, 2.0};
-  std::vector<double> relu(5), gelu(5);
-  relu_forward(relu, x);
-  gelu_forward(gelu, x);
-  EXPECT_EQ(relu, (std::vector<double>{0, 0, 0, 1, 2}));
-  // 0.5 x (1 + tanh(√(2/π)(x + 0.044715 x³))), evaluated independently (Python's math module).
-  const std::vector<double> want{-0.0036373920817729943, -0.15880800939172324, 0.0,
-                                 0.8411919906082768, 1.954597694087775};
-  for (int i = 0; i < 5; ++i) EXPECT_NEAR(gelu[i], want[i], 1e-15) << x[i];
-  // out may alias inp.
-  std::vector<float> v{-1.0f, 1.0f};
-  gelu_forward(std::span<float>(v), std::span<const float>(v));
-  EXPECT_NEAR(v[1], 0.84119199f, 1e-6);
-  EXPECT_EQ(parse_activation("gelu"), Activation::gelu);
-  EXPECT_EQ(to_string(Activation::relu), "relu");
-  EXPECT_THAT(error_of([] { parse_activation("tanh"); }),
-              HasSubstr("unknown activation \"tanh\"; valid: relu, gelu"));
-}
 
 // Σ_b mask[b] · (−log softmax(z[b])[y[b]]) / denom, naively in long double.
 double naive_loss(const std::vector<double>& z, const std::vector<std::int32_t>& y,

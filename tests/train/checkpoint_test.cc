@@ -11,6 +11,7 @@
 
 #include "datarax/device_discovery.h"
 #include "io/test_files.h"
+#include "train/mlp_run.h"
 #include "support/error_of.h"
 #include "support/skip.h"
 
@@ -23,8 +24,8 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using test::TempDir;
 
-TrainConfig small_run(int devices, std::int64_t steps) {
-  TrainConfig c;
+test::MlpRun small_run(int devices, std::int64_t steps) {
+  test::MlpRun c;
   c.data_parallel = devices;
   c.steps = steps;
   c.hidden = {64, 32};
@@ -84,7 +85,7 @@ TEST(Resume, IsBitwiseExactOnTheSameLayout) {
       SCOPED_TRACE("data " + std::to_string(l.data) + " model " + std::to_string(l.model) + " ZeRO " +
                    std::to_string(l.stage));
       TempDir dir;
-      TrainConfig c = small_run(l.data, 60);
+      test::MlpRun c = small_run(l.data, 60);
       c.model_parallel = l.model;
       c.zero_stage = l.stage;
       c.clip_norm = 2.0;
@@ -124,7 +125,7 @@ TEST(Resume, ContinuesOnAnotherDeviceCountOrLayout) {
                  std::to_string(k.from.stage) + " -> " + std::to_string(k.to.data) + "x" +
                  std::to_string(k.to.model) + " ZeRO " + std::to_string(k.to.stage));
     TempDir dir;
-    TrainConfig c = small_run(k.from.data, 60);
+    test::MlpRun c = small_run(k.from.data, 60);
     c.model_parallel = k.from.model;
     c.zero_stage = k.from.stage;
     const TrainReport whole = train(c);
@@ -132,7 +133,7 @@ TEST(Resume, ContinuesOnAnotherDeviceCountOrLayout) {
     SaveAt at35(dir.path().string(), 35, &stop);
     train(c, {.checkpoint = &at35, .stop = &stop});
     const TrainState state = load_checkpoint(dir.file("ckpt-35"));
-    TrainConfig d = small_run(k.to.data, 60);
+    test::MlpRun d = small_run(k.to.data, 60);
     d.model_parallel = k.to.model;
     d.zero_stage = k.to.stage;
     const TrainReport rest = train(d, {.resume = &state});
@@ -153,7 +154,7 @@ TEST(Resume, EpochRowsContinueExactly) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
   TempDir dir;
-  TrainConfig c = small_run(2, 0);
+  test::MlpRun c = small_run(2, 0);
   c.steps.reset();
   c.epochs = 2;
   c.batch_size = 2000;  // 30 steps per epoch
@@ -183,16 +184,17 @@ TEST(Resume, RefusesAnotherDataSetModelOrOptimizer) {
   train(small_run(2, 10), {.checkpoint = &at5});
   const TrainState state = load_checkpoint(dir.file("ckpt-5"));
   auto refusal = [&](auto change) {
-    TrainConfig c = small_run(2, 10);
+    test::MlpRun c = small_run(2, 10);
     change(c);
     return test::error_of([&] { train(c, {.resume = &state}); });
   };
-  EXPECT_THAT(refusal([](TrainConfig& c) { c.optimizer = "sgd"; }),
+  EXPECT_THAT(refusal([](test::MlpRun& c) { c.optimizer = "sgd"; }),
               HasSubstr("TrainConfig.optimizer = sgd: the checkpoint was trained with optimizer adam; resuming needs the same optimizer"));
-  EXPECT_THAT(refusal([](TrainConfig& c) { c.lr = 0.01; }), HasSubstr("TrainConfig.lr = 0.01: the checkpoint was trained with lr 0.001"));
-  EXPECT_THAT(refusal([](TrainConfig& c) { c.hidden = {64}; }), HasSubstr("TrainConfig.hidden = 64: the checkpoint was trained with hidden 64,32"));
-  EXPECT_THAT(refusal([](TrainConfig& c) { c.seed = 6; }), HasSubstr("TrainConfig.seed = 6: the checkpoint was trained with seed 5"));
-  EXPECT_THAT(refusal([](TrainConfig& c) { c.batch_size = 120; }), HasSubstr("TrainConfig.batch_size = 120"));
+  EXPECT_THAT(refusal([](test::MlpRun& c) { c.lr = 0.01; }), HasSubstr("TrainConfig.lr = 0.01: the checkpoint was trained with lr 0.001"));
+  EXPECT_THAT(refusal([](test::MlpRun& c) { c.hidden = {64}; }), HasSubstr("TrainConfig.model = MLP 784-64-10 (relu): the checkpoint was trained with model MLP 784-64-32-10 (relu)"));
+  EXPECT_THAT(refusal([](test::MlpRun& c) { c.precision = "bf16"; }), HasSubstr("the checkpoint was trained with precision f32"));
+  EXPECT_THAT(refusal([](test::MlpRun& c) { c.seed = 6; }), HasSubstr("TrainConfig.seed = 6: the checkpoint was trained with seed 5"));
+  EXPECT_THAT(refusal([](test::MlpRun& c) { c.batch_size = 120; }), HasSubstr("TrainConfig.batch_size = 120"));
   // The data: another data set of the same shape (the test split as training data) differs in its
   // checksums.
   TempDir data;
@@ -200,7 +202,7 @@ TEST(Resume, RefusesAnotherDataSetModelOrOptimizer) {
     fs::copy(std::string(data::kDefaultFashionMnistDir) + "/" + (std::string("t10k") + (f + 5)), data.file(f));
   for (const char* f : {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"})
     fs::copy(std::string(data::kDefaultFashionMnistDir) + "/" + f, data.file(f));
-  EXPECT_THAT(refusal([&](TrainConfig& c) { c.data_dir = data.path().string(); }),
+  EXPECT_THAT(refusal([&](test::MlpRun& c) { c.data_dir = data.path().string(); }),
               AllOf(HasSubstr("TrainConfig.data_dir = "), HasSubstr("resuming needs the same data")));
   // Any device count is fine.
   EXPECT_EQ(train(small_run(3, 10), {.resume = &state}).steps.size(), 5u);
@@ -360,7 +362,7 @@ TEST(Train, ANonFiniteLossStopsNamingTheStep) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
   TempDir dir;
-  TrainConfig c = small_run(2, 50);
+  test::MlpRun c = small_run(2, 50);
   c.optimizer = "sgd";
   c.schedule = "constant";
   c.lr = 1e5;  // diverges within a few steps

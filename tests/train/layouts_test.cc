@@ -11,6 +11,7 @@
 
 #include "datarax/device_discovery.h"
 #include "datarax/train/trainer.h"
+#include "train/mlp_run.h"
 #include "support/collective_log.h"
 #include "support/skip.h"
 
@@ -20,8 +21,8 @@ namespace {
 using test::CollectiveLog;
 using Calls = std::vector<CollectiveLog::Call>;
 
-TrainConfig run_of(int data, int model, int stage, std::int64_t steps) {
-  TrainConfig c;
+test::MlpRun run_of(int data, int model, int stage, std::int64_t steps) {
+  test::MlpRun c;
   c.data_parallel = data;
   c.model_parallel = model;
   c.zero_stage = stage;
@@ -64,7 +65,7 @@ double worst_loss_difference(const TrainReport& a, const TrainReport& b) {
 TEST(Layouts, TensorParallelRunsGiveTheOneDeviceLossesAndParameters) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
-  TrainConfig c = run_of(1, 1, 0, 50);
+  test::MlpRun c = run_of(1, 1, 0, 50);
   c.optimizer = "adamw";
   c.clip_norm = 0.5;
   c.shuffle = false;
@@ -72,7 +73,7 @@ TEST(Layouts, TensorParallelRunsGiveTheOneDeviceLossesAndParameters) {
   ASSERT_EQ(one.steps.size(), 50u);
   EXPECT_LT(one.steps.back().loss, one.steps.front().loss * 0.5);  // it learns
   for (auto [d, m, s] : {std::tuple{1, 2, 0}, {1, 4, 0}, {2, 2, 0}, {2, 2, 3}, {4, 2, 2}, {2, 4, 1}}) {
-    TrainConfig l = c;
+    test::MlpRun l = c;
     l.data_parallel = d;
     l.model_parallel = m;
     l.zero_stage = s;
@@ -102,7 +103,7 @@ TEST(Layouts, ZeroStagesAreBitwiseTheReplicatedStep) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
   for (auto [d, m] : {std::pair{2, 1}, {3, 1}, {2, 2}}) {
-    TrainConfig c = run_of(d, m, 0, 12);
+    test::MlpRun c = run_of(d, m, 0, 12);
     c.batch_size = 6 * 40;
     c.optimizer = "adamw";
     c.clip_norm = 0.5;
@@ -126,11 +127,11 @@ CollectiveLog::Call all_gather(std::int64_t n, int group) {
   return {CollectiveKind::all_gather, ReduceOp::sum, DType::f32, n, group};
 }
 CollectiveLog::Call reduce_scatter(std::int64_t n, int group) {
-  return {CollectiveKind::reduce_scatter, ReduceOp::mean, DType::f32, n, group};
+  return {CollectiveKind::reduce_scatter, ReduceOp::sum, DType::f32, n, group};
 }
 
 // Checks that two steps each make `step` (the calls after the last step gather the final state).
-void expect_steps(const TrainConfig& c, const Calls& step, const char* what) {
+void expect_steps(const test::MlpRun& c, const Calls& step, const char* what) {
   const Calls calls = test::collectives_of([&] { train(c); });
   ASSERT_GE(calls.size(), 2 * step.size()) << what;
   EXPECT_EQ(Calls(calls.begin(), calls.begin() + static_cast<std::ptrdiff_t>(step.size())), step) << what << ", step 1";
@@ -149,7 +150,7 @@ TEST(Layouts, EachLayoutsStepMakesTheCollectivesItsShapesCallFor) {
   const auto f64 = DType::f64, f32 = DType::f32;
   {  // ZeRO-2 on 2 devices: each layer's gradients reduce-scattered as backward ends it, last layer first
     const std::int64_t u0 = round_up(784 * 64 + 64, 32), u1 = round_up(64 * 32 + 32, 32), u2 = round_up(32 * 10 + 10, 32);
-    TrainConfig c = run_of(2, 1, 2, 2);
+    test::MlpRun c = run_of(2, 1, 2, 2);
     c.clip_norm = 1.0;
     expect_steps(c,
                  {reduce_scatter(u2, 2), reduce_scatter(u1, 2), reduce_scatter(u0, 2),
@@ -169,7 +170,7 @@ TEST(Layouts, EachLayoutsStepMakesTheCollectivesItsShapesCallFor) {
   {  // Tensor parallelism, model 2: layer 0 column, layer 1 row, layer 2 whole. One all-reduce in
      // forward (g after the row layer, [batch, 32]); none in backward (f before the column layer
      // would sum its input gradient, which the first layer does not compute). No data axis to reduce.
-    TrainConfig c = run_of(1, 2, 0, 2);
+    test::MlpRun c = run_of(1, 2, 0, 2);
     c.clip_norm = 1.0;
     expect_steps(c,
                  {all_reduce(ReduceOp::sum, f32, 256 * 32, 2),
@@ -180,19 +181,20 @@ TEST(Layouts, EachLayoutsStepMakesTheCollectivesItsShapesCallFor) {
     c.data_parallel = 2;
     const std::int64_t split = round_up(784 * 32 + 32 + 32 * 32, 16), whole = round_up(32 + 32 * 10 + 10, 16);
     expect_steps(c,
-                 {all_reduce(ReduceOp::sum, f32, 128 * 32, 2), all_reduce(ReduceOp::mean, f32, split, 2),
-                  all_reduce(ReduceOp::mean, f32, whole, 2), all_reduce(ReduceOp::sum, f64, 2, 2),
+                 {all_reduce(ReduceOp::sum, f32, 128 * 32, 2), all_reduce(ReduceOp::sum, f32, split, 2),
+                  all_reduce(ReduceOp::sum, f32, whole, 2), all_reduce(ReduceOp::sum, f64, 2, 2),
                   all_reduce(ReduceOp::sum, f64, 3, 2)},
                  "DP x TP");
-    // data 2 x model 2 with FSDP over data: per layer, the split unit and then the whole one.
+    // data 2 x model 2 with FSDP over data: per layer its units in key order (dense_1's whole bias,
+    // then its split kernel).
     c.zero_stage = 3;
     const std::int64_t l0 = round_up(784 * 32 + 32, 32), l1k = round_up(32 * 32, 32), l1b = round_up(32, 32),
                        l2 = round_up(32 * 10 + 10, 32);
     expect_steps(c,
-                 {all_gather(l0 / 2, 2), all_gather(l1k / 2, 2), all_gather(l1b / 2, 2),
+                 {all_gather(l0 / 2, 2), all_gather(l1b / 2, 2), all_gather(l1k / 2, 2),
                   all_reduce(ReduceOp::sum, f32, 128 * 32, 2), all_gather(l2 / 2, 2),
-                  reduce_scatter(l2, 2), all_gather(l1k / 2, 2), all_gather(l1b / 2, 2), reduce_scatter(l1k, 2),
-                  reduce_scatter(l1b, 2), reduce_scatter(l0, 2),
+                  reduce_scatter(l2, 2), all_gather(l1b / 2, 2), all_gather(l1k / 2, 2), reduce_scatter(l1b, 2),
+                  reduce_scatter(l1k, 2), reduce_scatter(l0, 2),
                   all_reduce(ReduceOp::sum, f64, 2, 4),  // over data and model
                   all_reduce(ReduceOp::sum, f64, 3, 2)},
                  "DP x TP, FSDP");
@@ -212,8 +214,8 @@ std::vector<std::vector<Leaf>> default_model_leaves(int model) {
   return {{{784 * 512, tp}, {512, tp}}, {{512 * 512, tp}, {512, false}}, {{512 * 10, false}, {10, false}}};
 }
 
-TrainConfig default_model_run(int data, int model, int stage) {
-  TrainConfig c = run_of(data, model, stage, 1);
+test::MlpRun default_model_run(int data, int model, int stage) {
+  test::MlpRun c = run_of(data, model, stage, 1);
   c.hidden = {512, 512};
   return c;
 }

@@ -2,6 +2,8 @@
 // the dependency script installs; run by hand without it, the tests skip, saying why; under the
 // test command they fail).
 #include "datarax/train/trainer.h"
+#include "datarax/nn/models/mlp.h"
+#include "train/mlp_run.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -16,7 +18,6 @@
 #include "datarax/device_discovery.h"
 #include "datarax/io/safetensors.h"
 #include "datarax/nn/matmul_kernel.h"
-#include "datarax/nn/mlp.h"
 #include "datarax/nn/precision.h"
 #include "datarax/optim/optimizer.h"
 #include "io/test_files.h"
@@ -30,8 +31,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-TrainConfig small_run(int devices, std::int64_t steps) {
-  TrainConfig c;
+test::MlpRun small_run(int devices, std::int64_t steps) {
+  test::MlpRun c;
   c.data_parallel = devices;
   c.steps = steps;
   c.hidden = {64, 32};
@@ -73,7 +74,7 @@ std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m *
 // The parameters of small_run's MLP 784-64-32-10.
 constexpr std::int64_t kParams = 784 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10;
 
-std::vector<CollectiveLog::Call> log_of(const TrainConfig& c) {
+std::vector<CollectiveLog::Call> log_of(const test::MlpRun& c) {
   return test::collectives_of([&] { train(c); });
 }
 
@@ -85,13 +86,13 @@ TEST(Trainer, ReplicatedStepMakesOneGradientAllReducePerBucket) {
   initialize({.num_cpu_devices = 8});
   const std::int64_t buffer = round_up(kParams, 16);
   for (std::int64_t bucket_bytes : {std::int64_t{0}, std::int64_t{64} << 10, buffer * 4 - 64}) {
-    TrainConfig c = small_run(2, 3);
+    test::MlpRun c = small_run(2, 3);
     c.zero_stage = 0;  // (bucket_bytes 0 would default to ZeRO-1)
     c.gradient_bucket_bytes = bucket_bytes;
     const std::int64_t per = bucket_bytes == 0 ? buffer : bucket_bytes / 4;
     std::vector<CollectiveLog::Call> step;
     for (std::int64_t at = 0; at < buffer; at += per)
-      step.push_back({CollectiveKind::all_reduce, ReduceOp::mean, DType::f32, std::min(per, buffer - at)});
+      step.push_back({CollectiveKind::all_reduce, ReduceOp::sum, DType::f32, std::min(per, buffer - at)});
     step.push_back({CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 3});  // loss, correct, stop
     std::vector<CollectiveLog::Call> expected;
     for (int s = 0; s < 3; ++s) expected.insert(expected.end(), step.begin(), step.end());
@@ -109,13 +110,13 @@ TEST(Trainer, ShardedStepMakesOneReduceScatterAndOneAllGather) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
   for (int n : {2, 3}) {
-    TrainConfig c = small_run(n, 2);
+    test::MlpRun c = small_run(n, 2);
     c.batch_size = 6 * 40;
     c.zero_stage = 1;
     c.clip_norm = 1.0;
     const std::int64_t buffer = round_up(kParams, 16 * n);
     const std::vector<CollectiveLog::Call> step = {
-        {CollectiveKind::reduce_scatter, ReduceOp::mean, DType::f32, buffer},
+        {CollectiveKind::reduce_scatter, ReduceOp::sum, DType::f32, buffer},
         {CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 1},
         {CollectiveKind::all_gather, ReduceOp::sum, DType::f32, buffer / n},
         {CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 3}};
@@ -131,7 +132,7 @@ TEST(Trainer, PhaseTimesAreReportedOnlyWhenAsked) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
   for (const int stage : {0, 3}) {
-    TrainConfig c = small_run(2, 6);
+    test::MlpRun c = small_run(2, 6);
     c.zero_stage = stage;
     const TrainReport off = train(c);
     for (const StepMetrics& m : off.steps)
@@ -167,7 +168,7 @@ TEST(Trainer, DefaultZeroStageIsOneOnSeveralLocalDevicesAndExact) {
                         Case{3, 0, "data 3, ZeRO stage 1 (optimizer state sharded) by default"},
                         Case{1, 0, "data 1, replicated"}, Case{2, 64 << 10, "data 2, replicated"}})
     for (const std::optional<double> clip : {std::optional<double>(), std::optional<double>(0.5)}) {
-      TrainConfig c = small_run(k.devices, 8);
+      test::MlpRun c = small_run(k.devices, 8);
       c.batch_size = 240;  // divisible by 2 and 3
       c.gradient_bucket_bytes = k.bucket_bytes;
       c.clip_norm = clip;
@@ -199,7 +200,7 @@ TEST(Trainer, Bf16KeepsZeroOneExactAndFollowsF32) {
   // The bf16 recipe itself, whatever kernel this CPU's measurement would choose for bf16.
   nn::set_matmul_kernel(nn::Precision::bf16, nn::MatmulKernel::avx512_bf16);
   initialize({.num_cpu_devices = 8});
-  TrainConfig c = small_run(2, 8);
+  test::MlpRun c = small_run(2, 8);
   const TrainReport f32 = train(c);
   c.precision = "bf16";
   const TrainReport by_default = train(c);
@@ -229,7 +230,7 @@ TEST(Trainer, Bf16WithoutAFasterKernelRunsTheF32ProductsAndSaysSo) {
   nn::set_matmul_kernel(nn::Precision::f32, f32_kernel);
   nn::set_matmul_kernel(nn::Precision::bf16, f32_kernel);
   initialize({.num_cpu_devices = 8});
-  TrainConfig c = small_run(2, 6);
+  test::MlpRun c = small_run(2, 6);
   const TrainReport f32 = train(c);
   c.precision = "bf16";
   const TrainReport bf16 = train(c);
@@ -245,7 +246,7 @@ TEST(Trainer, PaddedLastBatchGivesExactMeansAndEpochRows) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
   // 60000 = 234 * 256 + 96: without drop_last the 235th batch has 96 real rows and 160 padded.
-  TrainConfig c = small_run(4, 235);
+  test::MlpRun c = small_run(4, 235);
   c.drop_last = false;
   c.epochs = 1;
   const TrainReport r = train(c);
@@ -269,7 +270,7 @@ TEST(Trainer, SaveAndInitRoundTrip) {
   const Tree saved = io::load_safetensors(path);
   EXPECT_TRUE(bitwise_equal(saved, ra.params));
   // Starting from the saved parameters with SGD at lr 0 keeps them exactly.
-  TrainConfig b = small_run(2, 2);
+  test::MlpRun b = small_run(2, 2);
   b.init_path = path;
   b.optimizer = "sgd";
   b.lr = 1e-30;
@@ -278,7 +279,7 @@ TEST(Trainer, SaveAndInitRoundTrip) {
     for (std::size_t i = 0; i < leaf.data<float>().size(); ++i)
       ASSERT_NEAR(rb.params.at(key).data<float>()[i], leaf.data<float>()[i], 1e-6) << key;
   // Wrong shapes: a model with other hidden sizes refuses the file, naming the tensor.
-  TrainConfig c = small_run(2, 1);
+  test::MlpRun c = small_run(2, 1);
   c.init_path = path;
   c.hidden = {32};
   EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.init_path = " + path + ": tensor \"dense_0/bias\" is f32[64]; the model MLP 784-32-10 (relu) needs f32[32]"));
@@ -321,7 +322,7 @@ class EveryNSteps final : public CheckpointPolicy {
 TEST(Trainer, CheckpointPolicySeesTheWholeStateAtItsSteps) {
   DATARAX_NEEDS_FASHION_MNIST();
   initialize({.num_cpu_devices = 8});
-  TrainConfig c = small_run(3, 9);
+  test::MlpRun c = small_run(3, 9);
   c.batch_size = 6 * 40;
   EveryNSteps replicated(4), sharded(4);
   const TrainReport r = train(c, {.checkpoint = &replicated});
@@ -329,8 +330,8 @@ TEST(Trainer, CheckpointPolicySeesTheWholeStateAtItsSteps) {
   train(c, {.checkpoint = &sharded});
   ASSERT_EQ(replicated.saved.size(), 2u);
   ASSERT_EQ(sharded.saved.size(), 2u);
-  const nn::MlpConfig model{{784, 64, 32, 10}};
-  const Tree init_state = optim::make_optimizer("adam")->init(nn::mlp_init(model, 0));
+  const nn::Mlp model({.sizes = {784, 64, 32, 10}});
+  const Tree init_state = optim::make_optimizer("adam")->init(model.init(0));
   for (std::size_t k = 0; k < 2; ++k) {
     const TrainState& a = replicated.saved[k];
     const TrainState& b = sharded.saved[k];
@@ -395,7 +396,7 @@ TEST(Trainer, NonFiniteOrEmptyInputsAreRefused) {
   params.at("dense_1/bias").data<float>()[3] = std::numeric_limits<float>::quiet_NaN();
   const std::string path = (dir / "nan.safetensors").string();
   io::save_safetensors(path, params);
-  TrainConfig c = small_run(2, 1);
+  test::MlpRun c = small_run(2, 1);
   c.init_path = path;
   EXPECT_THAT(test::error_of([&] { train(c); }),
               HasSubstr("TrainConfig.init_path = " + path + ": tensor \"dense_1/bias\" holds nan at element 3; "
@@ -423,7 +424,7 @@ TEST(Trainer, NonFiniteOrEmptyInputsAreRefused) {
 
 TEST(Trainer, BadConfigurationIsRejectedBeforeTraining) {
   initialize({.num_cpu_devices = 8});
-  TrainConfig c = small_run(3, 1);
+  test::MlpRun c = small_run(3, 1);
   EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.batch_size = 256: not divisible by the data axis (3 devices); use a multiple of 3"));
   c = small_run(2, 1);
   c.optimizer = "rmsprop";
@@ -451,7 +452,7 @@ TEST(Trainer, BadConfigurationIsRejectedBeforeTraining) {
   EXPECT_NO_THROW(train(c));
   c.hidden = {62, 32};
   EXPECT_THAT(test::error_of([&] { train(c); }),
-              HasSubstr("TrainConfig.hidden = 62,32: width 62 is split over the model axis and 4 devices do not divide it"));
+              HasSubstr("TrainConfig.hidden = 62,32: Mlp: width 62 (the output of dense_0) is split over a model axis of 4 devices, which do not divide it"));
   c = small_run(2, 1);
   c.zero_stage = 4;
   EXPECT_THAT(test::error_of([&] { train(c); }), HasSubstr("TrainConfig.zero_stage = 4"));

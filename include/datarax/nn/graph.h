@@ -35,6 +35,18 @@ namespace datarax::nn {
 
 class Graph;
 
+// Calls a Graph makes around chosen nodes during forward() and backward() replays (not while
+// recording): the place to gather a parameter just before its first use and to reduce its
+// gradient as soon as it is complete — what ZeRO-3/FSDP does (train/'s Step uses it).
+class GraphHooks {
+ public:
+  static constexpr std::uint8_t kBeforeForward = 1, kBeforeBackward = 2, kAfterBackward = 4;
+  virtual ~GraphHooks() = default;
+  virtual void before_forward(int /*node*/) {}
+  virtual void before_backward(int /*node*/) {}
+  virtual void after_backward(int /*node*/) {}
+};
+
 class Var {
  public:
   Var() = default;  // refers to no graph; using it throws InvalidArgumentError
@@ -58,6 +70,11 @@ class Var {
 class Graph {
  public:
   Graph() = default;
+  // eager false: apply() records an op without running it (its output holds no values until the
+  // first forward()). For a caller that replays at once anyway — the trainer records on a batch
+  // of the right shapes only — and must not run collectives while recording. The recorded
+  // function must then not read values (Var::value()) while it runs.
+  explicit Graph(bool eager) : eager_(eager) {}
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
 
@@ -77,6 +94,14 @@ class Graph {
 
   // Replaces a leaf's value (input or parameter; same dtype and shape, else InvalidArgumentError).
   void bind(Var leaf, const Array& value);
+  // After finish(): the buffer that parameter `leaf`'s gradient is written to in each backward
+  // (same dtype and shape; the graph's own is released). Lets a caller place gradients in its
+  // own memory (one flat buffer for a collective) instead of copying them there.
+  void bind_grad(Var leaf, const Array& buffer);
+  // Hooks called around the nodes whose bits in `at` (one byte per node, GraphHooks::k*) are
+  // set, during every later forward() and backward(); null removes them. The caller keeps
+  // `hooks` alive while set.
+  void set_hooks(GraphHooks* hooks, std::vector<std::uint8_t> at);
   // Runs every op node's forward again, in recording order, on the leaves' current values.
   void forward();
   // Reverse mode: d(loss)/d(node) for every node that depends on a parameter. loss must have one
@@ -94,6 +119,13 @@ class Graph {
   const std::vector<std::pair<std::string, int>>& exposed() const { return exposed_; }
 
   std::size_t size() const { return nodes_.size(); }
+  // The structure, for planners (by node id): whether a node is an op, a parameter, and the
+  // ids of its inputs.
+  bool is_op(int id) const { return nodes_.at(static_cast<std::size_t>(id)).kind == Kind::op; }
+  bool is_parameter(int id) const { return nodes_.at(static_cast<std::size_t>(id)).kind == Kind::parameter; }
+  const std::vector<int>& inputs_of(int id) const { return nodes_.at(static_cast<std::size_t>(id)).inputs; }
+  // The op's name (Op::name) of an op node; "" for a leaf.
+  std::string_view op_name(int id) const;
   const std::string& name(Var v) const;
   Var var(int id);
 
@@ -127,6 +159,9 @@ class Graph {
   std::deque<Node> nodes_;
   std::vector<std::pair<std::string, int>> exposed_;
   std::vector<int> unwritten_;  // nodes needing a gradient that no op writes: zeroed each backward
+  bool eager_ = true;
+  GraphHooks* hooks_ = nullptr;
+  std::vector<std::uint8_t> hooks_at_;
   bool finished_ = false;
   int planned_loss_ = -1;
 };

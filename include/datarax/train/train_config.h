@@ -1,12 +1,13 @@
-// TrainConfig: what a training run is configured by. Defaults train the README's model: MLP
-// 784-512-512-10, Adam at a peak learning rate of 1e-3 (100 warmup steps, then a cosine decay to 0
-// over the run), global batch 256, data-parallel over every local device, 10 epochs of
-// Fashion-MNIST. The number of classes comes from the data set.
+// TrainConfig: how a training run goes — everything but the model (train/model.h; the built-in
+// ones' sizes are BuiltinModel's, train/builtin_models.h). Defaults: Adam at a peak learning rate
+// of 1e-3 (100 warmup steps, then a cosine decay to 0 over the run), global batch 256,
+// data-parallel over every local device, 10 epochs (of Fashion-MNIST for the built-in models).
 //
 // Layouts (docs/model_parallel.md): the mesh is ("data") or, with model_parallel > 1, the hybrid
-// ("data", "model"); the MLP is tensor-parallel over "model" (Megatron's column/row pairs), and
-// zero_stage shards over "data" the optimizer state (1, the default on several devices of one
-// process), the gradients too (2), and the parameters too (3: FSDP).
+// ("data", "model"); the model is tensor-parallel over "model" by its parameters' sharding specs
+// (the built-in MLP and CNN: Megatron's column/row pairs), and zero_stage shards over "data" the
+// optimizer state (1, the default on several devices of one process), the gradients too (2), and
+// the parameters too (3: FSDP), for any model.
 //
 // A bad value throws ConfigError, which names the field as it is spelled here, its value and what
 // is valid: `TrainConfig.batch_size = 256: not divisible by the data axis (3 devices); use a
@@ -46,14 +47,12 @@ struct TrainConfig {
   // Stage 0: gradients are all-reduced in buckets of at most this many bytes, in one flat buffer;
   // 0 (the default) is one bucket for all of them: one collective per step.
   std::int64_t gradient_bucket_bytes = 0;
-  std::vector<int> hidden = {512, 512};
-  std::string activation = "relu";         // relu | gelu
   // f32 | bf16: the matrix products' precision (datarax/nn/precision.h). bf16 rounds their operands
   // to bfloat16 and sums in f32 — about twice as fast on a CPU with AVX512_BF16, which it needs;
   // activations, loss, gradients, their reduction, the optimizer and the parameters stay f32.
   std::string precision = "f32";
   std::uint64_t seed = 0;
-  std::string data_dir;                    // empty: the Fashion-MNIST package's directory
+  std::string data_dir;                    // built-in models: empty is the Fashion-MNIST package's directory
   bool shuffle = true;
   std::string init_path;                   // initial parameters (safetensors); empty: seeded init
   std::int64_t log_every = 50;             // steps per samples/s window of StepMetrics

@@ -1,11 +1,13 @@
-// The trainer: an MLP on MNIST-format data over a ("data") or ("data", "model") mesh of devices.
+// The trainer: any model (train/model.h) on any data set (data/dataset.h) over a ("data") or
+// ("data", "model") mesh of devices.
 //
 // Two pieces (docs/architecture.md): a host loop on the calling thread — it loads each global
 // batch (this process's slice) and shards it over "data" (views, no copy) one step ahead of the
 // devices, keeps the epoch schedule, takes checkpoints and stop requests between steps and reports
-// to the observer — and a per-device Step that runs inside one SPMD launch: forward and backward of
-// its part of the model (tensor-parallel over "model"), the gradient reduction over "data" in flat
-// units, clipping and the optimizer update of what it owns (every parameter, or its ZeRO slices).
+// to the observer — and a per-device Step that runs inside one SPMD launch: the model's loss,
+// recorded once and replayed with its gradients on its part of the parameters (tensor-parallel
+// over "model"), the gradient reduction over "data" in flat units, clipping and the optimizer
+// update of what it owns (every parameter, or its ZeRO slices).
 // Step metrics and the epoch's test metrics are reduced across devices by
 // DistributedMetricsModule. No step allocates once the buffers exist. docs/model_parallel.md
 // explains the layouts.
@@ -20,7 +22,9 @@
 #include <string>
 #include <vector>
 
+#include "datarax/data/dataset.h"
 #include "datarax/phase_timer.h"
+#include "datarax/train/model.h"
 #include "datarax/train/train_config.h"
 #include "datarax/tree.h"
 
@@ -50,7 +54,7 @@ struct EpochMetrics {
 // Bytes one device holds for the model, read from its buffers.
 struct DeviceBytes {
   std::int64_t params = 0, grads = 0, optimizer = 0;
-  std::int64_t in_flight = 0;  // ZeRO 2/3: one layer's whole gradients (and gathered parameters)
+  std::int64_t in_flight = 0;  // ZeRO 2/3: the slots of whole gradients (and gathered parameters) of the groups in use
   std::int64_t total() const { return params + grads + optimizer + in_flight; }
 };
 
@@ -58,9 +62,8 @@ struct TrainInfo {
   int devices = 0;
   std::string mesh;           // e.g. "Mesh(data=2; cpu:0..1)"
   std::int64_t parameters = 0;
-  std::string model;          // e.g. "MLP 784-512-512-10 (relu)"
+  std::string model;          // Model::name, e.g. "MLP 784-512-512-10 (relu)"
   std::string dataset;        // e.g. "fashion-mnist/train 60000 train, fashion-mnist/test 10000 test"
-  int classes = 0;            // from the data set
   std::int64_t steps_per_epoch = 0;
   std::int64_t total_steps = 0;
   // e.g. "data 2 x model 2 (tensor-parallel layers: column, row, none), ZeRO stage 3 (FSDP)"
@@ -85,7 +88,7 @@ struct TrainState {
   // The epoch's running totals so far (its row's train loss and accuracy): sum of loss x count,
   // correct predictions, real examples.
   double epoch_loss = 0, epoch_correct = 0, epoch_count = 0;
-  Tree params;                // "dense_0/kernel", ...
+  Tree params;                // the model's keys: "dense_0/kernel", ...
   Tree opt_state;             // the optimizer's state (optim/optimizer.h: "count", "mu/...", ...)
   // What the state belongs to, as name -> text: `must_match` holds what a resumed run must share
   // (the data, the model, the optimizer and its schedule, the data order: each named like its
@@ -160,11 +163,14 @@ struct TrainHooks {
   std::function<void(const TrainReport&)> on_trained = nullptr;
 };
 
-// Trains as `config` says. Throws ConfigError for a bad configuration or input (before any step
-// runs, where it can be known then).
-// Under mpirun every process calls train with the same config: each loads only its slice of every
-// global batch and trains its devices of the one data-parallel mesh over all processes' devices;
-// every process returns the same report, parameters included.
-TrainReport train(const TrainConfig& config, const TrainHooks& hooks = {});
+// Trains `model` (train/model.h) on `train_set`, evaluating on `test_set` after every epoch, as
+// `config` says. Throws ConfigError for a bad configuration or input (before any step runs, where
+// it can be known then). The model and the data sets must outlive the call.
+// Under mpirun every process calls train with the same model, data and config: each loads only its
+// slice of every global batch and trains its devices of the one mesh over all processes' devices;
+// every process returns the same report, parameters included. (train/builtin_models.h trains the
+// built-in MLP and CNN on MNIST-format data.)
+TrainReport train(const Model& model, const data::Dataset& train_set, const data::Dataset& test_set,
+                  const TrainConfig& config, const TrainHooks& hooks = {});
 
 }  // namespace datarax::train

@@ -34,8 +34,8 @@ Cnn::Cnn(CnnConfig config)
       flat_((config.height / 2 / 2) * (config.width / 2 / 2) * config.conv_1_features),
       conv_0_(*this, "conv_0", config.channels, config.conv_0_features, {3, 3}, {.relu = true}),
       conv_1_(*this, "conv_1", config.conv_0_features, config.conv_1_features, {3, 3}, {.relu = true}),
-      dense_0_(*this, "dense_0", flat_, config.hidden),
-      dense_1_(*this, "dense_1", config.hidden, config.classes) {}
+      dense_0_(*this, "dense_0", flat_, config.hidden, column_parallel()),
+      dense_1_(*this, "dense_1", config.hidden, config.classes, row_parallel()) {}
 
 // The convolutions apply their ReLU themselves (fused: the same values as relu(conv(x)), without
 // two more passes over the largest activations of the step).

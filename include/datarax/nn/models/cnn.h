@@ -8,7 +8,8 @@
 //   dense_1 kernel [128, 10] bias [10]        logits
 //
 // Written the way a user writes a model (module.h): submodules as members, a call operator of ops
-// (the conv layers with their ReLU fused in: ConvOptions::relu).
+// (the conv layers with their ReLU fused in: ConvOptions::relu). Over a "model" axis dense_0 is
+// column-parallel and dense_1 row-parallel (Megatron); the convolutions are replicated.
 // Every size is configurable (tests use a tiny one). Images are [N, height, width, channels] of the
 // parameters' dtype; scaling pixels (/255) is the data's business.
 #pragma once

@@ -1,0 +1,58 @@
+// Model: what train() trains — any module (nn/module.h) and the loss of a device's rows,
+// written forward only; the trainer records it once, differentiates it and replays it
+// (nn/value_and_grad.h's way) on every layout.
+//
+//   MyNet net;                                      // a module: parameters declared, ops in operator()
+//   train::Model model = train::classifier(net, [&](const nn::VarTree& p, nn::Var x) { return net(p, x); },
+//                                          "my net");
+//   train::train(model, train_set, test_set, config);
+//
+// The batch the loss gets (one device's rows): the data set's fields ([b, ...] each: "inputs" and
+// "labels" for an ArrayDataset), "mask" f32 [b] (1 for a real example, 0 for a padding row) and
+// "count" f32 [] — the number of real examples in the whole GLOBAL batch. The loss returns
+//
+//   Σ over its rows of mask · (that example's loss) / count
+//
+// so that the devices' losses and gradients SUMMED over the data axis are the global batch's
+// mean — exact also for a padded last batch, on any device count. softmax_cross_entropy(logits,
+// labels, mask, count) is exactly that for a classifier.
+//
+// Layouts come from the parameters' sharding specs (ParamSpec::sharding): over a mesh with a
+// "model" axis each device gets its blocks of the split tensors, and the module's layers must
+// then compute with blocks (nn::Dense does, from its column_parallel/row_parallel options;
+// ops/collective.h has the collectives for your own). ZeRO and FSDP need nothing of the model.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include "datarax/nn/module.h"
+#include "datarax/nn/value_and_grad.h"
+#include "datarax/tree.h"
+
+namespace datarax::train {
+
+struct Model {
+  const nn::Module* module = nullptr;  // its parameter specs: keys, shapes, initializers, sharding
+  nn::LossFn loss;                     // as above
+  // Optional: the correct predictions among the device's rows (mask 1), from the values the loss
+  // exposed (nn::expose) and the batch; unset: the run reports no accuracy (0). Called after
+  // every step and on every evaluation batch: it must not allocate.
+  std::function<double(const Tree& outputs, const Tree& batch)> correct;
+  // In the header, and in the run's identity (a resume must match): "MLP 784-512-512-10 (relu)".
+  std::string name;
+  // Optional: the module's parameters from a file's tensors (TrainConfig::init_path), for a
+  // model whose files use another layout (GPT-2's Hugging Face names). Unset: the same keys.
+  std::function<Tree(const Tree& file)> from_file;
+  // Optional: refuses a model axis of `m` devices the model cannot split (throws, naming the
+  // size and the valid ones). The trainer also refuses any split its shapes do not divide.
+  std::function<void(int m)> check_model_axis;
+};
+
+// A classifier: logits = forward(params, batch["inputs"]) of shape [rows, classes]; the loss is
+// softmax_cross_entropy with batch["labels"] (i32 class ids), "mask" and "count"; the accuracy
+// compares each row's largest logit with its label.
+Model classifier(const nn::Module& module, std::function<nn::Var(const nn::VarTree& params, nn::Var inputs)> forward,
+                 std::string name);
+
+}  // namespace datarax::train
