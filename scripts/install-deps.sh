@@ -15,6 +15,7 @@ packages=(
   nlohmann-json3-dev            # safetensors headers, metrics
   dataset-fashion-mnist         # the default training data: /usr/share/datasets/fashion-mnist
   gnuplot-nox                   # datarax-train --plot
+  fortunes                      # the GPT's default text corpus: /usr/share/games/fortunes
 )
 
 missing=()

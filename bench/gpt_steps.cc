@@ -1,0 +1,100 @@
+// gpt_steps: trains datarax's Gpt for N steps on one device through value_and_grad + optim and
+// prints each step's loss — the C++ half of the comparison with bench/peers/nanogpt_reference.py
+// (the same GPT-2-format initial file, the same blocks, the same optimizer), and a throughput
+// measurement of the training step.
+//
+//   gpt_steps --write-init FILE [--n-layer L --n-head H --n-embd C --block-size T --seed S]
+//   gpt_steps --init FILE --text FILE --batch B --steps N --opt sgd|adam --lr X [--time]
+//
+// Batch k holds the training split's blocks k·B .. k·B+B−1 (no shuffle; data/token_blocks.h),
+// the loss is the mean cross-entropy over B·T positions (mask 1, count B). With --time it prints
+// the median step time and tokens/s after 3 warm-up steps, and where the time goes (forward +
+// backward vs the optimizer).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "datarax/datarax.h"
+
+namespace {
+
+using namespace datarax;
+
+std::string arg(int argc, char** argv, const std::string& name, const std::string& def) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (argv[i] == name) return argv[i + 1];
+  return def;
+}
+bool flag(int argc, char** argv, const std::string& name) {
+  for (int i = 1; i < argc; ++i)
+    if (argv[i] == name) return true;
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  if (flag(argc, argv, "--write-init")) {
+    const nn::GptConfig c{.vocab_size = 256,
+                          .block_size = std::stoll(arg(argc, argv, "--block-size", "32")),
+                          .n_layer = std::stoll(arg(argc, argv, "--n-layer", "2")),
+                          .n_head = std::stoll(arg(argc, argv, "--n-head", "4")),
+                          .n_embd = std::stoll(arg(argc, argv, "--n-embd", "64"))};
+    nn::save_gpt(arg(argc, argv, "--write-init", ""), nn::Gpt(c).init(std::stoull(arg(argc, argv, "--seed", "0"))), c);
+    return 0;
+  }
+  const nn::GptCheckpoint ck = nn::load_gpt(arg(argc, argv, "--init", ""));
+  const nn::Gpt model(ck.config);
+  const std::int64_t B = std::stoll(arg(argc, argv, "--batch", "8")), steps = std::stoll(arg(argc, argv, "--steps", "60"));
+  const std::int64_t T = ck.config.block_size;
+  const double lr = std::stod(arg(argc, argv, "--lr", "1e-3"));
+  const std::string opt_name = arg(argc, argv, "--opt", "adam");
+  const bool timing = flag(argc, argv, "--time");
+  auto stream = std::make_shared<const data::TokenStream>(data::read_text_tokens(arg(argc, argv, "--text", "")));
+  const data::TokenBlocks blocks(stream, data::Split::train, T);
+  std::unique_ptr<optim::Optimizer> opt = opt_name == "sgd" ? optim::sgd(lr) : optim::adam(lr);
+  Tree params = ck.params;
+  Tree state = opt->init(params);
+  Array inputs = Array::zeros({B, T}, DType::i32), labels = Array::zeros({B, T}, DType::i32);
+  const Tree batch{{"inputs", inputs}, {"labels", labels}, {"mask", Array::full({B}, 1.0)},
+                   {"count", Array::full({}, static_cast<double>(B))}};
+  nn::ValueAndGrad vg([&](const nn::VarTree& p, const nn::VarTree& b) { return model.loss(p, b); });
+  std::vector<double> step_s, opt_s;
+  for (std::int64_t k = 0; k < steps; ++k) {
+    std::vector<std::int64_t> idx(static_cast<std::size_t>(B));
+    for (std::int64_t r = 0; r < B; ++r) idx[static_cast<std::size_t>(r)] = (k * B + r) % blocks.size();
+    std::vector<Array> rows{inputs, labels};
+    blocks.read(idx, rows);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto [loss, grads] = vg(params, batch);
+    const auto t1 = std::chrono::steady_clock::now();
+    Tree g = grads;  // shares the buffers: update_and_apply overwrites them, as the trainer's step does
+    opt->update_and_apply(g, state, params);
+    const auto t2 = std::chrono::steady_clock::now();
+    if (!timing) std::printf("step %lld loss %.9g\n", static_cast<long long>(k), loss);
+    if (k >= 3) {
+      step_s.push_back(std::chrono::duration<double>(t2 - t0).count());
+      opt_s.push_back(std::chrono::duration<double>(t2 - t1).count());
+    }
+  }
+  if (timing && !step_s.empty()) {
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    const double s = median(step_s), o = median(opt_s);
+    std::printf("%s, batch %lld, %s: median step %.4f s (min %.4f, max %.4f) over %zu steps = %.0f tokens/s; "
+                "value_and_grad %.4f s, optimizer %.4f s; %lld parameters\n",
+                ck.config.to_string().c_str(), static_cast<long long>(B), opt_name.c_str(), s,
+                *std::min_element(step_s.begin(), step_s.end()), *std::max_element(step_s.begin(), step_s.end()),
+                step_s.size(), static_cast<double>(B * T) / s, s - o, o, static_cast<long long>(model.num_params()));
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "gpt_steps: %s\n", e.what());
+  return 2;
+}
