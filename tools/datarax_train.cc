@@ -252,12 +252,16 @@ void check_processes_agree(const Outputs& o, const std::string& resume_from) {
 }
 
 // --save, written by process 0; every process learns whether it worked.
-void save_parameters(const std::string& path, const datarax::train::TrainReport& report) {
+void save_parameters(const std::string& path, const datarax::train::BuiltinModel& model,
+                     const datarax::train::TrainReport& report) {
   std::string error;
   if (datarax::process_index() == 0) try {
-      datarax::io::save_safetensors(
-          path, report.params,
-          {{"model", report.info.model}, {"steps", std::to_string(report.final_step)}, {"format", "datarax"}});
+      if (model.name == "gpt")  // GPT-2's layout, its sizes in the metadata
+        datarax::train::save_parameters(model, path, report.params);
+      else
+        datarax::io::save_safetensors(
+            path, report.params,
+            {{"model", report.info.model}, {"steps", std::to_string(report.final_step)}, {"format", "datarax"}});
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -317,8 +321,18 @@ int main(int argc, char** argv) {
   app.add_flag("--fsdp", fsdp, "ZeRO-3 (FSDP): parameters, gradients and optimizer state sharded over data");
   app.add_option("--zero-stage", zero_text, "ZeRO stage over data: 0 (replicated), 1, 2 or 3 (the same as --fsdp); default 1 on several "
                  "devices of one process (the same results as 0, less memory), else 0");
-  app.add_option("--model", model.name, "mlp or cnn (two 3x3 conv + max-pool blocks, dense 128; Flax's names)")
+  app.add_option("--model", model.name,
+                 "mlp, cnn (two 3x3 conv + max-pool blocks, dense 128; Flax's names) or gpt (nanoGPT's GPT-2 on text)")
       ->capture_default_str();
+  std::optional<std::string> n_layer_text, n_head_text, n_embd_text, block_text, dropout_text, vocab_text;
+  app.add_option("--n-layer", n_layer_text, "gpt: transformer blocks (default 4)");
+  app.add_option("--n-head", n_head_text, "gpt: attention heads, dividing --n-embd and the model axis (default 4)");
+  app.add_option("--n-embd", n_embd_text, "gpt: the embedding width (default 128)");
+  app.add_option("--block-size", block_text, "gpt: the context, in tokens (default 64)");
+  app.add_option("--dropout", dropout_text, "gpt: dropout (default 0)");
+  app.add_option("--text", model.text, "gpt: train on this text file's bytes (default: Debian's fortunes)");
+  app.add_option("--tokens", model.tokens, "gpt: train on nanoGPT's train.bin format (uint16 ids; with --vocab-size)");
+  app.add_option("--vocab-size", vocab_text, "gpt: the vocabulary of --tokens");
   app.add_option("--hidden", hidden_text,
                  "hidden layer widths: mlp e.g. 512,512 (the default), or none (a linear model); cnn one width (default 128)");
   app.add_option("--activation", model.activation, "mlp: relu or gelu")->capture_default_str();
@@ -390,6 +404,15 @@ int main(int argc, char** argv) {
     out.resume_given = resume_opt->count() > 0;
     if (out.resume_given && !out.resume) out.resume = "";
     if (hidden_text) model.hidden = parse_hidden(*hidden_text);
+    if (n_layer_text) model.n_layer = tools::parse_whole(*n_layer_text, "--n-layer", 1, 1024);
+    if (n_head_text) model.n_head = tools::parse_whole(*n_head_text, "--n-head", 1, 4096);
+    if (n_embd_text) model.n_embd = tools::parse_whole(*n_embd_text, "--n-embd", 1, 1 << 16);
+    if (block_text) model.block_size = tools::parse_whole(*block_text, "--block-size", 1, 1 << 20);
+    if (dropout_text) model.dropout = tools::parse_real(*dropout_text, "--dropout", 0, true, 1);
+    if (vocab_text) model.vocab_size = tools::parse_whole(*vocab_text, "--vocab-size", 1, 65536);
+    if (model.name != "gpt" && (n_layer_text || n_head_text || n_embd_text || block_text || dropout_text || vocab_text))
+      throw InvalidArgumentError("--n-layer, --n-head, --n-embd, --block-size, --dropout and --vocab-size apply to --model gpt; this run's model is " +
+                                 model.name);
     config.shuffle = !no_shuffle;
     config.drop_last = !keep_last;
     try {
@@ -430,7 +453,7 @@ int main(int argc, char** argv) {
                    .stop = &g_stop,
                    .resume = resume ? &*resume : nullptr,
                    .on_trained = [&](const datarax::train::TrainReport& r) {
-                     if (out.save) attempt([&] { save_parameters(*out.save, r); });
+                     if (out.save) attempt([&] { save_parameters(*out.save, model, r); });
                    }});
       if (metrics) attempt([&] { metrics->commit(); });
       if (out.plot && datarax::process_index() == 0)

@@ -4,7 +4,11 @@
 
 #include "core/strings.h"
 #include "datarax/data/mnist.h"
+#include "datarax/data/token_blocks.h"
+#include "datarax/io/safetensors.h"
 #include "datarax/nn/models/cnn.h"
+#include "datarax/nn/models/gpt.h"
+#include "datarax/nn/models/gpt_checkpoint.h"
 #include "datarax/nn/models/mlp.h"
 #include "datarax/nn/ops/reshape.h"
 #include "datarax/train/builtin_models.h"
@@ -39,10 +43,79 @@ data::ArrayDataset load_split(const TrainConfig& c, const char* split) {
   }
 }
 
+
+// The GPT's sizes from the model's flags and the data's vocabulary.
+nn::GptConfig gpt_config(const BuiltinModel& m, std::int64_t vocab) {
+  return {.vocab_size = vocab, .block_size = m.block_size, .n_layer = m.n_layer, .n_head = m.n_head, .n_embd = m.n_embd,
+          .dropout = m.dropout};
+}
+
+TrainReport train_gpt(const BuiltinModel& builtin, const TrainConfig& config, const TrainHooks& hooks) {
+  config.validate();
+  std::shared_ptr<const data::TokenStream> stream;
+  std::string what;
+  try {
+    if (!builtin.tokens.empty()) {
+      what = builtin.tokens;
+      stream = std::make_shared<const data::TokenStream>(data::read_token_file(builtin.tokens, builtin.vocab_size));
+    } else if (!builtin.text.empty()) {
+      what = builtin.text;
+      stream = std::make_shared<const data::TokenStream>(data::read_text_tokens(builtin.text));
+    } else {
+      what = "the fortunes corpus";
+      const std::vector<std::string> files = data::fortunes_files();
+      stream = std::make_shared<const data::TokenStream>(data::read_text_tokens(files));
+    }
+  } catch (const InvalidArgumentError& e) {
+    throw ConfigError(!builtin.tokens.empty() ? "tokens" : "text", what, e.what());
+  }
+  std::optional<data::TokenBlocks> train_set, val_set;
+  try {
+    train_set.emplace(stream, data::Split::train, builtin.block_size);
+    val_set.emplace(stream, data::Split::validation, builtin.block_size);
+  } catch (const InvalidArgumentError& e) {
+    throw ConfigError(!builtin.tokens.empty() ? "tokens" : "text", what, e.what());
+  }
+  const nn::GptConfig gc = gpt_config(builtin, stream->vocab_size);
+  std::optional<nn::Gpt> gpt;
+  try {
+    gpt.emplace(gc);
+  } catch (const InvalidArgumentError& e) {
+    throw ConfigError("model", "gpt", e.what());
+  }
+  if (gc.dropout > 0)
+    throw ConfigError("dropout", datarax::detail::number(gc.dropout),
+                      "the trainer does not give the GPT's dropout its step and example numbers yet; valid: 0");
+  Model model;
+  model.module = &*gpt;
+  model.name = "GPT " + gc.to_string();
+  model.loss = [&g = *gpt](const nn::VarTree& p, const nn::VarTree& batch) { return g.loss(p, batch, /*training=*/true); };
+  model.from_file = [gc](const Tree& file) { return nn::gpt_from_hf(file, gc, DType::f32); };
+  model.check_model_axis = [&g = *gpt](int m) { g.check_model_axis(m); };
+  return train(model, *train_set, *val_set, config, hooks);
+}
+
 }  // namespace
 
 void BuiltinModel::validate() const {
-  if (name != "mlp" && name != "cnn") throw ConfigError("model", name, "unknown model; valid: mlp, cnn");
+  if (name != "mlp" && name != "cnn" && name != "gpt") throw ConfigError("model", name, "unknown model; valid: mlp, cnn, gpt");
+  if (name == "gpt") {
+    if (!text.empty() && !tokens.empty())
+      throw ConfigError("text", text, "--text and --tokens each name the data; give one");
+    if (!tokens.empty() && (vocab_size < 1 || vocab_size > 65536))
+      throw ConfigError("vocab_size", std::to_string(vocab_size), "a uint16 token file needs a vocabulary of 1..65536 ids");
+    if (tokens.empty() && vocab_size != 0 && vocab_size != 256)
+      throw ConfigError("vocab_size", std::to_string(vocab_size), "applies to --tokens; text is bytes (256)");
+    if (hidden) throw ConfigError("hidden", widths(*hidden), "applies to mlp and cnn; the gpt's sizes are --n-embd and --n-layer");
+    try {
+      gpt_config(*this, tokens.empty() ? 256 : vocab_size).validate();
+    } catch (const InvalidArgumentError& e) {
+      throw ConfigError("model", "gpt", e.what());
+    }
+    return;
+  }
+  if (!text.empty() || !tokens.empty())
+    throw ConfigError(!text.empty() ? "text" : "tokens", !text.empty() ? text : tokens, "applies to --model gpt only");
   const std::vector<int> h = hidden.value_or(std::vector<int>{});
   for (int w : h)
     if (w < 1) throw ConfigError("hidden", widths(h), "layer width " + std::to_string(w) + " must be >= 1");
@@ -56,6 +129,7 @@ void BuiltinModel::validate() const {
 
 TrainReport train(const BuiltinModel& builtin, const TrainConfig& config, const TrainHooks& hooks) {
   builtin.validate();
+  if (builtin.name == "gpt") return train_gpt(builtin, config, hooks);
   const data::ArrayDataset train_set = load_split(config, "train");
   const data::ArrayDataset test_set = load_split(config, "test");
   const int classes = train_set.num_classes;
@@ -92,9 +166,24 @@ TrainReport train(const BuiltinModel& builtin, const TrainConfig& config, const 
       throw ConfigError("hidden", widths(hidden), e.what());
     }
   };
-  return train(model, train_set, test_set, config, hooks);
+  try {
+    return train(model, train_set, test_set, config, hooks);
+  } catch (const ConfigError& e) {
+    if (e.field() != "model") throw;
+    throw ConfigError("hidden", hidden.empty() ? "none" : widths(hidden), e.problem());  // the flag that sized it
+  }
 }
 
 TrainReport train(const TrainConfig& config, const TrainHooks& hooks) { return train(BuiltinModel{}, config, hooks); }
+
+void save_parameters(const BuiltinModel& model, const std::string& path, const Tree& params) {
+  if (model.name != "gpt") {
+    io::save_safetensors(path, params);
+    return;
+  }
+  // The sizes from the parameters themselves (wte's rows are the vocabulary).
+  const std::int64_t vocab = params.at("wte/embedding").shape()[0];
+  nn::save_gpt(path, params, gpt_config(model, vocab));
+}
 
 }  // namespace datarax::train
