@@ -82,6 +82,9 @@ precisions=(f32)
 
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
+# The name of a peer's row: the words of its line before "<number> samples/s"; then a tab and the number.
+# shellcheck disable=SC2016 # an awk program: its $ are awk's
+peer_row='{ for (i = 1; i <= NF; ++i) if ($(i + 1) ~ /^samples\/s/) { name = $1; for (j = 2; j < i; ++j) name = name " " $j; print name "\t" $i } }'
 if [ "$cnn" = 1 ]; then
   for ((r = 1; r <= rounds; r++)); do
     # "step <ms> ms wall (<n> samples/s), <ms> ms CPU (<n> samples/s)"
@@ -118,9 +121,6 @@ print(f"target cnn: {ours} / {peer} = {med[ours] / med[peer]:.2f} (target >= 2)"
 PY
   exit 0
 fi
-# The name of a peer's row: the words of its line before "<number> samples/s"; then a tab and the number.
-# shellcheck disable=SC2016 # an awk program: its $ are awk's
-peer_row='{ for (i = 1; i <= NF; ++i) if ($(i + 1) ~ /^samples\/s/) { name = $1; for (j = 2; j < i; ++j) name = name " " $j; print name "\t" $i } }'
 for ((r = 1; r <= rounds; r++)); do
   out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bench" --rounds 1 --model default)"
   # "layout | devices | MiB | step ms | samples/s | ..." rows of the layouts compared.
