@@ -13,6 +13,15 @@
 # tests or CI.
 #
 #   bench/peers/run.sh [--rounds 3] [--build DIR] [--jax] [--torch2] [--bf16]
+#   bench/peers/run.sh --cnn [--rounds 3] [--build DIR] [--torch2]
+#
+# With --cnn the recipe is the CNN of --model cnn (nn/models/cnn.h) instead, f32: each round runs
+# bench/cnn_step (one device's training step on one thread: value_and_grad + Adam) at batch 256 (row
+# "datarax 1 device") and at batch 128, the per-device batch of global 256 on 2 devices (row
+# "datarax 2 devices (est.)": 2 x its samples/s, an extrapolation until the trainer takes the CNN:
+# it assumes the two devices' steps run side by side on the two cores and leaves out the gradient
+# all-reduce of 0.42 M floats), then bench/peers/pytorch_cnn.py with 1 and 2 threads, NCHW and
+# channels_last, for each PyTorch; the target is best datarax / best peer >= 2.
 #
 # PyTorch is Debian's python3-torch (1.13, on OpenBLAS): `apt-get install python3-torch`; this
 # script does not install it, it says so. With --jax, JAX and optax come from PyPI into a virtual
@@ -26,22 +35,28 @@ build="$root/build"
 jax=0
 torch2=0
 bf16=0
+cnn=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds | --build)
-      [ $# -ge 2 ] || { echo "run.sh: $1 needs a value; usage: run.sh [--rounds N] [--build DIR] [--jax] [--torch2] [--bf16]" >&2; exit 2; }
+      [ $# -ge 2 ] || { echo "run.sh: $1 needs a value; usage: run.sh [--rounds N] [--build DIR] [--jax] [--torch2] [--bf16] [--cnn]" >&2; exit 2; }
       if [ "$1" = --rounds ]; then rounds="$2"; else build="$2"; fi
       shift ;;
     --jax) jax=1 ;;
     --torch2) torch2=1 ;;
     --bf16) bf16=1 ;;
-    *) echo "run.sh: unknown argument \"$1\"; usage: run.sh [--rounds N] [--build DIR] [--jax] [--torch2] [--bf16]" >&2; exit 2 ;;
+    --cnn) cnn=1 ;;
+    *) echo "run.sh: unknown argument \"$1\"; usage: run.sh [--rounds N] [--build DIR] [--jax] [--torch2] [--bf16] [--cnn]" >&2; exit 2 ;;
   esac
   shift
 done
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds \"$rounds\" is not a whole number >= 1" >&2; exit 2; }
+if [ "$cnn" = 1 ] && { [ "$jax" = 1 ] || [ "$bf16" = 1 ]; }; then
+  echo "run.sh: --cnn compares f32 with PyTorch only (no --jax, no --bf16)" >&2; exit 2
+fi
 bench="$build/bench/train_throughput"
-[ -x "$bench" ] || { echo "run.sh: $bench is missing; build it: cmake --build \"$build\" --target bench_train_throughput" >&2; exit 2; }
+[ "$cnn" = 1 ] && bench="$build/bench/cnn_step"
+[ -x "$bench" ] || { echo "run.sh: $bench is missing; build it: cmake --build \"$build\" --target bench_$(basename "$bench")" >&2; exit 2; }
 # Debian's python3-torch installs for Debian's Python, which a virtual environment on PATH may hide.
 py=/usr/bin/python3
 "$py" -c "import torch" 2>/dev/null || { echo "run.sh: PyTorch is missing from $py; apt-get install python3-torch" >&2; exit 2; }
@@ -70,6 +85,42 @@ trap 'rm -f "$results"' EXIT
 # The name of a peer's row: the words of its line before "<number> samples/s"; then a tab and the number.
 # shellcheck disable=SC2016 # an awk program: its $ are awk's
 peer_row='{ for (i = 1; i <= NF; ++i) if ($(i + 1) ~ /^samples\/s/) { name = $1; for (j = 2; j < i; ++j) name = name " " $j; print name "\t" $i } }'
+if [ "$cnn" = 1 ]; then
+  for ((r = 1; r <= rounds; r++)); do
+    # "step <ms> ms wall (<n> samples/s), <ms> ms CPU (<n> samples/s)"
+    for b in 256 128; do
+      out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bench" --batch "$b" --rounds 1 --reps 15)"
+      awk -v b="$b" '/^step / { gsub(/\(/, "", $5); v = $5; if (b == 128) print "datarax 2 devices (est.)\t" 2 * v; else print "datarax 1 device\t" v }' <<<"$out" >>"$results"
+    done
+    for tpy in "${torch_pys[@]}"; do
+      for t in 1 2; do
+        for layout in "" --channels-last; do
+          # "pytorch <version> cnn NCHW|channels_last (<t> thread[s]) <number> samples/s, ..."
+          line="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$tpy" "$root/bench/peers/pytorch_cnn.py" --threads "$t" --steps 30 $layout)"
+          awk "$peer_row" <<<"$line" >>"$results"
+        done
+      done
+    done
+    echo "round $r of $rounds done" >&2
+  done
+  python3 - "$results" <<'PY'
+import collections, statistics, sys
+runs = collections.OrderedDict()
+for line in open(sys.argv[1]):
+    name, value = line.rstrip("\n").split("\t")
+    runs.setdefault(name, []).append(float(value))
+med = {k: statistics.median(v) for k, v in runs.items()}
+peer = max((k for k in med if not k.startswith("datarax")), key=med.get)
+print("contender | samples/s (median, wall) | rounds | ratio to the best peer")
+print("---|---|---|---")
+for k, v in med.items():
+    print(f"{k} | {v:.0f} | {', '.join(f'{x:.0f}' for x in runs[k])} | {v / med[peer]:.2f}")
+ours = max((k for k in med if k.startswith("datarax")), key=med.get)
+print(f"\nbest peer: {peer}")
+print(f"target cnn: {ours} / {peer} = {med[ours] / med[peer]:.2f} (target >= 2)")
+PY
+  exit 0
+fi
 for ((r = 1; r <= rounds; r++)); do
   out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bench" --rounds 1 --model default)"
   # "layout | devices | MiB | step ms | samples/s | ..." rows of the layouts compared.

@@ -1,6 +1,8 @@
 // Graph: recording, replay and reverse mode (graph.h).
 #include "datarax/nn/graph.h"
 
+#include <time.h>
+
 #include <cstring>
 #include <utility>
 
@@ -100,10 +102,35 @@ Var Graph::apply(std::unique_ptr<Op> op, std::span<const Var> inputs, Shape shap
   return Var(this, static_cast<int>(nodes_.size()) - 1);
 }
 
+namespace {
+double thread_cpu_s() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+}  // namespace
+
 void Graph::run_forward(Node& n) {
   for (std::size_t k = 0; k < n.inputs.size(); ++k)
     n.input_values[k] = nodes_[static_cast<std::size_t>(n.inputs[k])].value;
+  const double t0 = time_ops_ ? thread_cpu_s() : 0;
   n.op->forward(n.input_values, n.value);
+  if (time_ops_) n.forward_s += thread_cpu_s() - t0;
+}
+
+void Graph::time_ops(bool on) {
+  time_ops_ = on;
+  if (on)
+    for (Node& n : nodes_) n.forward_s = n.backward_s = 0;
+}
+
+std::vector<Graph::OpTime> Graph::op_times() const {
+  std::vector<OpTime> times;
+  for (std::size_t id = 0; id < nodes_.size(); ++id) {
+    const Node& n = nodes_[id];
+    if (n.kind == Kind::op) times.push_back({static_cast<int>(id), n.op->name(), n.forward_s, n.backward_s});
+  }
+  return times;
 }
 
 void Graph::finish() {
@@ -235,8 +262,10 @@ void Graph::backward(Var loss) {
     if (n.kind != Kind::op || !n.needs_grad) continue;
     const std::uint8_t at = hooks_ != nullptr ? hooks_at_[static_cast<std::size_t>(id)] : 0;
     if (at & GraphHooks::kBeforeBackward) hooks_->before_backward(id);
+    const double t0 = time_ops_ ? thread_cpu_s() : 0;
     n.op->backward_fresh(n.input_values, n.value, n.grad, n.input_grads,
                          std::span<const bool>(n.fresh.get(), n.inputs.size()));
+    if (time_ops_) n.backward_s += thread_cpu_s() - t0;
     if (at & GraphHooks::kAfterBackward) hooks_->after_backward(id);
   }
 }

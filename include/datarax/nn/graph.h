@@ -132,6 +132,19 @@ class Graph {
   // For messages: "relu (node 7)" or "parameter dense_0/kernel (node 1)".
   std::string describe(int id) const;
 
+  // Per-op timing, for benchmarks (off by default; when off it costs one branch per node): while
+  // on, forward() and backward() add the calling thread's CPU time in each op node's forward and
+  // backward to that node's totals (CPU time, not wall time: on a shared machine it leaves out the
+  // time the thread waited for a core). time_ops(true) clears the totals.
+  struct OpTime {
+    int id;
+    std::string_view op;  // Op::name()
+    double forward_s, backward_s;
+  };
+  void time_ops(bool on);
+  // Every op node's totals, in recording order (allocates: read it outside the timed steps).
+  std::vector<OpTime> op_times() const;
+
  private:
   friend class Var;
   enum class Kind : std::uint8_t { input, parameter, constant, op };
@@ -148,6 +161,7 @@ class Graph {
     Array value;
     Array grad;
     bool needs_grad = false;
+    double forward_s = 0, backward_s = 0;  // time_ops' totals
   };
   Var add_leaf(Kind kind, std::string name, const Array& value);
   const Node& node(Var v, std::string_view op) const;
@@ -163,6 +177,7 @@ class Graph {
   GraphHooks* hooks_ = nullptr;
   std::vector<std::uint8_t> hooks_at_;
   bool finished_ = false;
+  bool time_ops_ = false;
   int planned_loss_ = -1;
 };
 

@@ -2,10 +2,12 @@
 #include "datarax/nn/ops/conv.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 
 #include "datarax/nn/matmul.h"
+#include "nn/ops/conv_direct.h"
 #include "nn/ops/dispatch.h"
 #include "nn/ops/window.h"
 
@@ -79,22 +81,28 @@ void col2im(const Window2d& g, const T* dcols, std::int64_t line0, std::int64_t 
 }
 
 // y [N, OH, OW, O] = x ⋆ kernel [KH, KW, C, O] (+ bias [O] with three inputs).
-class Conv2d final : public Op {
+class Conv2d final : public FreshOp {
  public:
   Conv2d(const Window2d& g, std::int64_t out_channels, bool has_bias, bool relu, DType dtype)
-      : g_(g), O_(out_channels), K_(g.KH * g.KW * g.C), has_bias_(has_bias), relu_(relu) {
+      : g_(g), O_(out_channels), K_(g.KH * g.KW * g.C), has_bias_(has_bias), relu_(relu), dtype_(dtype) {
     // A 1x1 kernel with stride 1 reads x as the patches themselves: no gather, no buffer.
     direct_ = g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1;
+    // One input channel and a 3x3 kernel: conv_direct.h, no patches (unless dx is asked for).
+    one_channel_ = detail::conv_direct_applies(g, dtype);
     // A chunk's patches and its output rows both fit kChunkBytes (conv_0 of an MNIST CNN: K = 9,
     // 32 outputs per row).
     const std::int64_t line_bytes = g.OW * (K_ + O_) * static_cast<std::int64_t>(dtype == DType::f64 ? 8 : 4);
     chunk_lines_ = std::clamp<std::int64_t>(kChunkBytes / line_bytes, 1, std::max<std::int64_t>(g.N * g.OH, 1));
-    if (!direct_ && g.N > 0) cols_ = Array::empty({chunk_lines_ * g.OW, K_}, dtype);
-    if (relu_ && g.N > 0) masked_ = Array::empty({chunk_lines_ * g.OW, O_}, dtype);
+    if (!one_channel_) allocate_chunk_buffers();
   }
   std::string_view name() const override { return "conv2d"; }
 
   void forward(std::span<const Array> in, Array& out) override {
+    if (one_channel_) {
+      detail::conv_direct_forward(g_, O_, in[0].data<float>().data(), in[1].data<float>().data(),
+                                  has_bias_ ? in[2].data<float>().data() : nullptr, relu_, out.data<float>().data());
+      return;
+    }
     with_float(out.dtype(), name(), [&]<class T>(T) {
       const T* x = in[0].data<T>().data();
       const T* k = in[1].data<T>().data();
@@ -116,7 +124,19 @@ class Conv2d final : public Op {
     });
   }
 
-  void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
+  // dkernel and dbias are written by the first chunk when fresh (no pass of zeros); dx, which
+  // col2im adds to from overlapping windows, is zeroed first when fresh.
+  void backward_fresh(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din,
+                      std::span<const bool> fresh) override {
+    const bool dk_fresh = din[1] && fresh[1], db_fresh = has_bias_ && din[2] && fresh[2];
+    if (one_channel_ && din[0] == nullptr) {
+      detail::conv_direct_backward(g_, O_, in[0].data<float>().data(), out.data<float>().data(), relu_,
+                                   dout.data<float>().data(), din[1] ? din[1]->data<float>().data() : nullptr, dk_fresh,
+                                   has_bias_ && din[2] ? din[2]->data<float>().data() : nullptr, db_fresh);
+      return;
+    }
+    if (din[0] && fresh[0]) std::memset(din[0]->raw(), 0, din[0]->nbytes());
+    if (!chunk_buffers_) allocate_chunk_buffers();  // once: dx of a convolution that took the direct path
     with_float(dout.dtype(), name(), [&]<class T>(T) {
       const T* x = in[0].data<T>().data();
       const T* k = in[1].data<T>().data();
@@ -124,9 +144,12 @@ class Conv2d final : public Op {
       T* dx = din[0] ? din[0]->data<T>().data() : nullptr;
       T* dk = din[1] ? din[1]->data<T>().data() : nullptr;
       T* db = has_bias_ && din[2] ? din[2]->data<T>().data() : nullptr;
+      bool first_chunk = true;
       // Chunk by chunk, so that dkernel's product, db's sum and dx's product read a chunk of dout
       // while it is in cache.
       each_chunk([&](std::int64_t line0, std::int64_t rows) {
+        const bool dk_write = dk_fresh && first_chunk, db_write = db_fresh && first_chunk;
+        first_chunk = false;
         const T* gc = g + line0 * g_.OW * O_;
         if (relu_) {  // through the ReLU: dout where y > 0, else 0 (the derivative at 0 is 0)
           const T* yc = out.data<T>().data() + line0 * g_.OW * O_;
@@ -137,11 +160,13 @@ class Conv2d final : public Op {
           }
           gc = m;
         }
-        if (db)  // db [O] += Σ_rows dout
+        if (db) {  // db [O] += Σ_rows dout
+          if (db_write) std::fill(db, db + O_, T(0));
           for (std::int64_t r = 0; r < rows; ++r)
             for (std::int64_t o = 0; o < O_; ++o) db[o] += gc[r * O_ + o];
+        }
         if (dk)  // dkernel [K, O] += colsᵀ · dout
-          matmul(true, false, K_, O_, rows, T(1), patches<T>(x, line0, rows), K_, gc, O_, T(1), dk, O_);
+          matmul(true, false, K_, O_, rows, T(1), patches<T>(x, line0, rows), K_, gc, O_, T(dk_write ? 0 : 1), dk, O_);
         if (!dx) return;
         if (direct_) {  // dx [rows, C] += dout · kernelᵀ
           matmul(false, true, rows, K_, O_, T(1), gc, O_, k, O_, T(1), dx + line0 * g_.OW * K_, K_);
@@ -171,10 +196,20 @@ class Conv2d final : public Op {
     return cols;
   }
 
+  // The patch buffer and the ReLU's chunk of dout (each empty where not needed).
+  void allocate_chunk_buffers() {
+    chunk_buffers_ = true;
+    if (g_.N == 0) return;
+    if (!direct_) cols_ = Array::empty({chunk_lines_ * g_.OW, K_}, dtype_);
+    if (relu_) masked_ = Array::empty({chunk_lines_ * g_.OW, O_}, dtype_);
+  }
+
   Window2d g_;
   std::int64_t O_, K_;
   bool has_bias_, relu_;
-  bool direct_;
+  DType dtype_;
+  bool direct_, one_channel_;
+  bool chunk_buffers_ = false;
   std::int64_t chunk_lines_;
   Array cols_;    // [chunk_lines · OW, K]: the patches of one chunk, then their gradients
   Array masked_;  // [chunk_lines · OW, O]: with relu, one chunk of dout through the ReLU

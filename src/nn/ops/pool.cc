@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/target_clones.h"
 #include "nn/ops/dispatch.h"
 #include "nn/ops/window.h"
 
@@ -38,28 +39,30 @@ void each_window(const Window2d& g, Fn&& fn) {
     }
 }
 
-class MaxPool final : public Op {
- public:
-  explicit MaxPool(const Window2d& g) : g_(g), argmax_(static_cast<std::size_t>(g.N * g.OH * g.OW * g.C)) {}
-  std::string_view name() const override { return "max_pool"; }
-
-  void forward(std::span<const Array> in, Array& out) override {
-    with_float(out.dtype(), name(), [&]<class T>(T) {
-      const T* x = in[0].data<T>().data();
-      T* y = out.data<T>().data();
-      const std::int64_t C = g_.C;
-      each_window(g_, [&](std::int64_t n, std::int64_t oh, std::int64_t ow, Span rows, Span cols, std::int64_t o) {
-        T* best = y + o;
-        std::int32_t* at = argmax_.data() + o;
-        bool first = true;
+// The forward's loops, compiled for AVX-512 and AVX2 beside the baseline (core/target_clones.h):
+// the loops over channels are where the time goes. y [N, OH, OW, C] = the max over each window,
+// argmax = the offset within its image of the maximum (the first one in window order on ties).
+// Plain loops, no lambdas: a lambda's body is a function of its own, compiled for the baseline.
+template <class T>
+DATARAX_CLONES void max_pool_forward(const Window2d& g, const T* __restrict x, T* __restrict y,
+                                     std::int32_t* __restrict argmax) {
+  const std::int64_t C = g.C;
+  for (std::int64_t n = 0; n < g.N; ++n)
+    for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+      const Span rows = inside(g.first_row(oh), g.KH, g.H);
+      for (std::int64_t ow = 0; ow < g.OW; ++ow) {
+        const Span cols = inside(g.first_col(ow), g.KW, g.W);
+        const std::int64_t o = ((n * g.OH + oh) * g.OW + ow) * C;
+        T* __restrict best = y + o;
+        std::int32_t* __restrict at = argmax + o;
+        const T* image = x + n * g.H * g.W * C;
         for (std::int64_t kh = rows.lo; kh < rows.hi; ++kh)
           for (std::int64_t kw = cols.lo; kw < cols.hi; ++kw) {
             // Position within image n; fits i32 (checked in max_pool).
-            const auto pos = static_cast<std::int32_t>(((g_.first_row(oh) + kh) * g_.W + g_.first_col(ow) + kw) * C);
-            const T* v = x + n * g_.H * g_.W * C + pos;
-            if (first) {
+            const auto pos = static_cast<std::int32_t>(((g.first_row(oh) + kh) * g.W + g.first_col(ow) + kw) * C);
+            const T* __restrict v = image + pos;
+            if (kh == rows.lo && kw == cols.lo) {
               for (std::int64_t c = 0; c < C; ++c) best[c] = v[c], at[c] = pos + static_cast<std::int32_t>(c);
-              first = false;
               continue;
             }
             // Strict >: the first maximum keeps the gradient. Written as max and an arithmetic
@@ -70,15 +73,62 @@ class MaxPool final : public Op {
               best[c] = std::max(best[c], v[c]);
             }
           }
-      });
+      }
+    }
+}
+
+// dx = dout at each window's maximum and 0 at the window's other elements, WRITTEN, for windows
+// that do not overlap (strides >= window): each element of x is in at most one window.
+template <class T>
+DATARAX_CLONES void max_pool_backward_write(const Window2d& g, const T* __restrict dout,
+                                            const std::int32_t* __restrict argmax, T* __restrict dx) {
+  const std::int64_t C = g.C;
+  for (std::int64_t n = 0; n < g.N; ++n)
+    for (std::int64_t oh = 0; oh < g.OH; ++oh) {
+      const Span rows = inside(g.first_row(oh), g.KH, g.H);
+      for (std::int64_t ow = 0; ow < g.OW; ++ow) {
+        const Span cols = inside(g.first_col(ow), g.KW, g.W);
+        const std::int64_t o = ((n * g.OH + oh) * g.OW + ow) * C;
+        T* image = dx + n * g.H * g.W * C;
+        const std::int32_t* __restrict at = argmax + o;
+        const T* __restrict gv = dout + o;
+        for (std::int64_t kh = rows.lo; kh < rows.hi; ++kh)
+          for (std::int64_t kw = cols.lo; kw < cols.hi; ++kw) {
+            const auto pos = static_cast<std::int32_t>(((g.first_row(oh) + kh) * g.W + g.first_col(ow) + kw) * C);
+            T* __restrict d = image + pos;
+            for (std::int64_t c = 0; c < C; ++c) d[c] = at[c] == pos + static_cast<std::int32_t>(c) ? gv[c] : T(0);
+          }
+      }
+    }
+}
+
+class MaxPool final : public FreshOp {
+ public:
+  explicit MaxPool(const Window2d& g) : g_(g), argmax_(static_cast<std::size_t>(g.N * g.OH * g.OW * g.C)) {
+    // Windows that neither overlap nor leave an element of x out (strides = window, and the last
+    // window reaching the end: SAME, or VALID on extents the window divides): a fresh dx is
+    // written window by window, with no pass of zeros first.
+    tiles_ = g.SH == g.KH && g.SW == g.KW && g.OH * g.SH - g.pad_top >= g.H && g.OW * g.SW - g.pad_left >= g.W;
+  }
+  std::string_view name() const override { return "max_pool"; }
+
+  void forward(std::span<const Array> in, Array& out) override {
+    with_float(out.dtype(), name(), [&]<class T>(T) {
+      max_pool_forward<T>(g_, in[0].data<T>().data(), out.data<T>().data(), argmax_.data());
     });
   }
 
-  void backward(std::span<const Array>, const Array&, const Array& dout, std::span<Array* const> din) override {
+  void backward_fresh(std::span<const Array>, const Array&, const Array& dout, std::span<Array* const> din,
+                      std::span<const bool> fresh) override {
     if (din[0] == nullptr) return;
     with_float(dout.dtype(), name(), [&]<class T>(T) {
       const T* g = dout.data<T>().data();
       T* dx = din[0]->data<T>().data();
+      if (fresh[0] && tiles_) {
+        max_pool_backward_write<T>(g_, g, argmax_.data(), dx);
+        return;
+      }
+      if (fresh[0]) std::fill(dx, dx + din[0]->numel(), T(0));
       const std::int64_t per_image = g_.OH * g_.OW * g_.C, image = g_.H * g_.W * g_.C;
       for (std::int64_t n = 0; n < g_.N; ++n)
         for (std::int64_t i = n * per_image; i < (n + 1) * per_image; ++i) dx[n * image + argmax_[static_cast<std::size_t>(i)]] += g[i];
@@ -88,6 +138,7 @@ class MaxPool final : public Op {
  private:
   Window2d g_;
   std::vector<std::int32_t> argmax_;  // per output element: its maximum's offset within its image
+  bool tiles_;                        // the windows cover x once each (see the constructor)
 };
 
 class AvgPool final : public Op {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "datarax/nn/graph.h"
+#include "datarax/nn/ops/elementwise.h"
 #include "datarax/nn/ops/pool.h"
 #include "datarax/nn/ops/reduce.h"
 #include "nn/conv_reference.h"
@@ -26,11 +27,13 @@ using test::uniform;
 Padding padding_of(const PoolCase& t) { return t.same ? Padding::same : Padding::valid; }
 
 // Windows 1 to 3, strides 1 to 3 (overlapping, touching and gapped windows), odd sizes, SAME and
-// VALID, a window as large as the input.
+// VALID, a window as large as the input. Windows that tile the input (stride = window, SAME or
+// VALID on a divisible extent: max_pool writes a fresh dx window by window) and that leave its
+// last row and column out (VALID 2x2 on 5x7: those get zeros).
 const std::vector<PoolCase> kCases = {
     {1, 1, 1, 1, 1, 1, 1, 1, true},  {2, 4, 4, 3, 2, 2, 2, 2, false}, {2, 5, 7, 2, 2, 2, 2, 2, true},
     {1, 5, 7, 2, 3, 3, 1, 1, true},  {1, 5, 7, 2, 3, 3, 2, 1, false}, {3, 6, 5, 1, 3, 2, 3, 2, true},
-    {1, 3, 4, 4, 3, 4, 1, 1, false}, {1, 7, 3, 3, 2, 3, 1, 2, true},
+    {1, 3, 4, 4, 3, 4, 1, 1, false}, {1, 7, 3, 3, 2, 3, 1, 2, true},  {1, 5, 7, 2, 2, 2, 2, 2, false},
 };
 
 // Distinct values 0.01 apart in a pseudo-random order: no ties, and no moving by eps changes a max.
@@ -105,6 +108,20 @@ TEST(Pool, GradientsMatchCentralDifferences) {
       EXPECT_TRUE(report.passed) << "kind " << kind << "\n" << report.to_string();
     }
   }
+}
+
+TEST(Pool, MaxPoolGradientsAddWhereTheInputIsUsedTwice) {
+  // x feeds two max pools, tiling (2x2 stride 2) and not: the second op writes dx (fresh) and the
+  // first adds to it.
+  const Shape xs{2, 4, 6, 3};
+  Tree params;
+  params.set("x", Array::from_values(xs, distinct_values(static_cast<std::size_t>(xs.numel()), 700)));
+  const auto report = test::check_vjp(
+      [](const VarTree& p) {
+        return max_pool(p["x"], {2, 2}, {2, 2}) + max_pool(p["x"], {3, 2}, {2, 2}, Padding::same);
+      },
+      params, {2, 2, 3, 3}, 701);
+  EXPECT_TRUE(report.passed) << report.to_string();
 }
 
 TEST(Pool, MaxPoolGivesATiedGradientToTheFirstMaximum) {
