@@ -147,6 +147,10 @@ bool HostLoop::post_step() {
   if (!setup_.loader->next(slot.batch)) return false;
   slot.command = Command::step;
   slot.count = slot.batch.at("count").item<float>();
+  // The loss's "count": each device's share of the global batch's real examples, so that the
+  // mean over the data axis of the devices' losses (and gradients) is the global batch's mean.
+  if (slot.share.numel() != 1) slot.share = Array::scalar<float>(0.0f);
+  slot.share.data<float>()[0] = static_cast<float>(slot.count / setup_.data_size);
   slot.stop = stop_requested() ? 1 : 0;
   // The loader refills the same buffers every step and the shards are views of them: a slot's
   // batch is sharded once, and again only if the loader replaced a buffer.
@@ -159,7 +163,7 @@ bool HostLoop::post_step() {
     const ShardedTree sharded = distributed::DataParallelModule().shard_batch(per_example, setup_.batch_sharding);
     for (std::size_t i = 0; i < setup_.local.size(); ++i) {
       slot.shards[i] = sharded.local_tree(setup_.local[i]);
-      slot.shards[i].set("count", slot.batch.at("count"));  // the global batch's: every device's loss divides by it
+      slot.shards[i].set("count", slot.share);  // every device's loss divides by it
     }
     slot.sharded_from.clear();
     for (const auto& kv : slot.batch) slot.sharded_from.push_back(kv.second.raw());
@@ -173,7 +177,7 @@ void HostLoop::finish_step(std::uint32_t command, std::int64_t step, Epoch& epoc
   const Slot& slot = slots_[command % CommandQueue::kSlots];
   StepMetrics m;
   m.step = step;
-  m.loss = slot.totals[0][0];  // the devices' losses sum to the global batch's mean
+  m.loss = slot.totals[0][0] / setup_.data_size;  // the mean of the devices' losses
   m.accuracy = slot.totals[0][1] / slot.count;
   m.phase_seconds = slot.phases;
   m.finished_at = slot.done_at;

@@ -35,6 +35,7 @@ class HostLoop {
     std::vector<Tree> shards;        // by local device: its views of `batch`
     std::vector<const void*> sharded_from;  // the batch's buffers the shards are views of
     double count = 0;                // real examples in the global batch
+    Array share;                     // f32 []: count / the data axis' size, the loss's "count"
     double stop = 0;                 // step: 1 when this process was asked to stop (StopToken)
     std::vector<std::array<double, 3>> totals;  // step: by local device, {loss, correct, stops} reduced
     std::chrono::steady_clock::time_point done_at;  // step: when the devices finished it

@@ -197,7 +197,7 @@ void ParamUnits::group_gradients_done(int g, const std::vector<bool>& unused) {
       if (unused[unit.index[k]])
         std::fill_n(whole.begin() + unit.offsets[k], unit.shapes[k].numel(), 0.0f);
     std::fill(whole.begin() + unit.offsets.back() + unit.shapes.back().numel(), whole.end(), 0.0f);
-    reduce_scatter_into(unit.grads_in_use, unit.grad_shard, ReduceOp::sum, settings_.data_axis);
+    reduce_scatter_into(unit.grads_in_use, unit.grad_shard, ReduceOp::mean, settings_.data_axis);
   }
 }
 
@@ -208,9 +208,9 @@ void ParamUnits::reduce_gradients() {
     if (n_ == 1) return;
     const distributed::DataParallelModule dp;
     for (Unit& unit : units_)
-      for (Array& bucket : unit.buckets) dp.all_reduce_gradients_in_place(bucket, ReduceOp::sum, settings_.data_axis);
+      for (Array& bucket : unit.buckets) dp.all_reduce_gradients_in_place(bucket, ReduceOp::mean, settings_.data_axis);
   } else if (settings_.zero_stage == 1) {
-    for (Unit& unit : units_) reduce_scatter_into(unit.grad_full, unit.grad_shard, ReduceOp::sum, settings_.data_axis);
+    for (Unit& unit : units_) reduce_scatter_into(unit.grad_full, unit.grad_shard, ReduceOp::mean, settings_.data_axis);
   }
 }
 

@@ -7,7 +7,7 @@
 // to a multiple of 16 · N floats, N the data axis' size), so that one collective moves a whole
 // unit:
 //
-//   stage 0  replicated        one unit per kind; gradients all-reduced (sum) over "data" in
+//   stage 0  replicated        one unit per kind; gradients all-reduced (mean) over "data" in
 //                              buckets after backward; the optimizer updates every element
 //   stage 1  ZeRO-1            the same units; gradients reduce-scattered over "data" after
 //                              backward, each device updating its 1/N slice of each unit (its

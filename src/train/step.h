@@ -8,7 +8,7 @@
 //                       3 a group is gathered just before its first use, from stage 2 its
 //                       gradients are reduce-scattered as soon as backward has finished them
 //                       (GraphHooks), overlapping the rest of backward's work
-//   reduce gradients    stage 0: all-reduce (sum) over "data" per bucket; stage 1: reduce-scatter
+//   reduce gradients    stage 0: all-reduce (mean) over "data" per bucket; stage 1: reduce-scatter
 //   clip                by the global norm: the squares of what this device updates, summed over
 //                       "data" (slices) and over "model" (the blocks tensor parallelism splits)
 //   optimizer           on what this device updates: every element, or its slices
@@ -57,7 +57,7 @@ class Step : private nn::GraphHooks {
   ~Step() override;
 
   struct Result {
-    double loss = 0;     // summed over the data axis' devices it is the global batch's loss
+    double loss = 0;     // averaged over the data axis' devices it is the global batch's loss
     double correct = 0;  // correct predictions in this device's rows
   };
   // Inside SPMD, on this device: one training step on its shard `batch` (the data set's fields,

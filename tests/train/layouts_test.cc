@@ -127,7 +127,7 @@ CollectiveLog::Call all_gather(std::int64_t n, int group) {
   return {CollectiveKind::all_gather, ReduceOp::sum, DType::f32, n, group};
 }
 CollectiveLog::Call reduce_scatter(std::int64_t n, int group) {
-  return {CollectiveKind::reduce_scatter, ReduceOp::sum, DType::f32, n, group};
+  return {CollectiveKind::reduce_scatter, ReduceOp::mean, DType::f32, n, group};
 }
 
 // Checks that two steps each make `step` (the calls after the last step gather the final state).
@@ -181,8 +181,8 @@ TEST(Layouts, EachLayoutsStepMakesTheCollectivesItsShapesCallFor) {
     c.data_parallel = 2;
     const std::int64_t split = round_up(784 * 32 + 32 + 32 * 32, 16), whole = round_up(32 + 32 * 10 + 10, 16);
     expect_steps(c,
-                 {all_reduce(ReduceOp::sum, f32, 128 * 32, 2), all_reduce(ReduceOp::sum, f32, split, 2),
-                  all_reduce(ReduceOp::sum, f32, whole, 2), all_reduce(ReduceOp::sum, f64, 2, 2),
+                 {all_reduce(ReduceOp::sum, f32, 128 * 32, 2), all_reduce(ReduceOp::mean, f32, split, 2),
+                  all_reduce(ReduceOp::mean, f32, whole, 2), all_reduce(ReduceOp::sum, f64, 2, 2),
                   all_reduce(ReduceOp::sum, f64, 3, 2)},
                  "DP x TP");
     // data 2 x model 2 with FSDP over data: per layer its units in key order (dense_1's whole bias,

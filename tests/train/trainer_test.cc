@@ -92,7 +92,7 @@ TEST(Trainer, ReplicatedStepMakesOneGradientAllReducePerBucket) {
     const std::int64_t per = bucket_bytes == 0 ? buffer : bucket_bytes / 4;
     std::vector<CollectiveLog::Call> step;
     for (std::int64_t at = 0; at < buffer; at += per)
-      step.push_back({CollectiveKind::all_reduce, ReduceOp::sum, DType::f32, std::min(per, buffer - at)});
+      step.push_back({CollectiveKind::all_reduce, ReduceOp::mean, DType::f32, std::min(per, buffer - at)});
     step.push_back({CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 3});  // loss, correct, stop
     std::vector<CollectiveLog::Call> expected;
     for (int s = 0; s < 3; ++s) expected.insert(expected.end(), step.begin(), step.end());
@@ -116,7 +116,7 @@ TEST(Trainer, ShardedStepMakesOneReduceScatterAndOneAllGather) {
     c.clip_norm = 1.0;
     const std::int64_t buffer = round_up(kParams, 16 * n);
     const std::vector<CollectiveLog::Call> step = {
-        {CollectiveKind::reduce_scatter, ReduceOp::sum, DType::f32, buffer},
+        {CollectiveKind::reduce_scatter, ReduceOp::mean, DType::f32, buffer},
         {CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 1},
         {CollectiveKind::all_gather, ReduceOp::sum, DType::f32, buffer / n},
         {CollectiveKind::all_reduce, ReduceOp::sum, DType::f64, 3}};

@@ -9,13 +9,15 @@
 //
 // The batch the loss gets (one device's rows): the data set's fields ([b, ...] each: "inputs" and
 // "labels" for an ArrayDataset), "mask" f32 [b] (1 for a real example, 0 for a padding row) and
-// "count" f32 [] — the number of real examples in the whole GLOBAL batch. The loss returns
+// "count" f32 [] — the number of real examples in the whole GLOBAL batch divided by the data
+// axis' size (each device's share). The loss returns
 //
 //   Σ over its rows of mask · (that example's loss) / count
 //
-// so that the devices' losses and gradients SUMMED over the data axis are the global batch's
-// mean — exact also for a padded last batch, on any device count. softmax_cross_entropy(logits,
-// labels, mask, count) is exactly that for a classifier.
+// so that the MEAN over the data axis of the devices' losses and gradients (what the trainer
+// reduces) is the global batch's mean — exact also for a padded last batch, on any device count.
+// softmax_cross_entropy(logits, labels, mask, count) is exactly that for a classifier. (In
+// evaluation, count is 1: the loss is a sum over the rows.)
 //
 // Layouts come from the parameters' sharding specs (ParamSpec::sharding): over a mesh with a
 // "model" axis each device gets its blocks of the split tensors, and the module's layers must

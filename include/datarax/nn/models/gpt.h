@@ -74,10 +74,10 @@ class Gpt : public Module {
   // The training loss, with this batch contract (the trainer's Loader gives it):
   //   inputs i32 [b, T], labels i32 [b, T]   the blocks of this device (token_blocks.h)
   //   mask   [b] of the parameters' dtype     1 for a real row, 0 for padding
-  //   count  one element, same dtype          the number of real rows in the GLOBAL batch
+  //   count  one element, same dtype          the real rows of the GLOBAL batch / the data axis' size
   //   step, first_example (i32 or i64 [])     only when config.dropout > 0 and training
   // loss = Σ_{rows r, positions t} mask[r] · CE(logits[r, t], labels[r, t]) / (count · T), so the
-  // SUM of the devices' losses (and gradients) over the data axis is the global mean
+  // MEAN of the devices' losses (and gradients) over the data axis is the global mean
   // cross-entropy over B · T positions. training = false: no dropout (evaluation).
   Var loss(const VarTree& p, const VarTree& batch, bool training = true) const;
 
