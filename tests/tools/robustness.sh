@@ -170,7 +170,12 @@ signals)
     grep -q 'stopped at step .*; checkpoint .*ckpt-.*; continue with the same command and --resume' run.txt ||
       { cat run.txt; fail "SIG$sig: no resume hint"; }
     no_temporaries ck
-    run 0 'resume: .*ckpt-' -- "$train" --devices 1 --steps 100000 --schedule constant --checkpoint-dir ck --resume --epochs 1
+    # It resumes, and trains on: two steps past the stop's checkpoint (the rest of epoch 1, as run
+    # here before, is some 200 steps of the default model that check nothing more).
+    stopped=$(grep -oE 'stopped at step [0-9]+' run.txt | grep -oE '[0-9]+')
+    run 0 "resume: .*ckpt-$stopped \\(step $stopped" -- \
+      "$train" --devices 1 --steps $((stopped + 2)) --schedule constant --checkpoint-dir ck --resume
+    grep -q 'done: 2 steps' out.txt || { cat out.txt; fail "SIG$sig: the resumed run did not train on"; }
   done
   # Another optimizer setting is refused, naming it; a second signal ends the run at once.
   run 2 '--lr 0.002: the checkpoint was trained with lr 0.001; resuming needs the same lr' -- \
@@ -182,7 +187,11 @@ signals)
   wait $pid
   rc=$?
   [[ $rc == 130 ]] || { cat run.txt; fail "two SIGINTs: exit $rc, expected 130"; }
-  run 0 'resume: .*ckpt-' -- "$train" --devices 2 --steps 100000 --schedule constant --checkpoint-dir ck --resume --epochs 1
+  latest=$(find ck -maxdepth 1 -name 'ckpt-*' | sed 's/.*ckpt-//' | sort -n | tail -1)
+  [[ -n $latest ]] || { cat run.txt; fail "two SIGINTs: no checkpoint in ck"; }
+  run 0 "resume: .*ckpt-$latest \\(step $latest" -- \
+    "$train" --devices 2 --steps $((latest + 2)) --schedule constant --checkpoint-dir ck --resume
+  grep -q 'done: 2 steps' out.txt || { cat out.txt; fail "two SIGINTs: the resumed run did not train on"; }
   no_temporaries ck
   ;;
 
