@@ -1,8 +1,9 @@
 // Train your own model: a model this program defines from the public headers alone — a LayerNorm,
 // a residual block whose MLP uses an op written here (swish, with its backward), a classifier —
-// written forward only, its gradients checked against central differences, trained data-parallel
-// on 2 devices (pmap, value_and_grad, all_reduce_gradients, Adam), checkpointed to safetensors
-// and resumed: the resumed run continues bit for bit. docs/models.md walks through it.
+// written forward only, its gradients checked against central differences, then trained by the
+// trainer (train::train) on every layout of 2 devices — data parallel, ZeRO-1, FSDP, tensor
+// parallel over "model" (its block's layers declare Megatron's column/row split) — to the losses
+// of 1 device, and stopped, checkpointed and resumed bit for bit. docs/models.md walks through it.
 //
 // Run: ./build/examples/custom_model   (checked by the CTest test example_custom_model)
 #include <cmath>
@@ -70,8 +71,8 @@ struct Block : Module {
   LayerNorm norm;
   Dense up, down;
   Block(Module& parent, std::string name, int width)
-      : Module(parent, std::move(name)), norm(*this, "ln", width), up(*this, "up", width, 2 * width),
-        down(*this, "down", 2 * width, width) {}
+      : Module(parent, std::move(name)), norm(*this, "ln", width), up(*this, "up", width, 2 * width, column_parallel()),
+        down(*this, "down", 2 * width, width, row_parallel()) {}
   Var operator()(const VarTree& p, Var x) const { return x + down(p, swish(up(p, norm(p, x)))); }
 };
 
@@ -103,7 +104,26 @@ Tree make_batch(int k, int rows = kBatch) {
       if (score[c] > score[best]) best = c;
     y.at<std::int32_t>({n}) = best;
   }
-  return Tree{{"x", x}, {"label", y}};
+  return Tree{{"inputs", x}, {"labels", y}};
+}
+
+// A data set of `batches` such batches, for the trainer.
+datarax::data::ArrayDataset make_dataset(int first, int batches, std::string name) {
+  Array x = Array::empty({batches * kBatch, kFeatures});
+  Array y = Array::empty({batches * kBatch}, datarax::DType::i32);
+  for (int k = 0; k < batches; ++k) {
+    const Tree b = make_batch(first + k);
+    x.slice(k * kBatch, (k + 1) * kBatch).copy_from(b.at("inputs"));
+    y.slice(k * kBatch, (k + 1) * kBatch).copy_from(b.at("labels"));
+  }
+  return {x, y, std::move(name), kClasses};
+}
+
+double worst_difference(const datarax::train::TrainReport& a, const datarax::train::TrainReport& b) {
+  double worst = 0;
+  for (std::size_t s = 0; s < a.steps.size(); ++s)
+    worst = std::max(worst, std::abs(a.steps[s].loss - b.steps[s].loss) / a.steps[s].loss);
+  return worst;
 }
 
 }  // namespace
@@ -115,9 +135,9 @@ int main() {
 
   // The loss, written forward only: logits, softmax cross-entropy over the local batch.
   auto loss_fn = [&](const VarTree& params, const VarTree& batch) {
-    Var logits = model(params, batch["x"]);
+    Var logits = model(params, batch["inputs"]);
     expose("logits", logits);
-    return softmax_cross_entropy(logits, batch["label"]);
+    return softmax_cross_entropy(logits, batch["labels"]);
   };
 
   // Every op of the model, ours included, checked against central differences in f64.
@@ -125,76 +145,70 @@ int main() {
   std::cout << check.to_string();
   require(check.passed, "the gradients match central differences");
 
-  // Data-parallel training on 2 devices: the seed's pmap step, with nnx.grad's C++ form.
-  datarax::distributed::DeviceMeshModule mesh_module;
-  datarax::distributed::DataParallelModule dp;
-  const datarax::Mesh mesh = mesh_module.create_data_parallel_mesh();
-  const auto optimizer = datarax::optim::make_optimizer("adam", {.learning_rate = 3e-3});
-  auto train_step = datarax::pmap(
-      [&](const Tree& state, const Tree& batch) {
-        const Tree params = state.subtree("params");
-        thread_local ValueAndGrad grad_fn(loss_fn);  // one recording per device thread
-        auto [loss, grads] = grad_fn(params, batch);
-        const Tree mean_grads = dp.all_reduce_gradients(grads);  // over pmap's axis, "batch"
-        auto [updates, opt] = optimizer->update_copy(mean_grads, state.subtree("opt"), params);
-        Tree next = datarax::optim::apply_updates_copy(params, updates).with_prefix("params");
-        for (const auto& [key, leaf] : opt.with_prefix("opt")) next.set(key, leaf);
-        next.set("loss", dp.all_reduce_gradients(Tree{{"loss", Array::scalar<float>(static_cast<float>(loss))}}).at("loss"));
-        return next;
-      },
-      "batch", {.output = datarax::PmapOutput::replicated});
+  // The trainer takes it as it is: the module and its loss (a classifier: logits from "inputs",
+  // softmax cross-entropy with "labels", accuracy from the logits).
+  namespace train = datarax::train;
+  const train::Model trainable =
+      train::classifier(model, [&](const VarTree& p, Var x) { return model(p, x); }, "custom classifier");
+  const datarax::data::ArrayDataset train_set = make_dataset(0, 64, "custom/train");
+  const datarax::data::ArrayDataset test_set = make_dataset(1000, 8, "custom/test");
+  train::TrainConfig config;
+  config.devices = 2;
+  config.batch_size = kBatch;
+  config.epochs = 1;  // 64 steps
+  config.schedule = "constant";
+  config.lr = 1e-3;
+  config.seed = 1;
 
-  auto run = [&](Tree state, int from, int to, std::vector<float>& losses) {
-    datarax::ShardedTree placed = dp.shard_model_state(state, mesh);
-    for (int step = from; step < to; ++step) {
-      placed = train_step(placed, dp.shard_batch(make_batch(step), dp.create_data_parallel_sharding(mesh)));
-      losses.push_back(placed.at("loss").gather().item<float>());
-      datarax::ShardedTree next;  // the loss is reported, not carried
-      for (const auto& key : placed.keys())
-        if (key != "loss") next.set(key, placed.at(key));
-      placed = next;
-    }
-    return placed.gather();
+  // One device, then every layout of two: the same losses.
+  train::TrainConfig one = config;
+  one.data_parallel = 1;
+  const train::TrainReport reference = train::train(trainable, train_set, test_set, one);
+  struct Layout {
+    const char* name;
+    int data, model, stage;
   };
-
-  const Tree params = model.init(/*seed=*/1);
-  Tree state = params.with_prefix("params");
-  for (const auto& [key, leaf] : optimizer->init(params).with_prefix("opt")) state.set(key, leaf);
-
-  // 60 steps straight through; and 30 steps, a checkpoint, then the other 30 from the files.
-  std::vector<float> straight, first, resumed;
-  const Tree end = run(state, 0, 60, straight);
-  const Tree middle = run(state, 0, 30, first);
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("custom_model-" + std::to_string(getpid()));
-  std::filesystem::create_directories(dir);
-  datarax::io::save_safetensors((dir / "params.safetensors").string(), middle.subtree("params"));
-  datarax::io::save_safetensors((dir / "opt.safetensors").string(), middle.subtree("opt"));
-  Tree loaded = datarax::io::load_safetensors((dir / "params.safetensors").string()).with_prefix("params");
-  for (const auto& [key, leaf] : datarax::io::load_safetensors((dir / "opt.safetensors").string()).with_prefix("opt"))
-    loaded.set(key, leaf);
-  std::filesystem::remove_all(dir);
-  const Tree resumed_end = run(loaded, 30, 60, resumed);
-
-  std::cout << "loss: step 1 " << straight.front() << ", step 30 " << straight[29] << ", step 60 " << straight.back() << "\n";
-  require(straight.back() < 0.5F * straight.front(), "the loss falls by half or more");
-  for (int i = 0; i < 30; ++i) require(resumed[static_cast<std::size_t>(i)] == straight[static_cast<std::size_t>(30 + i)],
-                                       "the resumed run's loss at step " + std::to_string(31 + i) + " is the straight run's");
-  require(datarax::bitwise_equal(resumed_end, end), "the resumed run ends with the straight run's state, bit for bit");
-
-  // Accuracy on a batch it never trained on, from the exposed logits.
-  ValueAndGrad eval(loss_fn);
-  const Tree test = make_batch(1000, 256);
-  eval.value(end.subtree("params"), test);
-  const Array& logits = eval.outputs().at("logits");
-  int correct = 0;
-  for (int n = 0; n < 256; ++n) {
-    int best = 0;
-    for (int c = 1; c < kClasses; ++c)
-      if (logits.at<float>({n, c}) > logits.at<float>({n, best})) best = c;
-    correct += best == test.at("label").at<std::int32_t>({n});
+  for (const Layout l : {Layout{"data 2", 2, 1, 0}, Layout{"data 2, ZeRO-1", 2, 1, 1}, Layout{"data 2, FSDP", 2, 1, 3},
+                         Layout{"model 2", 1, 2, 0}}) {
+    train::TrainConfig c = config;
+    c.data_parallel = l.data;
+    c.model_parallel = l.model;
+    c.zero_stage = l.stage;
+    const train::TrainReport r = train::train(trainable, train_set, test_set, c);
+    const double worst = worst_difference(reference, r);
+    std::cout << l.name << ": " << r.info.layout << "; largest relative loss difference to 1 device " << worst << "\n";
+    require(r.steps.size() == reference.steps.size() && worst < 1e-5, std::string(l.name) + " computes the 1-device losses");
   }
-  std::cout << "held-out accuracy: " << correct / 256.0 << "\n";
-  require(correct > 0.8 * 256, "held-out accuracy above 0.8");
+  const train::EpochMetrics& e = reference.epochs.back();
+  std::cout << "loss: step 1 " << reference.steps.front().loss << ", step 64 " << reference.steps.back().loss
+            << "; held-out accuracy " << e.test_accuracy << "\n";
+  require(reference.steps.back().loss < 0.5 * reference.steps.front().loss, "the loss falls by half or more");
+  require(e.test_accuracy > 0.8, "held-out accuracy above 0.8");
+
+  // Stopped at step 30 with a checkpoint, resumed from it: the rest of the run, bit for bit.
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("custom_model-" + std::to_string(getpid()));
+  struct StopAt30 final : train::TrainObserver {
+    train::StopToken* stop = nullptr;
+    void on_step(const train::StepMetrics& m, int, std::int64_t) override {
+      if (m.step == 30) stop->request_stop();
+    }
+  };
+  train::StopToken stop;
+  StopAt30 observer;
+  observer.stop = &stop;
+  const train::TrainReport whole = train::train(trainable, train_set, test_set, config);
+  {
+    train::CheckpointDir checkpoints(dir.string(), /*every=*/1000);
+    train::train(trainable, train_set, test_set, config, {.observer = &observer, .checkpoint = &checkpoints, .stop = &stop});
+  }
+  const train::TrainState state = train::load_checkpoint(train::latest_checkpoint(dir.string()));
+  const train::TrainReport rest = train::train(trainable, train_set, test_set, config, {.resume = &state});
+  std::filesystem::remove_all(dir);
+  std::cout << "stopped after step " << state.step << ", resumed to step " << rest.final_step << "\n";
+  for (const train::StepMetrics& m : rest.steps)
+    require(m.loss == whole.steps[static_cast<std::size_t>(m.step - 1)].loss,
+            "the resumed run's loss at step " + std::to_string(m.step) + " is the uninterrupted run's");
+  require(datarax::bitwise_equal(rest.params, whole.params), "the resumed run ends with the same parameters, bit for bit");
   std::cout << "custom_model: all checks passed\n";
   return 0;
 }
