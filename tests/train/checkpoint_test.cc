@@ -191,7 +191,7 @@ TEST(Resume, RefusesAnotherDataSetModelOrOptimizer) {
   EXPECT_THAT(refusal([](test::MlpRun& c) { c.optimizer = "sgd"; }),
               HasSubstr("TrainConfig.optimizer = sgd: the checkpoint was trained with optimizer adam; resuming needs the same optimizer"));
   EXPECT_THAT(refusal([](test::MlpRun& c) { c.lr = 0.01; }), HasSubstr("TrainConfig.lr = 0.01: the checkpoint was trained with lr 0.001"));
-  EXPECT_THAT(refusal([](test::MlpRun& c) { c.hidden = {64}; }), HasSubstr("TrainConfig.model = MLP 784-64-10 (relu): the checkpoint was trained with model MLP 784-64-32-10 (relu)"));
+  EXPECT_THAT(refusal([](test::MlpRun& c) { c.hidden = {64}; }), HasSubstr("TrainConfig.hidden = 64: the checkpoint was trained with model MLP 784-64-32-10 (relu); resuming needs the same model"));
   EXPECT_THAT(refusal([](test::MlpRun& c) { c.precision = "bf16"; }), HasSubstr("the checkpoint was trained with precision f32"));
   EXPECT_THAT(refusal([](test::MlpRun& c) { c.seed = 6; }), HasSubstr("TrainConfig.seed = 6: the checkpoint was trained with seed 5"));
   EXPECT_THAT(refusal([](test::MlpRun& c) { c.batch_size = 120; }), HasSubstr("TrainConfig.batch_size = 120"));
