@@ -301,12 +301,12 @@ int main(int argc, char** argv) {
   app.add_option("--devices", devices_text, "CPU devices (1..1024; default: DATARAX_NUM_CPU_DEVICES or the core count)");
   app.add_option("--mesh", mesh_text,
                  "the mesh: data=N, or data=D,model=M (tensor-parallel over model; default: data over every device)");
-  app.add_option("--epochs", epochs_text, "epochs to train (default 10)");
+  app.add_option("--epochs", epochs_text, "epochs to train (default 10; gpt 2)");
   app.add_option("--steps", steps_text, "stop after this many steps in all (a resumed run counts the earlier ones)");
-  app.add_option("--batch-size", batch_text, "global batch size, divisible by the data axis (default 256)");
+  app.add_option("--batch-size", batch_text, "global batch size, divisible by the data axis (default 256; gpt 64 blocks)");
   app.add_flag("--keep-last", keep_last, "keep the last partial batch (padded and masked) instead of dropping it");
   app.add_option("--optimizer", config.optimizer, "sgd, adam or adamw")->capture_default_str();
-  app.add_option("--lr", lr_text, "learning rate (the peak, with a schedule; default 0.001)");
+  app.add_option("--lr", lr_text, "learning rate (the peak, with a schedule; default 0.001; gpt 0.002)");
   app.add_option("--momentum", momentum_text, "SGD momentum (plain SGD has none unless given)");
   app.add_flag("--nesterov", config.nesterov, "Nesterov momentum (with --momentum)");
   app.add_option("--weight-decay", weight_decay_text, "AdamW weight decay (default 0.0001)");
@@ -378,6 +378,11 @@ int main(int argc, char** argv) {
     if (shard_optimizer_state) config.zero_stage = 1;
     if (fsdp) config.zero_stage = 3;
     if (zero_text) config.zero_stage = static_cast<int>(tools::parse_whole(*zero_text, "--zero-stage", 0, 3));
+    if (model.name == "gpt") {  // the GPT's own defaults: 2 epochs of 64 blocks a step at a peak lr of 2e-3
+      config.epochs = 2;
+      config.batch_size = 64;
+      config.lr = 2e-3;
+    }
     if (epochs_text) config.epochs = static_cast<int>(tools::parse_whole(*epochs_text, "--epochs", 1, 1 << 30));
     if (steps_text) config.steps = tools::parse_whole(*steps_text, "--steps", 1, INT64_MAX / 4);
     if (batch_text) config.batch_size = tools::parse_whole(*batch_text, "--batch-size", 1, INT64_MAX / 4);

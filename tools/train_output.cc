@@ -112,16 +112,31 @@ void ConsoleOutput::on_step(const train::StepMetrics& m, int epoch, std::int64_t
                  static_cast<long long>(in_epoch), static_cast<long long>(total), m.loss, m.samples_per_s,
                  duration(eta).c_str());
     flush();
-  } else if (m.step == 1 || m.step % config_.log_every == 0) {
+  } else if ((m.step == 1 || m.step % config_.log_every == 0) && info_.accuracy) {
     std::fprintf(out_, "  epoch %d step %lld/%lld (global %lld): loss %.4f accuracy %.4f, %.0f samples/s\n", epoch,
                  static_cast<long long>(in_epoch), static_cast<long long>(total), static_cast<long long>(m.step),
                  m.loss, m.accuracy, m.samples_per_s);
+    flush();
+  } else if (m.step == 1 || m.step % config_.log_every == 0) {  // a model without accuracy (the GPT)
+    std::fprintf(out_, "  epoch %d step %lld/%lld (global %lld): loss %.4f, %.0f samples/s\n", epoch,
+                 static_cast<long long>(in_epoch), static_cast<long long>(total), static_cast<long long>(m.step),
+                 m.loss, m.samples_per_s);
     flush();
   }
 }
 
 void ConsoleOutput::on_epoch(const train::EpochMetrics& m) {
   if (tty_) std::fprintf(out_, "\r%s\r", std::string(100, ' ').c_str());
+  if (!info_.accuracy) {  // the loss per token in nats and in bits (per byte, for a byte model)
+    if (!table_header_done_) {
+      std::fprintf(out_, "  epoch | train loss | val loss | val bits | samples/s |   time\n");
+      table_header_done_ = true;
+    }
+    std::fprintf(out_, "  %5d | %10.4f | %8.4f | %8.4f | %9.0f | %6s\n", m.epoch, m.train_loss, m.test_loss,
+                 m.test_loss / std::log(2.0), m.samples_per_s, duration(m.seconds).c_str());
+    flush();
+    return;
+  }
   if (!table_header_done_) {
     std::fprintf(out_, "  epoch | train loss | train acc | test loss | test acc | samples/s |   time\n");
     table_header_done_ = true;
@@ -135,9 +150,12 @@ void ConsoleOutput::on_finish(const train::TrainReport& report) {
   if (tty_ && report.epochs.empty()) std::fprintf(out_, "\n");
   std::fprintf(out_, "done: %zu steps in %s", report.steps.size(), duration(report.seconds).c_str());
   if (!report.steps.empty()) std::fprintf(out_, ", final step loss %.4f", report.steps.back().loss);
-  if (!report.epochs.empty())
+  if (!report.epochs.empty() && info_.accuracy)
     std::fprintf(out_, ", test accuracy %.4f (loss %.4f)", report.epochs.back().test_accuracy,
                  report.epochs.back().test_loss);
+  else if (!report.epochs.empty())
+    std::fprintf(out_, ", validation loss %.4f nats per token (%.4f bits)", report.epochs.back().test_loss,
+                 report.epochs.back().test_loss / std::log(2.0));
   std::fprintf(out_, "\n");
   if (config_.time_phases && report.steps.size() > 1) {
     // Where the first device's step time went: each phase's median over the steps after the first

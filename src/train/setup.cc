@@ -379,6 +379,7 @@ Setup::Setup(const Model& m, const data::Dataset& train_data, const data::Datase
           mesh.to_string(),
           model.module->num_params(),
           model.name,
+          static_cast<bool>(model.correct),
           train_set.name() + " " + std::to_string(examples) + " train, " + test_set.name() + " " +
               std::to_string(test_set.size()) + " test",
           steps_per_epoch,

@@ -63,6 +63,7 @@ struct TrainInfo {
   std::string mesh;           // e.g. "Mesh(data=2; cpu:0..1)"
   std::int64_t parameters = 0;
   std::string model;          // Model::name, e.g. "MLP 784-512-512-10 (relu)"
+  bool accuracy = true;       // the model reports an accuracy (Model::correct); else the metrics' accuracies are 0
   std::string dataset;        // e.g. "fashion-mnist/train 60000 train, fashion-mnist/test 10000 test"
   std::int64_t steps_per_epoch = 0;
   std::int64_t total_steps = 0;
