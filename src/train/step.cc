@@ -28,7 +28,7 @@ std::vector<int> groups_of(const std::vector<std::string>& keys, int& count) {
 // The phase an op's time counts in (time_phases): matrix products, the loss, collectives, or
 // the rest (elementwise work).
 Phase phase_of(std::string_view op, bool backward) {
-  if (op == "matmul" || op == "linear" || op == "conv2d" || op == "causal_attention")
+  if (op == "matmul" || op == "linear" || op == "linear_relu" || op == "conv2d" || op == "causal_attention")
     return backward ? Phase::backward_gemm : Phase::forward_gemm;
   if (op == "softmax_cross_entropy") return Phase::loss;
   if (op == "copy_to_axis" || op == "sum_over_axis") return Phase::collectives;
@@ -41,7 +41,7 @@ Phase phase_of(std::string_view op, bool backward) {
 bool backward_reads(std::string_view op, std::size_t k, const std::vector<bool>& needs_grad) {
   if (op == "add" || op == "sub" || op == "embedding") return false;
   if (op == "matmul" || op == "mul") return k < 2 && needs_grad[1 - k];
-  if (op == "linear" || op == "conv2d" || op == "layer_norm") return k == 1 && needs_grad[0];
+  if (op == "linear" || op == "linear_relu" || op == "conv2d" || op == "layer_norm") return k == 1 && needs_grad[0];
   return true;
 }
 

@@ -10,7 +10,7 @@ namespace datarax::nn {
 
 Dense::Dense(Module& parent, std::string name, std::int64_t in_features, std::int64_t out_features,
              DenseOptions options)
-    : Module(parent, std::move(name)), use_bias_(options.use_bias), in_(in_features), out_(out_features) {
+    : Module(parent, std::move(name)), use_bias_(options.use_bias), relu_(options.relu), in_(in_features), out_(out_features) {
   if (in_features < 1 || out_features < 1)
     throw InvalidArgumentError("Dense \"" + path() + "\": features " + std::to_string(in_features) + " -> " +
                                std::to_string(out_features) + "; both must be >= 1");
@@ -44,15 +44,17 @@ DenseOptions row_parallel(DenseOptions options, const std::string& axis) {
 
 Var Dense::operator()(const VarTree& p, Var x) const {
   const Var kernel = p[kernel_];
-  if (!out_axis_.empty() && kernel.shape()[1] != out_) {  // column-parallel block
-    x = copy_to_axis(x, out_axis_);
-    return use_bias_ ? linear(x, kernel, p[bias_]) : matmul(x, kernel);
-  }
+  auto whole = [&](Var in) {
+    if (use_bias_) return relu_ ? linear_relu(in, kernel, p[bias_]) : linear(in, kernel, p[bias_]);
+    return relu_ ? relu(matmul(in, kernel)) : matmul(in, kernel);
+  };
+  if (!out_axis_.empty() && kernel.shape()[1] != out_) return whole(copy_to_axis(x, out_axis_));  // column-parallel block
   if (!in_axis_.empty() && kernel.shape()[0] != in_) {  // row-parallel block
     Var y = sum_over_axis(matmul(x, kernel), in_axis_);
-    return use_bias_ ? add(y, p[bias_]) : y;
+    if (use_bias_) y = add(y, p[bias_]);
+    return relu_ ? relu(y) : y;
   }
-  return use_bias_ ? linear(x, kernel, p[bias_]) : matmul(x, kernel);
+  return whole(x);
 }
 
 }  // namespace datarax::nn

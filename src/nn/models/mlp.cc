@@ -19,9 +19,10 @@ const MlpConfig& checked(const MlpConfig& c) {
 }
 
 // Megatron's pairs: column, row, column, row, ...; an unpaired last layer replicated.
-DenseOptions layout_of(std::size_t l, std::size_t layers) {
+DenseOptions layout_of(std::size_t l, std::size_t layers, Activation activation) {
   DenseOptions o;
   o.kernel_init = init::he_uniform();
+  o.relu = activation == Activation::relu && l + 1 < layers;  // fused into the product
   if (l % 2 == 1) return row_parallel(o);
   return l + 1 < layers ? column_parallel(o) : o;
 }
@@ -32,13 +33,13 @@ Mlp::Mlp(MlpConfig config) : config_(checked(config)) {
   const std::size_t layers = config_.sizes.size() - 1;
   for (std::size_t l = 0; l < layers; ++l)
     layers_.push_back(std::make_unique<Dense>(*this, "dense_" + std::to_string(l), config_.sizes[l], config_.sizes[l + 1],
-                                              layout_of(l, layers)));
+                                              layout_of(l, layers, config_.activation)));
 }
 
 Var Mlp::operator()(const VarTree& p, Var x) const {
   for (std::size_t l = 0; l < layers_.size(); ++l) {
-    x = (*layers_[l])(p, x);
-    if (l + 1 < layers_.size()) x = config_.activation == Activation::relu ? relu(x) : gelu(x, GeluMode::tanh);
+    x = (*layers_[l])(p, x);  // relu: fused into the layer
+    if (l + 1 < layers_.size() && config_.activation == Activation::gelu) x = gelu(x, GeluMode::tanh);
   }
   return x;
 }

@@ -15,12 +15,13 @@ using detail::with_float;
 
 std::int64_t ld(std::int64_t width) { return width > 0 ? width : 1; }
 
-// y [M, N] = x [M, K] · w [K, N] (+ bias [N] when the op has three inputs).
+// y [M, N] = x [M, K] · w [K, N] (+ bias [N] when the op has three inputs), then max(y, 0) when
+// fused with a ReLU.
 class Linear final : public FreshOp {
  public:
-  Linear(bool has_bias, std::int64_t M, std::int64_t K, std::int64_t N)
-      : has_bias_(has_bias), M_(M), K_(K), N_(N) {}
-  std::string_view name() const override { return has_bias_ ? "linear" : "matmul"; }
+  Linear(bool has_bias, bool relu, std::int64_t M, std::int64_t K, std::int64_t N)
+      : has_bias_(has_bias), relu_(relu), M_(M), K_(K), N_(N) {}
+  std::string_view name() const override { return relu_ ? "linear_relu" : has_bias_ ? "linear" : "matmul"; }
 
   void forward(std::span<const Array> in, Array& out) override {
     with_float(out.dtype(), name(), [&]<class T>(T) {
@@ -33,14 +34,23 @@ class Linear final : public FreshOp {
         beta = 1;
       }
       matmul(false, false, M_, N_, K_, T(1), in[0].data<T>().data(), ld(K_), in[1].data<T>().data(), ld(N_), beta, y, ld(N_));
+      if (relu_)
+        for (std::int64_t i = 0; i < M_ * N_; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
     });
   }
 
   // A fresh gradient is written by the product itself (beta 0): no zeroes, no read of C.
-  void backward_fresh(std::span<const Array> in, const Array&, const Array& dout, std::span<Array* const> din,
+  void backward_fresh(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din,
                       std::span<const bool> fresh) override {
     with_float(dout.dtype(), name(), [&]<class T>(T) {
       const T* g = dout.data<T>().data();
+      if (relu_) {  // the gradient through the ReLU, where its output is positive (0 at the kink)
+        if (masked_.numel() != dout.numel()) masked_ = Array::empty(dout.shape(), dout.dtype());  // once
+        const T* y = out.data<T>().data();
+        T* m = masked_.data<T>().data();
+        for (std::int64_t i = 0; i < M_ * N_; ++i) m[i] = y[i] > T(0) ? g[i] : T(0);
+        g = m;
+      }
       if (din[0] != nullptr)  // dx [M, K] (+)= dout [M, N] · wᵀ
         matmul(false, true, M_, K_, N_, T(1), g, ld(N_), in[1].data<T>().data(), ld(N_), fresh[0] ? T(0) : T(1),
                din[0]->data<T>().data(), ld(K_));
@@ -58,11 +68,12 @@ class Linear final : public FreshOp {
   }
 
  private:
-  bool has_bias_;
-  std::int64_t M_, K_, N_;  // the row lengths passed as lda/ldb/ldc are max(K_, 1), max(N_, 1): BLAS's rule
+  bool has_bias_, relu_;
+  std::int64_t M_, K_, N_;
+  Array masked_;  // relu: the output gradient through the ReLU  // the row lengths passed as lda/ldb/ldc are max(K_, 1), max(N_, 1): BLAS's rule
 };
 
-Var product(std::string_view what, Var x, Var w, const Var* bias) {
+Var product(std::string_view what, Var x, Var w, const Var* bias, bool relu = false) {
   Graph& g = bias ? check_operands(what, {x, w, *bias}) : check_operands(what, {x, w});
   const Shape& xs = x.shape();
   const Shape& ws = w.shape();
@@ -79,7 +90,7 @@ Var product(std::string_view what, Var x, Var w, const Var* bias) {
   std::vector<std::int64_t> dims(xs.begin(), xs.end());
   dims.back() = N;
   const std::int64_t M = K == 0 ? Shape(std::vector<std::int64_t>(xs.begin(), xs.end() - 1)).numel() : xs.numel() / K;
-  auto op = std::make_unique<Linear>(bias != nullptr, M, K, N);
+  auto op = std::make_unique<Linear>(bias != nullptr, relu, M, K, N);
   if (bias) return g.apply(std::move(op), {x, w, *bias}, Shape(std::move(dims)), x.dtype());
   return g.apply(std::move(op), {x, w}, Shape(std::move(dims)), x.dtype());
 }
@@ -88,5 +99,6 @@ Var product(std::string_view what, Var x, Var w, const Var* bias) {
 
 Var matmul(Var a, Var b) { return product("matmul", a, b, nullptr); }
 Var linear(Var x, Var kernel, Var bias) { return product("linear", x, kernel, &bias); }
+Var linear_relu(Var x, Var kernel, Var bias) { return product("linear_relu", x, kernel, &bias, true); }
 
 }  // namespace datarax::nn

@@ -91,6 +91,34 @@ TEST(Ops, LinearIsTheNaiveProductPlusBias) {
     }
 }
 
+// linear_relu is relu(linear(...)) in one op: the naive formula's values, and its gradients
+// against central differences (away from the kink: the check's inputs give no output within 1e-3 of 0).
+TEST(Ops, LinearReluIsTheNaiveProductPlusBiasClampedAtZero) {
+  const std::int64_t B = 4, K = 5, N = 6;
+  const Array x = f64({B, K}, 17), w = f64({K, N}, 18), b = f64({N}, 19);
+  Graph g;
+  Var y = linear_relu(g.parameter("x", x), g.parameter("w", w), g.parameter("b", b));
+  int positive = 0;
+  for (std::int64_t r = 0; r < B; ++r)
+    for (std::int64_t j = 0; j < N; ++j) {
+      double ref = b.data<double>()[j];
+      for (std::int64_t k = 0; k < K; ++k) ref += x.data<double>()[r * K + k] * w.data<double>()[k * N + j];
+      positive += ref > 0;
+      EXPECT_NEAR(y.value().data<double>()[r * N + j], std::max(ref, 0.0), 1e-14);
+    }
+  EXPECT_GT(positive, 0);
+  EXPECT_LT(positive, B * N);  // both sides of the kink are exercised
+  // Σ y ⊙ c with c fixed: every output's gradient differs, so a mask applied to the wrong element shows.
+  const Array c = f64({B, N}, 20);
+  const LossFn fn = [&c](const VarTree& p, const VarTree&) {
+    Var out = linear_relu(p["x"], p["w"], p["b"]);
+    return sum(mul(out, out.graph().constant(c)));
+  };
+  const GradientCheckReport report =
+      check_gradients(fn, Tree{{"x", x}, {"w", w}, {"b", b}}, Tree{}, {.eps = 1e-6, .tolerance = 1e-7});
+  EXPECT_TRUE(report.passed) << report.to_string();
+}
+
 TEST(Ops, ReductionsSumOverTheirAxis) {
   const Array x = f64({2, 3, 4}, 10);
   Graph g;

@@ -13,6 +13,9 @@ struct DenseOptions {
   Initializer kernel_init = init::lecun_normal();
   Initializer bias_init = init::zeros();
   bool use_bias = true;
+  // relu(x · kernel + bias) fused into the product (ops/linear.h's linear_relu), where the layer's
+  // output is whole on the device (not after a row-parallel sum: there the ReLU follows it).
+  bool relu = false;
   // How kernel and bias may be split over mesh axes (Megatron): column-parallel splits the
   // output features (kernel {nullopt, "model"}, bias {"model"}); row-parallel splits the input
   // features (kernel {"model"}, bias replicated). column_parallel() and row_parallel() say so.
@@ -42,7 +45,7 @@ class Dense : public Module {
 
  private:
   Param kernel_, bias_;
-  bool use_bias_;
+  bool use_bias_, relu_;
   std::int64_t in_, out_;
   std::string in_axis_, out_axis_;  // the mesh axis splitting kernel dimension 0 / 1 ("": none)
 };

@@ -12,5 +12,8 @@ namespace datarax::nn {
 Var matmul(Var a, Var b);
 // x [..., in] · kernel [in, out] + bias [out] -> [..., out] (Flax's Dense: kernel [in, out]).
 Var linear(Var x, Var kernel, Var bias);
+// relu(linear(x, kernel, bias)) as one op: the same values, without two more passes over the output
+// (the ReLU's derivative at 0 is taken as 0, as relu's).
+Var linear_relu(Var x, Var kernel, Var bias);
 
 }  // namespace datarax::nn
