@@ -55,7 +55,8 @@ void ArrayDataset::read(std::span<const std::int64_t> indices, std::span<Array> 
   const Array* sources[2] = {&images, &labels};
   for (std::size_t f = 0; f < 2; ++f) {
     const Array& src = *sources[f];
-    const std::size_t row = static_cast<std::size_t>(row_shape(src.shape()).numel()) * src.itemsize();
+    std::size_t row = src.itemsize();  // bytes of one example (no Shape made: read() allocates nothing)
+    for (int d = 1; d < src.rank(); ++d) row *= static_cast<std::size_t>(src.shape()[d]);
     const auto* from = static_cast<const std::byte*>(src.raw());
     auto* to = static_cast<std::byte*>(rows[f].raw());
     for (std::size_t r = 0; r < indices.size(); ++r)

@@ -1,0 +1,96 @@
+// The built-in models through the trainer (train::train, as datarax-train runs them) on each
+// 2-device layout: the median step time, samples/s, and the heap allocations per step in steady
+// state (every malloc of the process, interposed) — the 0-allocation property for any model.
+//
+//   ./build/bench/model_steps [--model mlp|cnn|gpt|all] [--steps 60] [--warmup 10] [--rounds 1]
+//
+// Layouts: 1 device, data 2 (replicated), data 2 ZeRO-1, data 2 FSDP, model 2; interleaved by round.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "bench_util.h"
+#include "datarax/device_discovery.h"
+#include "datarax/train/builtin_models.h"
+#include "malloc_count.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class StepClock final : public datarax::train::TrainObserver {
+ public:
+  explicit StepClock(std::size_t steps) {
+    ends.reserve(steps);
+    allocations.reserve(steps);
+  }
+  void on_step(const datarax::train::StepMetrics& m, int, std::int64_t) override {
+    ends.push_back(m.finished_at);
+    allocations.push_back(datarax::bench::allocations());
+  }
+  std::vector<Clock::time_point> ends;
+  std::vector<long long> allocations;
+};
+
+struct Layout {
+  const char* name;
+  int data, model, stage;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string which = "all";
+  int steps = 60, warmup = 10, rounds = 1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--model") which = argv[i + 1];
+    else if (flag == "--steps") steps = std::stoi(argv[i + 1]);
+    else if (flag == "--warmup") warmup = std::stoi(argv[i + 1]);
+    else if (flag == "--rounds") rounds = std::stoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: model_steps [--model mlp|cnn|gpt|all] [--steps N] [--warmup N] [--rounds N]\n");
+      return 2;
+    }
+  }
+  datarax::initialize({.num_cpu_devices = 2});
+  std::printf("model_steps (%s build): %d steps, %d warm-up, %d rounds\n", DATARAX_BENCH_BUILD_TYPE, steps, warmup, rounds);
+  std::vector<std::string> models = which == "all" ? std::vector<std::string>{"mlp", "cnn", "gpt"} : std::vector<std::string>{which};
+  const std::vector<Layout> layouts = {{"1 device", 1, 1, 0}, {"data 2", 2, 1, 0}, {"data 2 ZeRO-1", 2, 1, 1},
+                                       {"data 2 FSDP", 2, 1, 3}, {"model 2", 1, 2, 0}};
+  for (const std::string& name : models) {
+    datarax::train::BuiltinModel model{.name = name};
+    std::vector<std::vector<double>> step_us(layouts.size());
+    std::vector<double> allocs(layouts.size(), 0);
+    for (int r = 0; r < rounds; ++r)
+      for (std::size_t l = 0; l < layouts.size(); ++l) {
+        datarax::train::TrainConfig c;
+        c.data_parallel = layouts[l].data;
+        c.model_parallel = layouts[l].model;
+        c.zero_stage = layouts[l].stage;
+        c.steps = steps;
+        c.schedule = "constant";
+        if (name == "gpt") c.batch_size = 64;
+        StepClock clock(static_cast<std::size_t>(steps));
+        const auto report = datarax::train::train(model, c, {.observer = &clock});
+        datarax::bench::verify(report.steps.size() == static_cast<std::size_t>(steps), "every step ran");
+        std::vector<double> us;
+        for (std::size_t s = static_cast<std::size_t>(warmup) + 1; s < clock.ends.size(); ++s)
+          us.push_back(std::chrono::duration<double, std::micro>(clock.ends[s] - clock.ends[s - 1]).count());
+        step_us[l].push_back(datarax::bench::Samples(us).median());
+        allocs[l] = static_cast<double>(clock.allocations.back() - clock.allocations[static_cast<std::size_t>(warmup)]) /
+                    static_cast<double>(clock.ends.size() - static_cast<std::size_t>(warmup) - 1);
+      }
+    std::printf("\n%s (global batch %d)\n  %-16s %12s %12s %14s\n", name.c_str(), name == "gpt" ? 64 : 256, "layout",
+                "step (ms)", "samples/s", "allocs/step");
+    for (std::size_t l = 0; l < layouts.size(); ++l) {
+      const double ms = datarax::bench::Samples(step_us[l]).median() / 1000.0;
+      std::printf("  %-16s %12.2f %12.0f %14.2f\n", layouts[l].name, ms, (name == "gpt" ? 64 : 256) / (ms / 1000.0),
+                  allocs[l]);
+    }
+  }
+  return 0;
+}
