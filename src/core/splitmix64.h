@@ -1,7 +1,9 @@
 // SplitMix64 (Steele, Lea & Flood 2014; Vigna's reference code), the library's one generator of
-// random bits: the data order (data/permutation.h) and the parameter initialisation (nn/mlp.h)
-// both draw from it. Fully specified by the constants below, so every platform, compiler and
-// standard library gives the same numbers (std:: distributions are implementation-defined).
+// random bits: the data order (data/permutation.h), the parameter initialisation (nn/param.h's
+// initializers, through Module::init), dropout's masks (nn/ops/dropout.h) and the GPT decoder's
+// sampling (nn/models/gpt_decoder.h) all draw from it. Fully specified by the constants below,
+// so every platform, compiler and standard library gives the same numbers (std:: distributions
+// are implementation-defined).
 //
 // Two ways to draw: a sequential generator (next(), uniform()) and counter-based draws (at(key, n):
 // the n-th output of a generator seeded with key, computed directly), so that any element of a

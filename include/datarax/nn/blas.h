@@ -4,13 +4,14 @@
 // same time. If each of those calls also spread over every core, N devices would start N × cores
 // threads that fight for the cores (and OpenBLAS's one thread pool would serialize them). So the
 // parallelism comes from the devices and each BLAS call runs on its caller's thread alone:
-// constructing the first nn::Mlp or nn::ValueAndGrad sets OpenBLAS to 1 thread, once per process
-// (overriding OPENBLAS_NUM_THREADS from the environment): a program that trains through either
-// has nothing to call.
+// constructing the first nn::ValueAndGrad, or setting up a train::train() run, sets OpenBLAS to
+// 1 thread, once per process (overriding OPENBLAS_NUM_THREADS from the environment): a program
+// that trains through either has nothing to call.
 //
 // The setting is process-wide: OpenBLAS 0.3.21 (Debian 12) has no per-thread count, so a
 // thread-local guard is not possible. An explicit set_blas_num_threads() wins over that default,
-// whether called before or after the first Mlp (a single device evaluating alone may want more).
+// whether called before or after the first ValueAndGrad or run (a single device evaluating alone
+// may want more).
 // Calls with 1 thread from many threads at once are safe in OpenBLAS's pthreads build.
 #pragma once
 
@@ -24,8 +25,8 @@ int blas_num_threads();
 void set_blas_num_threads(int n);
 
 // Sets 1 thread unless set_blas_num_threads() was ever called; does it at most once per process.
-// Mlp's and ValueAndGrad's constructors call this; layer functions (linear_forward, ...) and ops
-// never change the setting.
+// ValueAndGrad's constructor and the trainer's set-up call this; modules and ops never change
+// the setting.
 void use_single_threaded_blas_by_default();
 
 }  // namespace datarax::nn

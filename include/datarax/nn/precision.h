@@ -8,8 +8,8 @@
 // f32's rounding (docs/performance.md, tests/nn/precision_test.cc).
 //
 // Like PyTorch's autocast, the choice belongs to the calling thread: open a MatmulPrecisionScope
-// around the layers to run (nn::ParallelMlp does it from ParallelMlpConfig::precision, the
-// trainer from TrainConfig::precision). double products are always f64. No emulation: on a CPU
+// around the computation to run (the trainer opens one from TrainConfig::precision around each
+// step's recording and replay). double products are always f64. No emulation: on a CPU
 // without AVX512_BF16, opening a bf16 scope throws UnsupportedError — bf16 there would only be
 // slower and no more useful than f32.
 #pragma once
