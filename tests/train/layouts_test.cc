@@ -59,7 +59,7 @@ double worst_loss_difference(const TrainReport& a, const TrainReport& b) {
 // 1e-5 relative over 50 steps, and each final parameter tensor within 1e-5 in relative L2 norm,
 // with AdamW's decay and gradient clipping (whose norm adds the split blocks over "model" and
 // counts the replicated ones once). The largest single-element difference is printed: it is
-// larger (about 1.5e-5 of the tensor's largest element, in the first kernel's rows of border pixels,
+// larger (about 2e-6 of the tensor's largest element, in the first kernel's rows of border pixels,
 // which are rarely nonzero: Adam divides their tiny gradients by tiny moments, so rounding in a
 // different summation order moves them by up to a few thousandths of a step).
 TEST(Layouts, TensorParallelRunsGiveTheOneDeviceLossesAndParameters) {
