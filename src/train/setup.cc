@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <set>
 #include <type_traits>
 
@@ -191,6 +192,14 @@ std::string layout_text(const TrainConfig& c, const std::optional<int>& asked, s
 // dimension of a kernel counted as "in": a conv's HWIO kernel is the im2col product's);
 // returns the choice's reason.
 std::string choose_kernel(const Tree& local_params, nn::Precision precision, std::int64_t batch) {
+  // Measured once per process and precision: the first run's choice holds for every later run in
+  // the process, so that two runs of one program (a layout against one device, a resume against
+  // the run it continues) round alike, whatever the machine's load did to a later timing.
+  static std::mutex mutex;
+  static std::map<nn::Precision, std::string> chosen;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (const auto it = chosen.find(precision); it != chosen.end())
+    return std::string(nn::to_string(nn::matmul_kernel(precision))) + ", as chosen by this process's first run (" + it->second + ")";
   std::vector<nn::MatmulShape> shapes;
   for (const auto& [key, leaf] : local_params) {
     if (leaf.rank() < 2) continue;
@@ -202,14 +211,18 @@ std::string choose_kernel(const Tree& local_params, nn::Precision precision, std
   }
   if (shapes.empty()) shapes.push_back({false, false, batch, 64, 64});
   std::string reason = nn::choose_matmul_kernel(precision, shapes).reason;
-  if (process_count() == 1) return reason;
-  // Every process runs process 0's choice: the processes' products then round alike (a layout's
-  // results must not depend on which kernel each host timed fastest).
-  const std::string mine(nn::to_string(nn::matmul_kernel(precision)));
-  const std::vector<std::string> all = process_all_gather(mine, "train: agreeing on the matrix product kernel");
-  if (all[0] == mine) return reason;
-  nn::set_matmul_kernel(precision, nn::parse_matmul_kernel(all[0]));
-  return all[0] + ", process 0's choice (this process measured " + mine + " fastest: " + reason + ")";
+  if (process_count() > 1) {
+    // Every process runs process 0's choice: the processes' products then round alike (a layout's
+    // results must not depend on which kernel each host timed fastest).
+    const std::string mine(nn::to_string(nn::matmul_kernel(precision)));
+    const std::vector<std::string> all = process_all_gather(mine, "train: agreeing on the matrix product kernel");
+    if (all[0] != mine) {
+      nn::set_matmul_kernel(precision, nn::parse_matmul_kernel(all[0]));
+      reason = all[0] + ", process 0's choice (this process measured " + mine + " fastest: " + reason + ")";
+    }
+  }
+  chosen[precision] = reason;
+  return reason;
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::int64_t total_steps) {
