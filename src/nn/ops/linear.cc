@@ -34,8 +34,7 @@ class Linear final : public FreshOp {
         beta = 1;
       }
       matmul(false, false, M_, N_, K_, T(1), in[0].data<T>().data(), ld(K_), in[1].data<T>().data(), ld(N_), beta, y, ld(N_));
-      if (relu_)
-        for (std::int64_t i = 0; i < M_ * N_; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
+      if (relu_) clamp(y, M_ * N_);
     });
   }
 
@@ -44,12 +43,14 @@ class Linear final : public FreshOp {
                       std::span<const bool> fresh) override {
     with_float(dout.dtype(), name(), [&]<class T>(T) {
       const T* g = dout.data<T>().data();
+      T* db = has_bias_ && din[2] != nullptr ? din[2]->data<T>().data() : nullptr;
+      bool bias_done = false;
       if (relu_) {  // the gradient through the ReLU, where its output is positive (0 at the kink)
         if (masked_.numel() != dout.numel()) masked_ = Array::empty(dout.shape(), dout.dtype());  // once
-        const T* y = out.data<T>().data();
-        T* m = masked_.data<T>().data();
-        for (std::int64_t i = 0; i < M_ * N_; ++i) m[i] = y[i] > T(0) ? g[i] : T(0);
-        g = m;
+        // One pass: the masked gradient and, when wanted, the bias's (its column sums).
+        mask_rows<T>(out.data<T>().data(), g, masked_.data<T>().data(), db, db != nullptr && !fresh[2]);
+        g = masked_.data<T>().data();
+        bias_done = true;
       }
       if (din[0] != nullptr)  // dx [M, K] (+)= dout [M, N] · wᵀ
         matmul(false, true, M_, K_, N_, T(1), g, ld(N_), in[1].data<T>().data(), ld(N_), fresh[0] ? T(0) : T(1),
@@ -57,17 +58,43 @@ class Linear final : public FreshOp {
       if (din[1] != nullptr)  // dw [K, N] (+)= xᵀ · dout
         matmul(true, false, K_, N_, M_, T(1), in[0].data<T>().data(), ld(K_), g, ld(N_), fresh[1] ? T(0) : T(1),
                din[1]->data<T>().data(), ld(N_));
-      if (has_bias_ && din[2] != nullptr) {
-        T* db = din[2]->data<T>().data();
-        if (fresh[2])
-          for (std::int64_t j = 0; j < N_; ++j) db[j] = T(0);
-        for (std::int64_t r = 0; r < M_; ++r)
-          for (std::int64_t j = 0; j < N_; ++j) db[j] += g[r * N_ + j];
-      }
+      if (db != nullptr && !bias_done) column_sums<T>(g, db, !fresh[2]);
     });
   }
 
  private:
+  template <class T>
+  static void clamp(T* __restrict y, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = y[i] > T(0) ? y[i] : T(0);
+  }
+  // db (+)= the column sums of g [M, N] (restrict: the loops vectorise).
+  template <class T>
+  void column_sums(const T* __restrict g, T* __restrict db, bool add) const {
+    if (!add)
+      for (std::int64_t j = 0; j < N_; ++j) db[j] = T(0);
+    for (std::int64_t r = 0; r < M_; ++r) {
+      const T* __restrict row = g + r * N_;
+      for (std::int64_t j = 0; j < N_; ++j) db[j] += row[j];
+    }
+  }
+  // m = g where y > 0, else 0; and db (+)= m's column sums when db is given.
+  template <class T>
+  void mask_rows(const T* __restrict y, const T* __restrict g, T* __restrict m, T* __restrict db, bool add) const {
+    if (db != nullptr && !add)
+      for (std::int64_t j = 0; j < N_; ++j) db[j] = T(0);
+    for (std::int64_t r = 0; r < M_; ++r) {
+      const T* __restrict yr = y + r * N_;
+      const T* __restrict gr = g + r * N_;
+      T* __restrict mr = m + r * N_;
+      for (std::int64_t j = 0; j < N_; ++j) {
+        const T gv = gr[j];  // loaded whatever the sign: a select, not a branch (the loop vectorises)
+        mr[j] = yr[j] > T(0) ? gv : T(0);
+      }
+      if (db != nullptr)
+        for (std::int64_t j = 0; j < N_; ++j) db[j] += mr[j];
+    }
+  }
+
   bool has_bias_, relu_;
   std::int64_t M_, K_, N_;
   Array masked_;  // relu: the output gradient through the ReLU  // the row lengths passed as lda/ldb/ldc are max(K_, 1), max(N_, 1): BLAS's rule
