@@ -12,17 +12,6 @@ namespace datarax::nn {
 
 namespace {
 
-// out = in; a gradient copied (fresh) or added.
-template <class T>
-void pass_gradient(const Array& dout, Array& din, bool fresh) {
-  const T* g = dout.data<T>().data();
-  T* d = din.data<T>().data();
-  const std::int64_t n = dout.numel();
-  detail::store(fresh, [&]<bool kWrite>() {
-    for (std::int64_t i = 0; i < n; ++i) detail::put<kWrite>(d[i], g[i]);
-  });
-}
-
 class CopyToAxis final : public FreshOp {
  public:
   explicit CopyToAxis(std::string axis) : axis_(std::move(axis)) {}
@@ -39,7 +28,7 @@ class CopyToAxis final : public FreshOp {
     if (summed_.numel() != dout.numel()) summed_ = Array::empty(dout.shape(), dout.dtype());  // once
     std::memcpy(summed_.raw(), dout.raw(), dout.nbytes());
     all_reduce_in_place(summed_, ReduceOp::sum, axis_);
-    detail::with_float(dout.dtype(), name(), [&](auto t) { pass_gradient<decltype(t)>(summed_, *din[0], false); });
+    detail::pass_through(name(), summed_, *din[0], false);
   }
 
  private:
@@ -58,7 +47,7 @@ class SumOverAxis final : public FreshOp {
   void backward_fresh(std::span<const Array>, const Array&, const Array& dout, std::span<Array* const> din,
                       std::span<const bool> fresh) override {
     if (din[0] == nullptr) return;
-    detail::with_float(dout.dtype(), name(), [&](auto t) { pass_gradient<decltype(t)>(dout, *din[0], fresh[0]); });
+    detail::pass_through(name(), dout, *din[0], fresh[0]);
   }
 
  private:

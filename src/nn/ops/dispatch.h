@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -34,6 +35,21 @@ inline void store(bool write, Body&& body) {
     body.template operator()<true>();
   else
     body.template operator()<false>();
+}
+
+// din (+)= dout, elementwise (same shape): the gradient of an op that passes its input through
+// (reshape, the collectives' identity side). A fresh gradient is a copy.
+inline void pass_through(std::string_view op, const Array& dout, Array& din, bool fresh) {
+  if (fresh) {
+    std::memcpy(din.raw(), dout.raw(), dout.nbytes());
+    return;
+  }
+  with_float(dout.dtype(), op, [&](auto t) {
+    using T = decltype(t);
+    const T* g = dout.data<T>().data();
+    T* d = din.data<T>().data();
+    for (std::int64_t i = 0, n = dout.numel(); i < n; ++i) d[i] += g[i];
+  });
 }
 
 // InvalidArgumentError "<op>: <what>".

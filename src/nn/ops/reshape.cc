@@ -17,17 +17,7 @@ class Reshape final : public FreshOp {
   void forward(std::span<const Array> in, Array& out) override { std::memcpy(out.raw(), in[0].raw(), out.nbytes()); }
   void backward_fresh(std::span<const Array>, const Array&, const Array& dout, std::span<Array* const> din,
                       std::span<const bool> fresh) override {
-    if (din[0] == nullptr) return;
-    if (fresh[0]) {
-      std::memcpy(din[0]->raw(), dout.raw(), dout.nbytes());
-      return;
-    }
-    detail::with_float(dout.dtype(), name(), [&]<class T>(T) {
-      const T* g = dout.data<T>().data();
-      T* dx = din[0]->data<T>().data();
-      const std::int64_t n = dout.numel();
-      for (std::int64_t i = 0; i < n; ++i) dx[i] += g[i];
-    });
+    if (din[0] != nullptr) detail::pass_through(name(), dout, *din[0], fresh[0]);
   }
 };
 
