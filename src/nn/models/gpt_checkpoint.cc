@@ -2,7 +2,6 @@
 #include "datarax/nn/models/gpt_checkpoint.h"
 
 #include <cstring>
-#include <regex>
 #include <set>
 #include <vector>
 
@@ -45,14 +44,24 @@ std::vector<Entry> entries(const GptConfig& c) {
 
 bool is_float(DType t) { return t == DType::f32 || t == DType::f64 || t == DType::bf16 || t == DType::f16; }
 
+// Whether `name` is "h.<digits>.attn.bias" or "h.<digits>.attn.masked_bias": an attention-mask
+// buffer of Hugging Face's GPT-2, not a parameter.
+bool is_mask_buffer(const std::string& name) {
+  if (name.rfind("h.", 0) != 0) return false;
+  std::size_t i = 2;
+  while (i < name.size() && name[i] >= '0' && name[i] <= '9') ++i;
+  if (i == 2) return false;
+  const std::string rest = name.substr(i);
+  return rest == ".attn.bias" || rest == ".attn.masked_bias";
+}
+
 // The file's tensors by name without the "transformer." prefix; the attention-mask buffers dropped.
 Tree normalized(const Tree& file) {
-  static const std::regex buffer(R"(h\.\d+\.attn\.(bias|masked_bias))");
   static const std::string prefix = "transformer.";
   Tree out;
   for (const auto& [key, leaf] : file) {
     const std::string name = key.rfind(prefix, 0) == 0 ? key.substr(prefix.size()) : key;
-    if (std::regex_match(name, buffer)) continue;
+    if (is_mask_buffer(name)) continue;
     if (out.contains(name))
       throw InvalidArgumentError("gpt_from_hf: " + name + " is in the file twice (with and without \"transformer.\")");
     out.set(name, leaf);
