@@ -292,28 +292,27 @@ void Step::clip(double max_norm) {
   optim::clip_by_global_norm(units_.owned_grads(), max_norm, std::sqrt(total));
 }
 
-Tree Step::local_optimizer_state() {
-  Tree out;
-  out.set("count", opt_state_.at("count").copy());
-  // Every state buffer ("mu/unit000", ...): its owned leaves laid out as the parameters' blocks.
+std::vector<std::string> Step::state_buffers() const {
   std::vector<std::string> prefixes;
   for (const auto& [key, leaf] : opt_state_)
     if (const auto slash = key.find('/'); slash != std::string::npos &&
         std::find(prefixes.begin(), prefixes.end(), key.substr(0, slash)) == prefixes.end())
       prefixes.push_back(key.substr(0, slash));
-  for (const std::string& prefix : prefixes)
+  return prefixes;
+}
+
+Tree Step::local_optimizer_state() {
+  Tree out;
+  out.set("count", opt_state_.at("count").copy());
+  // Every state buffer ("mu/unit000", ...): its owned leaves laid out as the parameters' blocks.
+  for (const std::string& prefix : state_buffers())
     for (const auto& [key, leaf] : units_.local_view_of(opt_state_.subtree(prefix))) out.set(prefix + "/" + key, leaf);
   return out;
 }
 
 void Step::load_optimizer_state(const Tree& local) {
   opt_state_.at("count").copy_from(local.at("count"));
-  std::vector<std::string> prefixes;
-  for (const auto& [key, leaf] : opt_state_)
-    if (const auto slash = key.find('/'); slash != std::string::npos &&
-        std::find(prefixes.begin(), prefixes.end(), key.substr(0, slash)) == prefixes.end())
-      prefixes.push_back(key.substr(0, slash));
-  for (const std::string& prefix : prefixes) {
+  for (const std::string& prefix : state_buffers()) {
     Tree owned;
     for (const auto& [key, leaf] : opt_state_)
       if (key.rfind(prefix + "/", 0) == 0) owned.set(key.substr(prefix.size() + 1), leaf);  // views: written in place

@@ -91,6 +91,8 @@ class Step : private nn::GraphHooks {
   void after_backward(int node) override;
   void clip(double max_norm);
   void load_optimizer_state(const Tree& local);
+  // The optimizer state's buffers ("mu", "nu", ...): the first segments of its keys.
+  std::vector<std::string> state_buffers() const;
 
   const Model& model_;
   StepSettings settings_;
