@@ -16,12 +16,12 @@
 #   bench/peers/run.sh --cnn [--rounds 3] [--build DIR] [--torch2]
 #
 # With --cnn the recipe is the CNN of --model cnn (nn/models/cnn.h) instead, f32: each round runs
-# bench/cnn_step (one device's training step on one thread: value_and_grad + Adam) at batch 256 (row
-# "datarax 1 device") and at batch 128, the per-device batch of global 256 on 2 devices (row
-# "datarax 2 devices (est.)": 2 x its samples/s, an extrapolation until the trainer takes the CNN:
-# it assumes the two devices' steps run side by side on the two cores and leaves out the gradient
-# all-reduce of 0.42 M floats), then bench/peers/pytorch_cnn.py with 1 and 2 threads, NCHW and
-# channels_last, for each PyTorch; the target is best datarax / best peer >= 2.
+# the trainer itself (bench/model_steps --model cnn: train::train as datarax-train runs it, global
+# batch 256) on 1 device and the 2-device layouts (data 2 replicated, ZeRO-1, FSDP; model 2), and
+# bench/cnn_step at batch 256 and 128 for the GEMM bound of one device's step (its products at the
+# step's own shapes, at the chosen kernel's rate on 1 thread), then bench/peers/pytorch_cnn.py
+# with 1 and 2 threads, NCHW and channels_last, for each PyTorch; the targets are best datarax /
+# best peer >= 2 and each layout's GEMM bound / its step time >= 0.7.
 #
 # PyTorch is Debian's python3-torch (1.13, on OpenBLAS): `apt-get install python3-torch`; this
 # script does not install it, it says so. With --jax, JAX and optax come from PyPI into a virtual
@@ -80,17 +80,26 @@ torch_pys=("$py")
 precisions=(f32)
 [ "$bf16" = 1 ] && precisions+=(bf16)
 
-results="$(mktemp)"
-trap 'rm -f "$results"' EXIT
+results="$(mktemp)" bounds="$(mktemp)"
+trap 'rm -f "$results" "$bounds"' EXIT
 # The name of a peer's row: the words of its line before "<number> samples/s"; then a tab and the number.
 # shellcheck disable=SC2016 # an awk program: its $ are awk's
 peer_row='{ for (i = 1; i <= NF; ++i) if ($(i + 1) ~ /^samples\/s/) { name = $1; for (j = 2; j < i; ++j) name = name " " $j; print name "\t" $i } }'
 if [ "$cnn" = 1 ]; then
+  steps_bin="$build/bench/model_steps"
+  [ -x "$steps_bin" ] || { echo "run.sh: $steps_bin is missing; build it: cmake --build \"$build\" --target bench_model_steps" >&2; exit 2; }
   for ((r = 1; r <= rounds; r++)); do
-    # "step <ms> ms wall (<n> samples/s), <ms> ms CPU (<n> samples/s)"
+    # The trainer itself (train::train, as datarax-train --model cnn runs it) on each layout:
+    # "  <layout> <step ms> <samples/s> <allocs/step>" rows; the step times go to the bound rows.
+    out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$steps_bin" --model cnn --steps 40 --warmup 8)"
+    awk '/^  (1 device|data 2|model 2)/ { name = $1; for (j = 2; j <= NF - 3; ++j) name = name " " $j;
+         print "datarax " name "\t" $(NF - 1); print "step_ms " name "\t" $(NF - 2) > "/dev/stderr" }' \
+      <<<"$out" >>"$results" 2>>"$bounds"
+    # The GEMM bound of one device's step (cnn_step: its products at the step's own shapes and the
+    # chosen kernel's rate, 1 thread): at batch 256 for 1 device, 128 for each of 2 data devices.
     for b in 256 128; do
-      out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bench" --batch "$b" --rounds 1 --reps 15)"
-      awk -v b="$b" '/^step / { gsub(/\(/, "", $5); v = $5; if (b == 128) print "datarax 2 devices (est.)\t" 2 * v; else print "datarax 1 device\t" v }' <<<"$out" >>"$results"
+      out="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$bench" --batch "$b" --rounds 1 --reps 11)"
+      awk -v b="$b" '/^GEMM FLOP per step/ { for (i = 1; i <= NF; ++i) if ($i == "wall,") print "bound_ms " b "\t" $(i - 2) }' <<<"$out" >>"$bounds"
     done
     for tpy in "${torch_pys[@]}"; do
       for t in 1 2; do
@@ -103,12 +112,15 @@ if [ "$cnn" = 1 ]; then
     done
     echo "round $r of $rounds done" >&2
   done
-  python3 - "$results" <<'PY'
+  python3 - "$results" "$bounds" <<'PY'
 import collections, statistics, sys
-runs = collections.OrderedDict()
-for line in open(sys.argv[1]):
-    name, value = line.rstrip("\n").split("\t")
-    runs.setdefault(name, []).append(float(value))
+def load(path):
+    runs = collections.OrderedDict()
+    for line in open(path):
+        name, value = line.rstrip("\n").split("\t")
+        runs.setdefault(name, []).append(float(value))
+    return runs
+runs, extra = load(sys.argv[1]), load(sys.argv[2])
 med = {k: statistics.median(v) for k, v in runs.items()}
 peer = max((k for k in med if not k.startswith("datarax")), key=med.get)
 print("contender | samples/s (median, wall) | rounds | ratio to the best peer")
@@ -118,6 +130,14 @@ for k, v in med.items():
 ours = max((k for k in med if k.startswith("datarax")), key=med.get)
 print(f"\nbest peer: {peer}")
 print(f"target cnn: {ours} / {peer} = {med[ours] / med[peer]:.2f} (target >= 2)")
+# GEMM-bound ratio per round: one device's bound at its per-device batch / the trainer's step.
+print("\nlayout | step ms (median) | GEMM bound ms (1 thread, per-device batch) | ratio (median of rounds)")
+print("---|---|---|---")
+for name, b in (("1 device", 256), ("data 2", 128), ("data 2 ZeRO-1", 128), ("data 2 FSDP", 128)):
+    steps, bound = extra.get(f"step_ms {name}"), extra.get(f"bound_ms {b}")
+    if steps and bound:
+        ratios = [x / s for x, s in zip(bound, steps)]
+        print(f"{name} | {statistics.median(steps):.2f} | {statistics.median(bound):.2f} | {statistics.median(ratios):.2f}")
 PY
   exit 0
 fi
