@@ -5,12 +5,16 @@
 //
 //   gpt_steps --write-init FILE [--n-layer L --n-head H --n-embd C --block-size T --seed S]
 //   gpt_steps --init FILE --text FILE --batch B --steps N --opt sgd|adam --lr X [--time] [--ops]
+//   gpt_steps --gemm-rate ROWS --n-embd C
 //
 // Batch k holds the training split's blocks k·B .. k·B+B−1 (no shuffle; data/token_blocks.h),
 // the loss is the mean cross-entropy over B·T positions (mask 1, count B). With --time it prints
 // the median step time and tokens/s after 3 warm-up steps, and where the time goes (forward +
 // backward vs the optimizer). With --ops (and --time) the steps after the warm-up time each op
 // kind's forward and backward (Graph::time_ops) and print them summed by kind, largest first.
+// --gemm-rate times the chosen f32 kernel (nn::matmul) on one block's linear products at ROWS
+// rows (B·T of a device) — c_attn, attn c_proj, c_fc and mlp c_proj, each forward, dkernel and
+// dx — and prints their combined rate, "gemm rate <GFLOP/s>": the GEMM bound's rate.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "datarax/datarax.h"
@@ -40,6 +45,31 @@ bool flag(int argc, char** argv, const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) try {
+  if (flag(argc, argv, "--gemm-rate")) {
+    const std::int64_t R = std::stoll(arg(argc, argv, "--gemm-rate", "1024")), C = std::stoll(arg(argc, argv, "--n-embd", "384"));
+    struct P {
+      bool ta, tb;
+      std::int64_t M, N, K;
+    };
+    std::vector<P> products;
+    for (const auto& [in, out] : {std::pair{C, 3 * C}, {C, C}, {C, 4 * C}, {4 * C, C}})
+      for (const P p : {P{false, false, R, out, in}, P{true, false, in, out, R}, P{false, true, R, in, out}}) products.push_back(p);
+    std::vector<float> a(static_cast<std::size_t>(R * 4 * C), 0.5F), b(a.size(), 0.25F), c(a.size());
+    double flops = 0;
+    for (const P& p : products) flops += 2.0 * static_cast<double>(p.M * p.N * p.K);
+    std::vector<double> seconds;
+    for (int rep = 0; rep < 7; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      for (const P& p : products)
+        nn::matmul(p.ta, p.tb, p.M, p.N, p.K, 1.0F, a.data(), p.ta ? p.M : p.K, b.data(), p.tb ? p.K : p.N, 0.0F, c.data(), p.N);
+      seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(seconds.begin(), seconds.end());
+    std::printf("gemm rate %.1f GFLOP/s (kernel %s; %lld rows, n_embd %lld, median of 7)\n", flops / seconds[3] / 1e9,
+                std::string(nn::to_string(nn::matmul_kernel(nn::Precision::f32))).c_str(), static_cast<long long>(R),
+                static_cast<long long>(C));
+    return 0;
+  }
   if (flag(argc, argv, "--write-init")) {
     const nn::GptConfig c{.vocab_size = 256,
                           .block_size = std::stoll(arg(argc, argv, "--block-size", "32")),
