@@ -52,8 +52,15 @@ int main(int argc, char** argv) {
   int steps = 60, warmup = 10, rounds = 1, batch = 0;
   std::string precision = "f32";
   datarax::train::BuiltinModel gpt{.name = "gpt"};
-  for (int i = 1; i + 1 < argc; i += 2) {
+  const char* usage =
+      "usage: model_steps [--model mlp|cnn|gpt|all] [--steps N] [--warmup N] [--rounds N] [--batch N] "
+      "[--precision f32|bf16] [--n-layer L --n-head H --n-embd C --block-size T --text FILE]\n";
+  for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
+    if (i + 1 == argc) {  // a flag without its value, or --help
+      std::fputs(usage, stderr);
+      return 2;
+    }
     if (flag == "--model") which = argv[i + 1];
     else if (flag == "--steps") steps = std::stoi(argv[i + 1]);
     else if (flag == "--warmup") warmup = std::stoi(argv[i + 1]);
@@ -66,8 +73,7 @@ int main(int argc, char** argv) {
     else if (flag == "--block-size") gpt.block_size = std::stoll(argv[i + 1]);
     else if (flag == "--text") gpt.text = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: model_steps [--model mlp|cnn|gpt|all] [--steps N] [--warmup N] [--rounds N] [--batch N] "
-                           "[--precision f32|bf16] [--n-layer L --n-head H --n-embd C --block-size T --text FILE]\n");
+      std::fputs(usage, stderr);
       return 2;
     }
   }
