@@ -8,9 +8,19 @@
 //   train::train(model, train_set, test_set, config);
 //
 // The batch the loss gets (one device's rows): the data set's fields ([b, ...] each: "inputs" and
-// "labels" for an ArrayDataset), "mask" f32 [b] (1 for a real example, 0 for a padding row) and
+// "labels" for an ArrayDataset), "mask" f32 [b] (1 for a real example, 0 for a padding row),
 // "count" f32 [] — the number of real examples in the whole GLOBAL batch divided by the data
-// axis' size (each device's share). The loss returns
+// axis' size (each device's share) — and two i64 [] counters for randomness that must not depend
+// on the layout (nn::dropout takes them as they are):
+//
+//   "step"           the global optimizer step, from 1 (StepMetrics::step; a resumed run goes
+//                    on counting, so it draws what the uninterrupted run drew). In evaluation:
+//                    the steps trained so far.
+//   "first_example"  the index in the GLOBAL batch of this device's first row: its data position
+//                    times the rows per device (the devices of one model group hold the same
+//                    rows, and the same number). In evaluation: the index in the test set.
+//
+// The loss returns
 //
 //   Σ over its rows of mask · (that example's loss) / count
 //
