@@ -29,6 +29,10 @@
 // softmax_cross_entropy(logits, labels, mask, count) is exactly that for a classifier. (In
 // evaluation, count is 1: the loss is a sum over the rows.)
 //
+// Training and evaluation: `loss` is the training loss; a model that computes differently when
+// it evaluates (no dropout) gives `eval_loss` too, which the evaluation of every epoch runs
+// instead (recorded apart, forward only).
+//
 // Layouts come from the parameters' sharding specs (ParamSpec::sharding): over a mesh with a
 // "model" axis each device gets its blocks of the split tensors, and the module's layers must
 // then compute with blocks (nn::Dense does, from its column_parallel/row_parallel options;
@@ -46,7 +50,10 @@ namespace datarax::train {
 
 struct Model {
   const nn::Module* module = nullptr;  // its parameter specs: keys, shapes, initializers, sharding
-  nn::LossFn loss;                     // as above
+  nn::LossFn loss;                     // as above: the training loss
+  // Optional: the loss in evaluation, from the same batch, when it differs from the training loss
+  // (a model with dropout: the loss without it). Unset: evaluation runs `loss`.
+  nn::LossFn eval_loss;
   // Optional: the correct predictions among the device's rows (mask 1), from the values the loss
   // exposed (nn::expose) and the batch; unset: the run reports no accuracy (0). Called after
   // every step and on every evaluation batch: it must not allocate.
