@@ -3,6 +3,7 @@
 // state (every malloc of the process, interposed) — the 0-allocation property for any model.
 //
 //   ./build/bench/model_steps [--model mlp|cnn|gpt|all] [--steps 60] [--warmup 10] [--rounds 1]
+//                             [--dropout 0]   (the GPT's dropout rate in training)
 //
 // Layouts: 1 device, data 2 (replicated), data 2 ZeRO-1, data 2 FSDP, model 2; interleaved by round.
 #include <algorithm>
@@ -45,14 +46,16 @@ struct Layout {
 int main(int argc, char** argv) {
   std::string which = "all";
   int steps = 60, warmup = 10, rounds = 1;
+  double dropout = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--model") which = argv[i + 1];
     else if (flag == "--steps") steps = std::stoi(argv[i + 1]);
     else if (flag == "--warmup") warmup = std::stoi(argv[i + 1]);
     else if (flag == "--rounds") rounds = std::stoi(argv[i + 1]);
+    else if (flag == "--dropout") dropout = std::stod(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: model_steps [--model mlp|cnn|gpt|all] [--steps N] [--warmup N] [--rounds N]\n");
+      std::fprintf(stderr, "usage: model_steps [--model mlp|cnn|gpt|all] [--steps N] [--warmup N] [--rounds N] [--dropout P]\n");
       return 2;
     }
   }
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
                                        {"data 2 FSDP", 2, 1, 3}, {"model 2", 1, 2, 0}};
   for (const std::string& name : models) {
     datarax::train::BuiltinModel model{.name = name};
+    if (name == "gpt") model.dropout = dropout;
     std::vector<std::vector<double>> step_us(layouts.size());
     std::vector<double> allocs(layouts.size(), 0);
     for (int r = 0; r < rounds; ++r)
@@ -84,8 +88,10 @@ int main(int argc, char** argv) {
         allocs[l] = static_cast<double>(clock.allocations.back() - clock.allocations[static_cast<std::size_t>(warmup)]) /
                     static_cast<double>(clock.ends.size() - static_cast<std::size_t>(warmup) - 1);
       }
-    std::printf("\n%s (global batch %d)\n  %-16s %12s %12s %14s\n", name.c_str(), name == "gpt" ? 64 : 256, "layout",
-                "step (ms)", "samples/s", "allocs/step");
+    char rate[40] = "";
+    if (name == "gpt" && dropout > 0) std::snprintf(rate, sizeof rate, ", dropout %g", dropout);
+    std::printf("\n%s (global batch %d%s)\n  %-16s %12s %12s %14s\n", name.c_str(), name == "gpt" ? 64 : 256, rate,
+                "layout", "step (ms)", "samples/s", "allocs/step");
     for (std::size_t l = 0; l < layouts.size(); ++l) {
       const double ms = datarax::bench::Samples(step_us[l]).median() / 1000.0;
       std::printf("  %-16s %12.2f %12.0f %14.2f\n", layouts[l].name, ms, (name == "gpt" ? 64 : 256) / (ms / 1000.0),
