@@ -52,7 +52,8 @@ struct Model {
   const nn::Module* module = nullptr;  // its parameter specs: keys, shapes, initializers, sharding
   nn::LossFn loss;                     // as above: the training loss
   // Optional: the loss in evaluation, from the same batch, when it differs from the training loss
-  // (a model with dropout: the loss without it). Unset: evaluation runs `loss`.
+  // (a model with dropout: the loss without it); it exposes what `correct` reads, as `loss` does.
+  // Unset: evaluation runs `loss`.
   nn::LossFn eval_loss;
   // Optional: the correct predictions among the device's rows (mask 1), from the values the loss
   // exposed (nn::expose) and the batch; unset: the run reports no accuracy (0). Called after
