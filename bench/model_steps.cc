@@ -3,7 +3,13 @@
 // state (every malloc of the process, interposed) — the 0-allocation property for any model.
 //
 //   ./build/bench/model_steps [--model mlp|cnn|gpt|all] [--steps 60] [--warmup 10] [--rounds 1]
-//                             [--dropout 0]   (the GPT's dropout rate in training)
+//       [--batch N] [--precision f32|bf16] [--n-layer L --n-head H --n-embd C --block-size T --text FILE]
+//       [--dropout P]
+//
+// --batch sets the global batch (default 256; gpt 64 blocks); the GPT's sizes default to
+// datarax-train's (nanoGPT's "baby GPT" is --n-layer 6 --n-head 6 --n-embd 384 --block-size 256
+// --batch 8), its text to Debian's fortunes, its dropout rate in training to 0. For the GPT the
+// table has tokens/s as well.
 //
 // Layouts: 1 device, data 2 (replicated), data 2 ZeRO-1, data 2 FSDP, model 2; interleaved by round.
 #include <algorithm>
@@ -45,28 +51,43 @@ struct Layout {
 
 int main(int argc, char** argv) {
   std::string which = "all";
-  int steps = 60, warmup = 10, rounds = 1;
-  double dropout = 0;
+  int steps = 60, warmup = 10, rounds = 1, batch = 0;
+  std::string precision = "f32";
+  datarax::train::BuiltinModel gpt{.name = "gpt"};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--model") which = argv[i + 1];
     else if (flag == "--steps") steps = std::stoi(argv[i + 1]);
     else if (flag == "--warmup") warmup = std::stoi(argv[i + 1]);
     else if (flag == "--rounds") rounds = std::stoi(argv[i + 1]);
-    else if (flag == "--dropout") dropout = std::stod(argv[i + 1]);
+    else if (flag == "--batch") batch = std::stoi(argv[i + 1]);
+    else if (flag == "--precision") precision = argv[i + 1];
+    else if (flag == "--n-layer") gpt.n_layer = std::stoll(argv[i + 1]);
+    else if (flag == "--n-head") gpt.n_head = std::stoll(argv[i + 1]);
+    else if (flag == "--n-embd") gpt.n_embd = std::stoll(argv[i + 1]);
+    else if (flag == "--block-size") gpt.block_size = std::stoll(argv[i + 1]);
+    else if (flag == "--text") gpt.text = argv[i + 1];
+    else if (flag == "--dropout") gpt.dropout = std::stod(argv[i + 1]);
     else {
-      std::fprintf(stderr, "usage: model_steps [--model mlp|cnn|gpt|all] [--steps N] [--warmup N] [--rounds N] [--dropout P]\n");
+      std::fprintf(stderr, "usage: model_steps [--model mlp|cnn|gpt|all] [--steps N] [--warmup N] [--rounds N] [--batch N] "
+                           "[--precision f32|bf16] [--n-layer L --n-head H --n-embd C --block-size T --text FILE] "
+                           "[--dropout P]\n");
       return 2;
     }
   }
+  if (steps < warmup + 3) {
+    std::fprintf(stderr, "model_steps: --steps must be at least --warmup + 3\n");
+    return 2;
+  }
   datarax::initialize({.num_cpu_devices = 2});
-  std::printf("model_steps (%s build): %d steps, %d warm-up, %d rounds\n", DATARAX_BENCH_BUILD_TYPE, steps, warmup, rounds);
+  std::printf("model_steps (%s build): %d steps, %d warm-up, %d rounds, %s\n", DATARAX_BENCH_BUILD_TYPE, steps, warmup, rounds,
+              precision.c_str());
   std::vector<std::string> models = which == "all" ? std::vector<std::string>{"mlp", "cnn", "gpt"} : std::vector<std::string>{which};
   const std::vector<Layout> layouts = {{"1 device", 1, 1, 0}, {"data 2", 2, 1, 0}, {"data 2 ZeRO-1", 2, 1, 1},
                                        {"data 2 FSDP", 2, 1, 3}, {"model 2", 1, 2, 0}};
   for (const std::string& name : models) {
-    datarax::train::BuiltinModel model{.name = name};
-    if (name == "gpt") model.dropout = dropout;
+    const datarax::train::BuiltinModel model = name == "gpt" ? gpt : datarax::train::BuiltinModel{.name = name};
+    const int global = batch > 0 ? batch : name == "gpt" ? 64 : 256;
     std::vector<std::vector<double>> step_us(layouts.size());
     std::vector<double> allocs(layouts.size(), 0);
     for (int r = 0; r < rounds; ++r)
@@ -77,7 +98,8 @@ int main(int argc, char** argv) {
         c.zero_stage = layouts[l].stage;
         c.steps = steps;
         c.schedule = "constant";
-        if (name == "gpt") c.batch_size = 64;
+        c.batch_size = global;
+        c.precision = precision;
         StepClock clock(static_cast<std::size_t>(steps));
         const auto report = datarax::train::train(model, c, {.observer = &clock});
         datarax::bench::verify(report.steps.size() == static_cast<std::size_t>(steps), "every step ran");
@@ -88,14 +110,16 @@ int main(int argc, char** argv) {
         allocs[l] = static_cast<double>(clock.allocations.back() - clock.allocations[static_cast<std::size_t>(warmup)]) /
                     static_cast<double>(clock.ends.size() - static_cast<std::size_t>(warmup) - 1);
       }
+    const bool tokens = name == "gpt";
     char rate[40] = "";
-    if (name == "gpt" && dropout > 0) std::snprintf(rate, sizeof rate, ", dropout %g", dropout);
-    std::printf("\n%s (global batch %d%s)\n  %-16s %12s %12s %14s\n", name.c_str(), name == "gpt" ? 64 : 256, rate,
-                "layout", "step (ms)", "samples/s", "allocs/step");
+    if (tokens && gpt.dropout > 0) std::snprintf(rate, sizeof rate, ", dropout %g", gpt.dropout);
+    std::printf("\n%s (global batch %d%s)\n  %-16s %12s %12s %14s%s\n", name.c_str(), global, rate, "layout", "step (ms)",
+                "samples/s", "allocs/step", tokens ? "     tokens/s" : "");
     for (std::size_t l = 0; l < layouts.size(); ++l) {
-      const double ms = datarax::bench::Samples(step_us[l]).median() / 1000.0;
-      std::printf("  %-16s %12.2f %12.0f %14.2f\n", layouts[l].name, ms, (name == "gpt" ? 64 : 256) / (ms / 1000.0),
-                  allocs[l]);
+      const double ms = datarax::bench::Samples(step_us[l]).median() / 1000.0, per_s = global / (ms / 1000.0);
+      std::printf("  %-16s %12.2f %12.0f %14.2f", layouts[l].name, ms, per_s, allocs[l]);
+      if (tokens) std::printf(" %12.0f", per_s * static_cast<double>(gpt.block_size));
+      std::printf("\n");
     }
   }
   return 0;

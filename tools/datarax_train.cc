@@ -293,7 +293,7 @@ int main(int argc, char** argv) {
   datarax::train::TrainConfig config;
   Outputs out;
   datarax::train::BuiltinModel model;
-  CLI::App app{"datarax-train: training of a built-in model (an MLP or a CNN) on MNIST-format data, on every layout"};
+  CLI::App app{"datarax-train: training of a built-in model (an MLP or a CNN on MNIST-format data, or a GPT on text), on every layout"};
   std::optional<std::string> devices_text, mesh_text, epochs_text, steps_text, batch_text, lr_text, momentum_text,
       weight_decay_text, warmup_text, clip_text, seed_text, log_every_text, every_text, keep_text, init_text;
   std::optional<std::string> hidden_text;

@@ -5,6 +5,14 @@ the blocks of a text file, printing each step's loss as bench/gpt_steps does.
 
   nanogpt_reference.py --init gpt.safetensors --text corpus.txt --batch 8 --steps 60 \
       --opt adam --lr 1e-3 [--perturb 1e-7] [--dtype float32|float64]
+  nanogpt_reference.py --init baby.safetensors --text corpus.txt --batch 8 --steps 13 --time \
+      [--threads 2] [--autocast]
+
+With --time it prints no losses but the median step time after 3 warm-up steps as tokens/s, the
+peer row of bench/peers/run.sh --gpt; --autocast runs forward and loss under
+torch.autocast("cpu", dtype=torch.bfloat16), as nanoGPT's bf16 training does. Attention is
+F.scaled_dot_product_attention(is_causal=True) where PyTorch has it (2.x, as nanoGPT uses it), the
+explicit masked softmax otherwise (1.13).
 
 Data: the file's bytes are the tokens; the first int(0.9 n) form the training split; block j has
 inputs s[jT : jT+T] and targets s[jT+1 : jT+T+1]; batch k holds blocks kB .. kB+B-1 (no
@@ -15,7 +23,9 @@ Needs torch and numpy (Debian: python3-torch); reads safetensors with json + num
 import argparse
 import json
 import math
+import statistics
 import struct
+import time
 
 import numpy as np
 import torch
@@ -51,10 +61,13 @@ class SelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(C, dim=2)
         heads = lambda t: t.view(B, T, self.H, C // self.H).transpose(1, 2)  # [B, H, T, D]
         q, k, v = heads(q), heads(k), heads(v)
-        att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
-        causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
-        att = F.softmax(att.masked_fill(~causal, float("-inf")), dim=-1)
-        y = (att @ v).transpose(1, 2).contiguous().view(B, T, C)
+        if hasattr(F, "scaled_dot_product_attention"):
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
+            causal = torch.tril(torch.ones(T, T, dtype=torch.bool))
+            y = F.softmax(att.masked_fill(~causal, float("-inf")), dim=-1) @ v
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.c_proj(y)
 
 
@@ -117,6 +130,8 @@ def main():
     ap.add_argument("--perturb", type=float, default=0.0)
     ap.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--time", action="store_true")
+    ap.add_argument("--autocast", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -136,16 +151,26 @@ def main():
     nblocks = (len(train) - 1) // T
     opt = (torch.optim.SGD(model.parameters(), lr=a.lr) if a.opt == "sgd"
            else torch.optim.Adam(model.parameters(), lr=a.lr, betas=(0.9, 0.999), eps=1e-8))
+    ends = []
     for k in range(a.steps):
         js = [(k * a.batch + r) % nblocks for r in range(a.batch)]
         x = torch.from_numpy(np.stack([train[j * T: j * T + T] for j in js]))
         y = torch.from_numpy(np.stack([train[j * T + 1: j * T + T + 1] for j in js]))
-        logits = model(x)
-        loss = F.cross_entropy(logits.view(-1, V), y.view(-1))
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.autocast):
+            logits = model(x)
+            loss = F.cross_entropy(logits.view(-1, V), y.view(-1))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        print(f"step {k} loss {loss.item():.9g}")
+        if a.time:
+            ends.append(time.perf_counter())
+        else:
+            print(f"step {k} loss {loss.item():.9g}")
+    if a.time:
+        dts = [ends[i] - ends[i - 1] for i in range(3, len(ends))]
+        what = "bf16 autocast" if a.autocast else "f32"
+        print(f"pytorch {torch.__version__} gpt {what} ({a.threads} thread{'s' if a.threads > 1 else ''}) "
+              f"{a.batch * T / statistics.median(dts):.0f} tokens/s, final loss {loss.item():.4f}")
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@
 // Intel Emerald Rapids picks "Prescott": 4x slower than its own SkylakeX kernel on the same CPU).
 //
 // The blocking is BLIS's, as in gemm_bf16.cc: B packed a block of kKc × kNc at a time into panels
-// of 32 columns, A a block of kMc × kKc into panels of 12 rows, a 12 × 32 tile of C in 24 zmm
-// registers while a panel pair streams through; one FMA per (row, 16 columns, k). The packing
+// of 32 columns, A (when transposed) a block of kMc × kKc into panels of 12 rows, a 12 × 32 tile
+// of C in 24 zmm registers while a panel pair streams through; one FMA per (row, 16 columns, k).
+// A that is not transposed is read in place (kernel_direct). The packing
 // buffers belong to the calling thread and are allocated on its first call.
 #include <immintrin.h>
 
@@ -81,13 +82,29 @@ DATARAX_F32_TARGET void pack_along_k(const float* src, std::int64_t ld, std::int
 // dst[q * kc * w + k * w + r]); row by row of the source, every panel's slice at once.
 DATARAX_F32_TARGET void pack_across_k(const float* src, std::int64_t ld, std::int64_t count, std::int64_t kc, float* dst,
                                       int w) {
+  const std::int64_t full = count / w;  // panels of w lines
   for (std::int64_t k = 0; k < kc; ++k) {
     const float* row = src + k * ld;
-    for (std::int64_t q = 0; q * w < count; ++q) {
-      const std::int64_t lines = std::min<std::int64_t>(w, count - q * w);
+    const bool last_k = k + 1 == kc;
+    for (std::int64_t q = 0; q < full; ++q) {
       float* d = dst + q * kc * w + k * w;
+      const float* s = row + q * w;
+      if (w == 12) {
+        // 16 lanes loaded (where the row has them) and stored: the 4 past the panel's lines land
+        // on the next k's (rewritten next), except at the last k, where they would be the next
+        // panel's first. Masked loads and stores of 12 lanes ran the packing at half the speed.
+        const __m512 v = q * w + 16 <= count ? _mm512_loadu_ps(s) : _mm512_maskz_loadu_ps(first(12), s);
+        if (last_k) _mm512_mask_storeu_ps(d, first(12), v);
+        else _mm512_storeu_ps(d, v);
+      } else {
+        for (int g = 0; g < w; g += 16) _mm512_storeu_ps(d + g, _mm512_loadu_ps(s + g));
+      }
+    }
+    if (full * w < count) {
+      const std::int64_t lines = count - full * w;
+      float* d = dst + full * kc * w + k * w;
       for (int g = 0; g < w; g += 16)
-        _mm512_mask_storeu_ps(d + g, first(w - g), _mm512_maskz_loadu_ps(first(lines - g), row + q * w + g));
+        _mm512_mask_storeu_ps(d + g, first(w - g), _mm512_maskz_loadu_ps(first(lines - g), row + full * w + g));
     }
   }
 }
@@ -101,26 +118,35 @@ void pack_panels(const float* m, std::int64_t ld, bool along_k, std::int64_t cou
     pack_along_k(m + p * ld, ld, std::min<std::int64_t>(w, count - p), kc, dst + (p / w) * kc * w, w);
 }
 
-// C tile [rows <= 12, cols <= 16·NB] = beta · C + alpha · A panel · B panel over kc values of K.
-template <int NB>
-DATARAX_F32_TARGET void kernel(std::int64_t kc, const float* a, const float* b, float* c, std::int64_t ldc,
-                               std::int64_t rows, std::int64_t cols, float alpha, float beta) {
+// C tile [rows <= 12, cols <= 16·NB] = beta · C + alpha · A · B panel over kc values of K, A either
+// a packed panel (kDirect false: value (i, p) at a[p · 12 + i]) or read in place (kDirect: row-major
+// with ld lda; rows past `rows` repeat the last row, computed and not stored). The 12 rows' values
+// are broadcast one at a time either way, so packing A buys nothing when A is not transposed and
+// costs a 16 x 16 transpose per 256 values: measured on an Intel Xeon (family 6 model 207), in place
+// took an im2col product of a convolution (25088 x 64 x 288) from 80 to 131 GFLOP/s and a GPT's
+// (2048 x 384 x 1152) from 137 to 150.
+template <int NB, bool kDirect>
+DATARAX_F32_TARGET void kernel(std::int64_t kc, const float* a, std::int64_t lda, const float* b, float* c,
+                               std::int64_t ldc, std::int64_t rows, std::int64_t cols, float alpha, float beta) {
+  constexpr std::int64_t step = kDirect ? 1 : kMr;  // from one p to the next
   __m512 acc[kMr][NB];
+  const float* ar[kMr];
 #pragma GCC unroll 12
-  for (int i = 0; i < kMr; ++i)
+  for (int i = 0; i < kMr; ++i) {
+    ar[i] = kDirect ? a + std::min<std::int64_t>(i, rows - 1) * lda : a + i;
 #pragma GCC unroll 2
     for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
+  }
   for (std::int64_t p = 0; p < kc; ++p) {
     __m512 bv[NB];
 #pragma GCC unroll 2
     for (int j = 0; j < NB; ++j) bv[j] = _mm512_load_ps(b + 16 * j);
 #pragma GCC unroll 12
     for (int i = 0; i < kMr; ++i) {
-      const __m512 ai = _mm512_set1_ps(a[i]);
+      const __m512 ai = _mm512_set1_ps(ar[i][p * step]);
 #pragma GCC unroll 2
       for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_fmadd_ps(ai, bv[j], acc[i][j]);
     }
-    a += kMr;
     b += 16 * NB;
   }
   avx512::store_tile<kMr, NB>(acc, c, ldc, rows, cols, alpha, beta);
@@ -156,14 +182,21 @@ void gemm_f32_avx512(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N,
       pack_panels(trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, trans_b, nc, kc, ws.b.get(), nr);
       for (std::int64_t ic = 0; ic < M; ic += kMc) {
         const std::int64_t mc = std::min(kMc, M - ic);
-        // A block [mc, kc]: element (i, k) at A[i * lda + k], or A[k * lda + i] when transposed.
-        pack_panels(trans_a ? A + pc * lda + ic : A + ic * lda + pc, lda, !trans_a, mc, kc, ws.a.get(), kMr);
+        // A block [mc, kc]: element (i, k) at A[i * lda + k] (read in place), or A[k * lda + i]
+        // when transposed (packed).
+        if (trans_a) pack_panels(A + pc * lda + ic, lda, false, mc, kc, ws.a.get(), kMr);
         for (std::int64_t jp = 0; jp < nc; jp += nr) {
           const float* bp = ws.b.get() + (jp / nr) * kc * nr;
-          for (std::int64_t ip = 0; ip < mc; ip += kMr)
-            (nr == kNr ? kernel<2> : kernel<1>)(kc, ws.a.get() + (ip / kMr) * kc * kMr, bp,
-                                                C + (ic + ip) * ldc + jc + jp, ldc, std::min<std::int64_t>(kMr, mc - ip),
-                                                std::min<std::int64_t>(nr, nc - jp), alpha, beta_block);
+          for (std::int64_t ip = 0; ip < mc; ip += kMr) {
+            float* ct = C + (ic + ip) * ldc + jc + jp;
+            const std::int64_t rows = std::min<std::int64_t>(kMr, mc - ip), cols = std::min<std::int64_t>(nr, nc - jp);
+            if (trans_a)
+              (nr == kNr ? kernel<2, false> : kernel<1, false>)(kc, ws.a.get() + (ip / kMr) * kc * kMr, 0, bp, ct, ldc,
+                                                                rows, cols, alpha, beta_block);
+            else
+              (nr == kNr ? kernel<2, true> : kernel<1, true>)(kc, A + (ic + ip) * lda + pc, lda, bp, ct, ldc, rows,
+                                                              cols, alpha, beta_block);
+          }
         }
       }
     }

@@ -125,7 +125,7 @@ Tree initial_params(const TrainConfig& c, const Model& model, const Tree& fresh,
   Tree loaded;
   try {
     loaded = io::load_safetensors(c.init_path);
-    if (model.from_file) loaded = model.from_file(loaded);
+    if (model.from_file) loaded = model.from_file(loaded, io::load_safetensors_metadata(c.init_path));
   } catch (const InvalidArgumentError& e) {
     throw ConfigError("init_path", c.init_path, e.what());
   }

@@ -1,6 +1,8 @@
 #include "datarax/train/trainer.h"
 
+#include <map>
 #include <memory>
+#include <string>
 
 #include "core/strings.h"
 #include "datarax/data/mnist.h"
@@ -91,7 +93,10 @@ TrainReport train_gpt(const BuiltinModel& builtin, const TrainConfig& config, co
   model.loss = [&g = *gpt](const nn::VarTree& p, const nn::VarTree& batch) { return g.loss(p, batch, /*training=*/true); };
   if (gc.dropout > 0)
     model.eval_loss = [&g = *gpt](const nn::VarTree& p, const nn::VarTree& batch) { return g.loss(p, batch, /*training=*/false); };
-  model.from_file = [gc](const Tree& file) { return nn::gpt_from_hf(file, gc, DType::f32); };
+  model.from_file = [gc](const Tree& file, const std::map<std::string, std::string>& metadata) {
+    nn::check_gpt_metadata(metadata, gc);  // n_head: the shapes do not show it
+    return nn::gpt_from_hf(file, gc, DType::f32);
+  };
   model.check_model_axis = [&g = *gpt](int m) { g.check_model_axis(m); };
   return train(model, *train_set, *val_set, config, hooks);
 }

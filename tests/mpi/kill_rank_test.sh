@@ -23,17 +23,8 @@ source "$here/../tools/tiny_data.sh"
 tiny_data "$work/data" 1024 100
 limit=$((deadline + 10))  # seconds the launcher may take after the signal
 
-# The PID of the process of world rank 1 among mpirun's descendants (Open MPI: OMPI_COMM_WORLD_RANK;
-# MPICH's Hydra: PMI_RANK).
-rank1_pid() {
-  local p
-  for p in $(pgrep -f -- "$train"); do
-    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qxE 'OMPI_COMM_WORLD_RANK=1|PMI_RANK=1'; then
-      echo "$p"
-      return
-    fi
-  done
-}
+# shellcheck source=tests/mpi/rank_pid.sh
+source "$here/rank_pid.sh"
 
 for rep in $(seq 1 "$reps"); do
   out="$work/run$rep.txt"
@@ -45,7 +36,7 @@ for rep in $(seq 1 "$reps"); do
     sleep 0.05
   done
   sleep 0.3
-  victim=$(rank1_pid)
+  victim=$(rank_pid 1 "$train")
   if [[ -z $victim ]]; then
     echo "run $rep: found no process of rank 1"; kill -9 "$launcher_pid"; cat "$out"; exit 1
   fi

@@ -9,6 +9,11 @@
 #              processes, each error line prefixed with its process.
 #   save_fails --save that fails on process 0 (its folder vanished during training): every process
 #              fails, and none says "saved".
+#   gpt_killed the GPT over 2 processes x 2 devices (data 2 x model 2, FSDP), checkpoints every 5
+#              steps: SIGKILL to rank 1 once a checkpoint past step 10 is committed ends the launcher
+#              non-zero within the collective deadline; resumed under the launcher, the run
+#              continues from the last committed checkpoint and its losses and final parameters are
+#              the uninterrupted run's, bit for bit.
 #
 # usage: resume_mpi.sh CASE WORKDIR MPIEXEC [FLAGS...] -- TRAIN
 set -u
@@ -23,6 +28,8 @@ rm -rf "$work" && mkdir -p "$work" && cd "$work" || exit 1
 fail() { echo "FAIL: $*"; exit 1; }
 # shellcheck source=tests/tools/tiny_data.sh
 source "$here/../tools/tiny_data.sh"
+# shellcheck source=tests/mpi/rank_pid.sh
+source "$here/rank_pid.sh"
 # (resume and stop: a tiny slice of Fashion-MNIST, 4 steps per epoch, so that each start skips
 # loading 60,000 examples; the runs cross many epochs, each boundary resumed exactly too)
 tiny_data data 960 100
@@ -31,6 +38,14 @@ tiny=(--data-dir data --epochs 1000000)
 
 # losses FILE: "step loss" per step record of a metrics file.
 losses() { grep '"step"' "$1" | sed -E 's/.*"step": ([0-9]+), "loss": ([^,]+),.*/\1 \2/'; }
+# latest_step: the step of ck's last committed checkpoint (ckpt-N holding its manifest), or 0.
+latest_step() {
+  local n=0 d
+  for d in ck/ckpt-*; do
+    [[ $d =~ ^ck/ckpt-([0-9]+)$ && -f $d/manifest.json ]] && ((10#${BASH_REMATCH[1]} > n)) && n=$((10#${BASH_REMATCH[1]}))
+  done
+  echo $n
+}
 
 case $case_name in
 resume)
@@ -57,10 +72,7 @@ stop)
   launcher_pid=$!
   for _ in $(seq 1 600); do grep -q 'loss' run.txt && break; sleep 0.05; done
   sleep 0.5
-  victim=""
-  for p in $(pgrep -f -- "$train"); do
-    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxE 'OMPI_COMM_WORLD_RANK=1|PMI_RANK=1' && victim=$p
-  done
+  victim=$(rank_pid 1 "$train")
   [[ -n $victim ]] || { kill -9 $launcher_pid; fail "no process of rank 1"; }
   kill -INT "$victim"
   wait $launcher_pid
@@ -97,6 +109,56 @@ save_fails)
   [[ $rc != 0 ]] || { cat run.txt; fail "the launcher exited 0 although --save failed"; }
   grep -q 'saved:' run.txt && { cat run.txt; fail "a process said saved"; }
   grep -q -- '--save out/sub/p.safetensors' run.txt || { cat run.txt; fail "no message names --save"; }
+  ;;
+gpt_killed)
+  # A text of its own (24 kB: 168 steps of 8 blocks of 16 bytes per epoch), so that the test does
+  # not depend on the default corpus.
+  awk 'BEGIN { for (i = 0; i < 24000; ++i) printf "%c", i % 61 == 60 ? 10 : 97 + (i * 7 + int(i / 13)) % 26 }' >text.txt
+  steps=150
+  # One matmul kernel for every process of the three runs: each measures its own otherwise, and under
+  # load a measurement may choose another kernel, which rounds differently (the losses are compared
+  # bit for bit). OpenBLAS, the reference, runs on every CPU.
+  export DATARAX_MATMUL_KERNEL_F32=openblas
+  gpt=(--model gpt --text text.txt --n-layer 1 --n-embd 32 --n-head 2 --block-size 16 --batch-size 8 --schedule constant
+       --epochs 1000 --steps $steps --log-every 1 --devices 2 --mesh data=2,model=2 --fsdp)
+  "${launcher[@]}" -n 2 "$train" "${gpt[@]}" --metrics-out whole.jsonl --save whole.safetensors >whole.txt 2>&1 ||
+    { cat whole.txt; fail "the uninterrupted run"; }
+  rm -rf ck
+  deadline=3
+  DATARAX_COLLECTIVE_TIMEOUT_S=$deadline "${launcher[@]}" -n 2 "$train" "${gpt[@]}" --checkpoint-dir ck --checkpoint-every 5 \
+    >killed.txt 2>&1 &
+  launcher_pid=$!
+  # Until a checkpoint past step 10 is committed (ckpt-N holding its manifest)...
+  while (($(latest_step) <= 10)) && kill -0 $launcher_pid 2>/dev/null; do sleep 0.05; done
+  (($(latest_step) > 10)) || { cat killed.txt; fail "the run ended without a checkpoint past step 10"; }
+  victim=$(rank_pid 1 "$train")
+  [[ -n $victim ]] || { kill -9 $launcher_pid; cat killed.txt; fail "no process of rank 1"; }
+  kill -KILL "$victim"
+  hit=$(date +%s%N)
+  # ... then the launcher must end within the deadline and a margin, not with 0.
+  for _ in $(seq 1 $(((deadline + 10) * 20))); do
+    kill -0 $launcher_pid 2>/dev/null || break
+    sleep 0.05
+  done
+  if kill -0 $launcher_pid 2>/dev/null; then
+    kill -9 $launcher_pid
+    cat killed.txt
+    fail "the launcher still runs $((deadline + 10)) s after SIGKILL to rank 1"
+  fi
+  wait $launcher_pid
+  rc=$?
+  took_ms=$((($(date +%s%N) - hit) / 1000000))
+  [[ $rc != 0 ]] || { cat killed.txt; fail "the launcher exited 0 after rank 1 was killed"; }
+  last=$(latest_step)
+  ((last < steps)) || { cat killed.txt; fail "the run reached its end (ckpt-$last) before the kill; raise its --steps"; }
+  "${launcher[@]}" -n 2 "$train" "${gpt[@]}" --checkpoint-dir ck --checkpoint-every 5 --resume --metrics-out resumed.jsonl \
+    --save resumed.safetensors >resumed.txt 2>&1 || { cat resumed.txt; fail "the resumed run"; }
+  grep -q "resume: ck/ckpt-$last (step $last" resumed.txt || { cat resumed.txt; fail "did not resume the last checkpoint, ckpt-$last"; }
+  join <(losses whole.jsonl | awk -v last="$last" '$1 > last') <(losses resumed.jsonl) >pairs.txt
+  [[ $(wc -l <pairs.txt) == $((steps - last)) ]] || { cat pairs.txt; fail "expected steps $((last + 1))..$steps in both runs"; }
+  awk '$2 != $3 { print "step " $1 ": " $2 " vs " $3; bad = 1 } END { exit bad }' pairs.txt || fail "losses differ"
+  cmp -s whole.safetensors resumed.safetensors || fail "the final parameters differ (--save files)"
+  echo "SIGKILL to rank 1 after ckpt-$last: launcher exit $rc after $took_ms ms; resumed from ckpt-$last, steps $((last + 1))..$steps equal"
   ;;
 *) fail "unknown case $case_name" ;;
 esac

@@ -20,7 +20,7 @@
 namespace datarax::train {
 
 struct BuiltinModel {
-  std::string name = "mlp";           // mlp | cnn
+  std::string name = "mlp";           // mlp | cnn | gpt
   // mlp: the hidden widths (unset: {512, 512}; empty: a linear model); cnn: one, the dense
   // layer's width (unset: {128})
   std::optional<std::vector<int>> hidden{};

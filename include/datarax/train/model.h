@@ -40,6 +40,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 
 #include "datarax/nn/module.h"
@@ -61,9 +62,10 @@ struct Model {
   std::function<double(const Tree& outputs, const Tree& batch)> correct;
   // In the header, and in the run's identity (a resume must match): "MLP 784-512-512-10 (relu)".
   std::string name;
-  // Optional: the module's parameters from a file's tensors (TrainConfig::init_path), for a
-  // model whose files use another layout (GPT-2's Hugging Face names). Unset: the same keys.
-  std::function<Tree(const Tree& file)> from_file;
+  // Optional: the module's parameters from a file's tensors and its __metadata__
+  // (TrainConfig::init_path), for a model whose files use another layout (GPT-2's Hugging Face
+  // names) or say more of the model than its shapes (GPT-2's n_head). Unset: the same keys.
+  std::function<Tree(const Tree& file, const std::map<std::string, std::string>& metadata)> from_file;
   // Optional: refuses a model axis of `m` devices the model cannot split (throws, naming the
   // size and the valid ones). The trainer also refuses any split its shapes do not divide.
   std::function<void(int m)> check_model_axis;

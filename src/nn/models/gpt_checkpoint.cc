@@ -185,6 +185,15 @@ GptConfig gpt_config_from_hf(const Tree& file, const std::map<std::string, std::
   return c;
 }
 
+void check_gpt_metadata(const std::map<std::string, std::string>& metadata, const GptConfig& config) {
+  for (auto [key, value] : {std::pair{"n_layer", config.n_layer}, std::pair{"n_head", config.n_head},
+                            std::pair{"n_embd", config.n_embd}, std::pair{"block_size", config.block_size},
+                            std::pair{"vocab_size", config.vocab_size}})
+    if (metadata.count(key) && parse_size(metadata, key) != value)
+      throw InvalidArgumentError("gpt_from_hf: the file's __metadata__ has " + std::string(key) + " " + metadata.at(key) +
+                                 "; this model has " + key + " " + std::to_string(value) + " (" + config.to_string() + ")");
+}
+
 std::map<std::string, std::string> gpt_hf_metadata(const GptConfig& c) {
   return {{"format", "pt"},
           {"n_layer", std::to_string(c.n_layer)},

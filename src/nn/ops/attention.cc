@@ -10,7 +10,6 @@
 #include "datarax/nn/ops/attention.h"
 
 #include <algorithm>
-#include <bit>
 #include <cstdint>
 #include <cmath>
 #include <limits>
@@ -19,6 +18,7 @@
 #include "core/target_clones.h"
 #include "datarax/nn/matmul.h"
 #include "nn/ops/dispatch.h"
+#include "nn/ops/fast_math.h"
 
 namespace datarax::nn {
 
@@ -29,26 +29,15 @@ using detail::with_float;
 constexpr std::int64_t kTile = 64;
 
 // x[i] = exp(x[i] − shift) for i < n; returns Σ x[i]. The exps of a tile are most of the op's
-// work besides its products, and libm's expf is one call per element, so f32 uses Cephes' expf
-// (range reduction by ln 2 in two parts, a degree-5 polynomial, 2^n from the exponent bits;
-// within 1 ulp of exp: 0.99 at worst over 2^24 points of [−87, 0]) in a loop the compiler
-// vectorizes, with eight partial sums. Arguments below −87 (exp < 2^−126: nothing against a row
-// sum >= 1) give 0. f64 keeps std::exp: it is the checking precision.
+// work besides its products, and libm's expf is one call per element, so f32 uses exp_f32
+// (nn/ops/fast_math.h: within 1 ulp) in a loop the compiler vectorizes, with eight partial sums.
+// Arguments below −87 (exp < 2^−126: nothing against a row sum >= 1) give 0. f64 keeps std::exp:
+// it is the checking precision.
 DATARAX_CLONES float exp_shifted(float* __restrict x, std::int64_t n, float shift) {
   for (std::int64_t i = 0; i < n; ++i) {
-    const float a = std::max(x[i] - shift, -87.0f);
-    const float t = a * 1.44269504088896341f + 12582912.0f;  // 1.5 · 2^23: round to an integer
-    const float k = t - 12582912.0f;
-    const float r = (a - k * 0.693359375f) + k * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    const std::int32_t e = (std::bit_cast<std::int32_t>(t) - 0x4B400000 + 127) << 23;
-    x[i] = x[i] - shift < -87.0f ? 0.0f : p * std::bit_cast<float>(e);
+    const float a = x[i] - shift;
+    const float e = detail::exp_f32(std::max(a, -87.0f));
+    x[i] = a < -87.0f ? 0.0f : e;
   }
   float part[8] = {};
   std::int64_t i = 0;

@@ -63,6 +63,36 @@ TEST(Ops, ElementwiseValuesMatchTheirFormulas) {
   }
 }
 
+// GELU in f32 runs its own erfc (nn/ops/fast_math.h), vectorized; against the f64 formula on
+// 2^17 + 1 points of [−16, 16] (every element of a vector, and the tails where Φ is tiny), the
+// value and the gradient (dout 1, so the gradient is GELU'(x) = Φ + x·φ) must be within f32
+// rounding of the exact value: 4e-7 relative (for the gradient, of |Φ| + |x·φ|, the sum's terms), plus 1.5e-7 · x² relative where x < 0 (Φ(x) there is erfc(|x|/√2),
+// and the rounding of x² in its exponent scales so), plus 1e-36 absolute (the exponents' clamp at
+// −87, below f32's normal range, times |x| <= 16).
+TEST(Ops, GeluInF32IsTheExactFormulaToRounding) {
+  constexpr int kN = (1 << 17) + 1;
+  Array x = Array::empty({kN}, DType::f32);
+  for (int i = 0; i < kN; ++i) x.data<float>()[i] = -16.0F + 32.0F * static_cast<float>(i) / (kN - 1);
+  Graph g;
+  Var xv = g.parameter("x", x);
+  Var y = gelu(xv);
+  g.backward(sum(y));
+  const Array& dx = g.grad(xv);
+  double worst_y = 0, worst_d = 0;
+  for (int i = 0; i < kN; ++i) {
+    const double v = x.data<float>()[i];
+    const double cdf = 0.5 * std::erfc(-v / std::numbers::sqrt2), pdf = std::exp(-0.5 * v * v) / std::sqrt(2 * std::numbers::pi);
+    const double want_y = v * cdf, want_d = cdf + v * pdf;
+    const double rel = 4e-7 + (v < 0 ? 1.5e-7 * v * v : 0);
+    const double got_y = y.value().data<float>()[i], got_d = dx.data<float>()[i];
+    ASSERT_LE(std::abs(got_y - want_y), rel * std::abs(want_y) + 1e-36) << "gelu(" << v << ")";
+    ASSERT_LE(std::abs(got_d - want_d), rel * (cdf + std::abs(v * pdf)) + 1e-36) << "gelu'(" << v << ")";
+    if (std::abs(want_y) > 1e-30) worst_y = std::max(worst_y, std::abs(got_y - want_y) / std::abs(want_y) / rel);
+    if (std::abs(want_d) > 1e-30) worst_d = std::max(worst_d, std::abs(got_d - want_d) / (cdf + std::abs(v * pdf)) / rel);
+  }
+  std::printf("f32 gelu: worst error / bound %.2f (value), %.2f (gradient)\n", worst_y, worst_d);
+}
+
 TEST(Ops, BroadcastingArithmeticRepeatsTheSecondOperand) {
   const Array a = f64({2, 3, 4}, 2), bias = f64({4}, 3), row = f64({3, 4}, 4), one = f64({1}, 5);
   Graph g;

@@ -101,6 +101,16 @@ TEST(GptCheckpoint, RefusesFilesThatDoNotFit) {
   t = hf;
   t.set("ln_f.bias", Array::zeros({8}, DType::i32));
   EXPECT_THAT(error_of([&] { gpt_from_hf(t, kCfg); }), HasSubstr("gpt_from_hf: ln_f.bias has dtype i32"));
+  // n_head, which no shape shows: from the metadata (none in Hugging Face's own files).
+  GptConfig four_heads = kCfg;
+  four_heads.n_head = 4;
+  EXPECT_NO_THROW(check_gpt_metadata(gpt_hf_metadata(kCfg), kCfg));
+  EXPECT_NO_THROW(check_gpt_metadata({}, four_heads));
+  EXPECT_THAT(error_of([&] { check_gpt_metadata(gpt_hf_metadata(kCfg), four_heads); }),
+              HasSubstr("gpt_from_hf: the file's __metadata__ has n_head 2; this model has n_head 4 (n_layer 2, n_head 4, "));
+  EXPECT_THAT(error_of([&] { check_gpt_metadata({{"format", "pt"}, {"block_size", "9"}}, kCfg); }),
+              HasSubstr("has block_size 9; this model has block_size 7"));
+  EXPECT_THAT(error_of([&] { check_gpt_metadata({{"n_layer", "two"}}, kCfg); }), HasSubstr("metadata n_layer = \"two\""));
   Tree blocks = Gpt(kCfg).init(0);
   blocks.set("h_0/mlp/c_fc/kernel", Array::zeros({8, 16}));  // one device's block
   EXPECT_THAT(error_of([&] { gpt_to_hf(blocks); }),

@@ -33,7 +33,9 @@ double bound(MatmulKernel k, int K) {
 }
 
 TEST(MatmulKernels, EveryKernelOnThisCpuMatchesTheNaiveProductAcrossBlockEdges) {
-  const Case cases[] = {{1, 1, 1}, {13, 37, 29}, {12, 32, 256}, {193, 17, 257}, {200, 530, 300}, {128, 10, 512}, {5, 16, 1}};
+  const Case cases[] = {{1, 1, 1}, {13, 37, 29}, {12, 32, 256}, {193, 17, 257}, {200, 530, 300}, {128, 10, 512}, {5, 16, 1},
+                        // partial panels of 2, 3 and 4 rows after whole ones (the packing's 16-lane edge)
+                        {14, 40, 33}, {27, 48, 7}, {28, 64, 300}, {204, 33, 260}};
   for (Precision p : {Precision::f32, Precision::bf16}) {
     if (!cpu_supports(p)) continue;
     for (MatmulKernel kernel : matmul_kernel_candidates(p)) {

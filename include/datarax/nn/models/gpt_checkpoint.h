@@ -42,6 +42,12 @@ Tree gpt_to_hf(const Tree& params);
 // The sizes of a file: from its metadata where it has them, the rest from the tensors' shapes.
 // Refused naming what is missing or malformed.
 GptConfig gpt_config_from_hf(const Tree& file, const std::map<std::string, std::string>& metadata);
+// Refuses (InvalidArgumentError) a file whose metadata states a size other than `config`'s,
+// naming both ("gpt_from_hf: the file's __metadata__ has n_head 4; this model has n_head 2 (...)"):
+// the tensors' shapes show every size but n_head, which only the metadata holds, so a file read
+// for a model of other heads would otherwise load, as another model. Sizes the metadata leaves
+// out, and other keys, are not checked here.
+void check_gpt_metadata(const std::map<std::string, std::string>& metadata, const GptConfig& config);
 // The __metadata__ that save_gpt writes for `config`.
 std::map<std::string, std::string> gpt_hf_metadata(const GptConfig& config);
 
