@@ -4,10 +4,12 @@
 //
 //   ./build/bench/model_steps [--model mlp|cnn|gpt|all] [--steps 60] [--warmup 10] [--rounds 1]
 //       [--batch N] [--precision f32|bf16] [--n-layer L --n-head H --n-embd C --block-size T --text FILE]
+//       [--dropout P]
 //
 // --batch sets the global batch (default 256; gpt 64 blocks); the GPT's sizes default to
 // datarax-train's (nanoGPT's "baby GPT" is --n-layer 6 --n-head 6 --n-embd 384 --block-size 256
-// --batch 8), its text to Debian's fortunes. For the GPT the table has tokens/s as well.
+// --batch 8), its text to Debian's fortunes, its dropout rate in training to 0. For the GPT the
+// table has tokens/s as well.
 //
 // Layouts: 1 device, data 2 (replicated), data 2 ZeRO-1, data 2 FSDP, model 2; interleaved by round.
 #include <algorithm>
@@ -54,7 +56,7 @@ int main(int argc, char** argv) {
   datarax::train::BuiltinModel gpt{.name = "gpt"};
   const char* usage =
       "usage: model_steps [--model mlp|cnn|gpt|all] [--steps N] [--warmup N] [--rounds N] [--batch N] "
-      "[--precision f32|bf16] [--n-layer L --n-head H --n-embd C --block-size T --text FILE]\n";
+      "[--precision f32|bf16] [--n-layer L --n-head H --n-embd C --block-size T --text FILE] [--dropout P]\n";
   for (int i = 1; i < argc; i += 2) {
     const std::string flag = argv[i];
     if (i + 1 == argc) {  // a flag without its value, or --help
@@ -72,6 +74,7 @@ int main(int argc, char** argv) {
     else if (flag == "--n-embd") gpt.n_embd = std::stoll(argv[i + 1]);
     else if (flag == "--block-size") gpt.block_size = std::stoll(argv[i + 1]);
     else if (flag == "--text") gpt.text = argv[i + 1];
+    else if (flag == "--dropout") gpt.dropout = std::stod(argv[i + 1]);
     else {
       std::fputs(usage, stderr);
       return 2;
@@ -113,7 +116,9 @@ int main(int argc, char** argv) {
                     static_cast<double>(clock.ends.size() - static_cast<std::size_t>(warmup) - 1);
       }
     const bool tokens = name == "gpt";
-    std::printf("\n%s (global batch %d)\n  %-16s %12s %12s %14s%s\n", name.c_str(), global, "layout", "step (ms)",
+    char rate[40] = "";
+    if (tokens && gpt.dropout > 0) std::snprintf(rate, sizeof rate, ", dropout %g", gpt.dropout);
+    std::printf("\n%s (global batch %d%s)\n  %-16s %12s %12s %14s%s\n", name.c_str(), global, rate, "layout", "step (ms)",
                 "samples/s", "allocs/step", tokens ? "     tokens/s" : "");
     for (std::size_t l = 0; l < layouts.size(); ++l) {
       const double ms = datarax::bench::Samples(step_us[l]).median() / 1000.0, per_s = global / (ms / 1000.0);

@@ -113,18 +113,20 @@ std::uint64_t parse_unsigned(const std::string& text, const std::string& flag) {
   return value;
 }
 
-double parse_real(const std::string& text, const std::string& flag, double min, bool min_inclusive, double max) {
+double parse_real(const std::string& text, const std::string& flag, double min, bool min_inclusive, double max,
+                  bool max_inclusive) {
   // Decimal notation only (digits, a point, an exponent): not hex ("0x10"), not inf or nan, no
   // sign but '-', no spaces, nothing after the number. strtod would take all of those.
   double value = 0;
   const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::general);
-  const std::string range = std::string(min_inclusive ? "from " : "above ") + detail_number(min) + " up to " + detail_number(max);
+  const std::string range = std::string(min_inclusive ? "from " : "above ") + detail_number(min) +
+                            (max_inclusive ? " up to " : " to below ") + detail_number(max);
   const bool decimal = !text.empty() && text.find_first_not_of("0123456789.eE+-") == std::string::npos;
   if (!decimal || ec == std::errc::invalid_argument || ptr != text.data() + text.size())
     throw InvalidArgumentError(flag + ": \"" + text + "\" is not a number; valid: a decimal number " + range +
                                " (e.g. 0.001 or 1e-3)");
   if (ec == std::errc::result_out_of_range || !std::isfinite(value) || value > max || value < min ||
-      (!min_inclusive && value == min))
+      (!min_inclusive && value == min) || (!max_inclusive && value == max))
     throw InvalidArgumentError(flag + ": " + text + " is out of range; valid: a finite number " + range);
   return value;
 }

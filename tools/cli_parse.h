@@ -27,8 +27,10 @@ int run_tool(const char* name, const std::function<void()>& body);
 // number beyond 64 bits and wrap "-1" into an unsigned one.)
 std::int64_t parse_whole(const std::string& text, const std::string& flag, std::int64_t min, std::int64_t max);
 std::uint64_t parse_unsigned(const std::string& text, const std::string& flag);
-// A finite real number above `min` (or from it, with min_inclusive) and up to `max`.
-double parse_real(const std::string& text, const std::string& flag, double min, bool min_inclusive, double max);
+// A finite real number above `min` (or from it, with min_inclusive) and up to `max` (or below it,
+// with max_inclusive false).
+double parse_real(const std::string& text, const std::string& flag, double min, bool min_inclusive, double max,
+                  bool max_inclusive = true);
 
 // `text` as the tools print it: control characters (C0, DEL and C1 in UTF-8) as \xNN, so that a
 // name cannot move the cursor, clear the screen or retitle the terminal; newlines kept when

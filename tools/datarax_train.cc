@@ -329,7 +329,9 @@ int main(int argc, char** argv) {
   app.add_option("--n-head", n_head_text, "gpt: attention heads, dividing --n-embd and the model axis (default 4)");
   app.add_option("--n-embd", n_embd_text, "gpt: the embedding width (default 128)");
   app.add_option("--block-size", block_text, "gpt: the context, in tokens (default 64)");
-  app.add_option("--dropout", dropout_text, "gpt: dropout (default 0)");
+  app.add_option("--dropout", dropout_text,
+                 "gpt: dropout rate in training, 0 <= p < 1 (default 0): nanoGPT's, after the embeddings and on each "
+                 "residual branch; the mask follows the step and the example, the same on every layout; none in evaluation");
   app.add_option("--text", model.text, "gpt: train on this text file's bytes (default: Debian's fortunes)");
   app.add_option("--tokens", model.tokens, "gpt: train on nanoGPT's train.bin format (uint16 ids; with --vocab-size)");
   app.add_option("--vocab-size", vocab_text, "gpt: the vocabulary of --tokens");
@@ -413,7 +415,7 @@ int main(int argc, char** argv) {
     if (n_head_text) model.n_head = tools::parse_whole(*n_head_text, "--n-head", 1, 4096);
     if (n_embd_text) model.n_embd = tools::parse_whole(*n_embd_text, "--n-embd", 1, 1 << 16);
     if (block_text) model.block_size = tools::parse_whole(*block_text, "--block-size", 1, 1 << 20);
-    if (dropout_text) model.dropout = tools::parse_real(*dropout_text, "--dropout", 0, true, 1);
+    if (dropout_text) model.dropout = tools::parse_real(*dropout_text, "--dropout", 0, true, 1, /*max_inclusive=*/false);
     if (vocab_text) model.vocab_size = tools::parse_whole(*vocab_text, "--vocab-size", 1, 65536);
     if (model.name != "gpt" && (n_layer_text || n_head_text || n_embd_text || block_text || dropout_text || vocab_text))
       throw InvalidArgumentError("--n-layer, --n-head, --n-embd, --block-size, --dropout and --vocab-size apply to --model gpt; this run's model is " +

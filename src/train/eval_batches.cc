@@ -5,7 +5,8 @@
 
 namespace datarax::train::detail {
 
-std::vector<Tree> eval_batches_of(const data::Dataset& test, std::int64_t p, std::int64_t n, std::int64_t rows) {
+std::vector<Tree> eval_batches_of(const data::Dataset& test, std::int64_t p, std::int64_t n, std::int64_t rows,
+                                  const Array& step) {
   const std::int64_t size = test.size(), lo = size * p / n, hi = size * (p + 1) / n;
   const std::int64_t most = (size + n - 1) / n;  // the largest position's rows
   const std::int64_t batches = (most + rows - 1) / rows;
@@ -30,6 +31,8 @@ std::vector<Tree> eval_batches_of(const data::Dataset& test, std::int64_t p, std
     if (!indices.empty()) test.read(indices, leaves);
     t.set("mask", mask);
     t.set("count", Array::scalar<float>(1.0f));
+    t.set("first_example", Array::scalar<std::int64_t>(lo + b * rows));
+    t.set("step", step);
     out.push_back(std::move(t));
   }
   return out;

@@ -115,7 +115,7 @@ void HostLoop::run_epochs(TrainReport& report) {
         report.stopped = true;
         break;
       }
-      if (!post_step()) break;
+      if (!post_step(step + 1)) break;
       ++step;
       const std::uint32_t command = queue_.posted() - 1;
       finish_in_flight();
@@ -128,7 +128,7 @@ void HostLoop::run_epochs(TrainReport& report) {
     finish_in_flight();
     if (!diverged_.empty()) return;  // nothing is saved over the last good checkpoint
     if (report.stopped || epoch.steps < per_epoch) break;  // no epoch row for a part
-    evaluate(epoch, (epoch.count - resumed_count) / seconds_since(epoch_start), report);
+    evaluate(epoch, step, (epoch.count - resumed_count) / seconds_since(epoch_start), report);
     report.epochs.back().seconds = seconds_since(epoch_start);
     out_.on_epoch(report.epochs.back());
   }
@@ -143,7 +143,7 @@ void HostLoop::run_epochs(TrainReport& report) {
   if (checkpoint_now) hooks_.checkpoint->save(final_state);
 }
 
-bool HostLoop::post_step() {
+bool HostLoop::post_step(std::int64_t step) {
   queue_.wait_for_slot();
   Slot& slot = slots_[queue_.posted() % CommandQueue::kSlots];
   if (!setup_.loader->next(slot.batch)) return false;
@@ -153,6 +153,10 @@ bool HostLoop::post_step() {
   // mean over the data axis of the devices' losses (and gradients) is the global batch's mean.
   if (slot.share.numel() != 1) slot.share = Array::scalar<float>(0.0f);
   slot.share.data<float>()[0] = static_cast<float>(slot.count / setup_.data_size);
+  // The global step's number, in a buffer of the slot's own (the devices may still be reading the
+  // previous step's in another slot): the batch's "step", for a model's randomness (dropout).
+  if (slot.step.numel() != 1) slot.step = Array::scalar<std::int64_t>(0);
+  slot.step.data<std::int64_t>()[0] = step;
   slot.stop = stop_requested() ? 1 : 0;
   // The loader refills the same buffers every step and the shards are views of them: a slot's
   // batch is sharded once, and again only if the loader replaced a buffer.
@@ -166,6 +170,8 @@ bool HostLoop::post_step() {
     for (std::size_t i = 0; i < setup_.local.size(); ++i) {
       slot.shards[i] = sharded.local_tree(setup_.local[i]);
       slot.shards[i].set("count", slot.share);  // every device's loss divides by it
+      slot.shards[i].set("step", slot.step);
+      slot.shards[i].set("first_example", setup_.first_example[i]);
     }
     slot.sharded_from.clear();
     for (const auto& kv : slot.batch) slot.sharded_from.push_back(kv.second.raw());
@@ -211,7 +217,9 @@ std::uint32_t HostLoop::post(Command command) {
   return c;
 }
 
-void HostLoop::evaluate(const Epoch& epoch, double samples_per_s, TrainReport& report) {
+void HostLoop::evaluate(const Epoch& epoch, std::int64_t step, double samples_per_s, TrainReport& report) {
+  // The evaluation batches' "step": no device reads it until the command is posted.
+  setup_.eval_step.data<std::int64_t>()[0] = step;
   const std::uint32_t c = post(Command::evaluate);
   queue_.wait_completed(c);
   const EvalTotals& test = slots_[c % CommandQueue::kSlots].eval;

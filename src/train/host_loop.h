@@ -36,6 +36,7 @@ class HostLoop {
     std::vector<const void*> sharded_from;  // the batch's buffers the shards are views of
     double count = 0;                // real examples in the global batch
     Array share;                     // f32 []: count / the data axis' size, the loss's "count"
+    Array step;                      // i64 []: the step's number (from 1), the batch's "step"
     double stop = 0;                 // step: 1 when this process was asked to stop (StopToken)
     std::vector<std::array<double, 3>> totals;  // step: by local device, {loss, correct, stops} reduced
     std::chrono::steady_clock::time_point done_at;  // step: when the devices finished it
@@ -53,10 +54,10 @@ class HostLoop {
 
   // Host side.
   void run_epochs(TrainReport& report);
-  bool post_step();                             // false: the epoch has no more batches
+  bool post_step(std::int64_t step);            // false: the epoch has no more batches
   void finish_step(std::uint32_t command, std::int64_t step, Epoch& epoch, TrainReport& report);
   std::uint32_t post(Command command);          // fills nothing: for commands without a batch
-  void evaluate(const Epoch& epoch, double samples_per_s, TrainReport& report);
+  void evaluate(const Epoch& epoch, std::int64_t step, double samples_per_s, TrainReport& report);
   TrainState snapshot(std::int64_t step, const Epoch& epoch, bool with_optimizer_state);
   bool stop_requested() const { return hooks_.stop != nullptr && hooks_.stop->stop_requested(); }
 

@@ -102,27 +102,31 @@ ParamUnits::ParamUnits(const Tree& local, const std::vector<bool>& split, const 
   }
 }
 
-void ParamUnits::plan_slots(const std::vector<GroupUse>& uses, int nodes) {
+void ParamUnits::plan_slots(const std::vector<GroupUse>& uses, int nodes, int eval_nodes) {
   const int stage = settings_.zero_stage;
   const std::size_t groups = group_units_.size();
   param_slot_.assign(groups, -1);
   grad_slot_.assign(groups, -1);
   if (stage < 2) return;
-  // Intervals on one timeline: forward node i at i, backward node i at 2·nodes − i.
+  // Intervals on one timeline: forward node i at i, backward node i at 2·nodes − i, evaluation
+  // node i at 2·nodes + 1 + i.
+  const int eval_at = 2 * nodes + 1;
+  auto start = [&](const GroupUse& u) { return u.first >= 0 ? u.first : u.eval_first >= 0 ? eval_at + u.eval_first : eval_at + eval_nodes; };
   std::vector<std::size_t> order(groups);
   for (std::size_t g = 0; g < groups; ++g) order[g] = g;
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return uses[a].first < uses[b].first; });
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return start(uses[a]) < start(uses[b]); });
   std::vector<std::vector<std::array<int, 2>>> pslots, gslots;
   for (std::size_t g : order) {
     const GroupUse& use = uses[g];
-    if (use.first < 0 || group_units_[g].empty()) continue;
-    const std::array<int, 2> fwd{use.first, use.last}, bwd{2 * nodes - use.last, 2 * nodes - use.first};
+    if ((use.first < 0 && use.eval_first < 0) || group_units_[g].empty()) continue;
     if (stage == 3) {
-      std::vector<std::array<int, 2>> held{fwd};
+      std::vector<std::array<int, 2>> held;
+      if (use.first >= 0) held.push_back({use.first, use.last});
       if (use.backward_first >= 0) held.push_back({2 * nodes - use.backward_last, 2 * nodes - use.backward_first});
+      if (use.eval_first >= 0) held.push_back({eval_at + use.eval_first, eval_at + use.eval_last});
       param_slot_[g] = colour(pslots, held);
     }
-    grad_slot_[g] = colour(gslots, {bwd});
+    if (use.first >= 0) grad_slot_[g] = colour(gslots, {{2 * nodes - use.last, 2 * nodes - use.first}});
   }
   const Device device = units_.empty() ? Device{} : units_.front().grad_shard.device();
   std::vector<std::int64_t> psize(pslots.size(), 0), gsize(gslots.size(), 0);
@@ -138,12 +142,12 @@ void ParamUnits::plan_slots(const std::vector<GroupUse>& uses, int nodes) {
       Unit& unit = units_[u];
       if (grad_slot_[g] >= 0)
         unit.grads_in_use = grad_slots_[static_cast<std::size_t>(grad_slot_[g])].slice(unit.slot_at, unit.slot_at + unit.size);
-      else  // unused by the loss: its gradient is zero; a buffer of its own, zeroed once
+      else  // unused by the training loss: its gradient is zero; a buffer of its own, zeroed once
         unit.grads_in_use = Array::zeros({unit.size}, DType::f32, device);
       if (stage == 3) {
         if (param_slot_[g] >= 0)
           unit.params_in_use = param_slots_[static_cast<std::size_t>(param_slot_[g])].slice(unit.slot_at, unit.slot_at + unit.size);
-        else {  // unused: its values, gathered once, are never read by the loss
+        else {  // unused: its values, gathered once, are never read by a loss
           unit.params_in_use = Array::zeros({unit.size}, DType::f32, device);
           all_gather_into(unit.shard, unit.params_in_use, settings_.data_axis);
         }

@@ -52,6 +52,10 @@ struct GroupUse {
   // The first and last of those whose BACKWARD reads the group's values (a product's weight is
   // read to pass a gradient to its other operand, not for its own): -1 where none does.
   int backward_first = -1, backward_last = -1;
+  // In the evaluation loss' own recording (Model::eval_loss), where the model has one: the first
+  // and last of its op nodes that read the group, -1 where none does. On the timeline after both
+  // passes of the step (2·nodes + 1 + id): evaluation runs between steps.
+  int eval_first = -1, eval_last = -1;
 };
 
 class ParamUnits {
@@ -67,8 +71,9 @@ class ParamUnits {
   int groups() const { return static_cast<int>(group_units_.size()); }
 
   // Stages 2-3: gives each group its slots from the groups' uses (by group) in a graph of
-  // `nodes` nodes. Call once, before param_view/grad_view.
-  void plan_slots(const std::vector<GroupUse>& uses, int nodes);
+  // `nodes` nodes (and an evaluation graph of `eval_nodes`). Call once, before
+  // param_view/grad_view.
+  void plan_slots(const std::vector<GroupUse>& uses, int nodes, int eval_nodes = 0);
   // Where the computation reads parameter `key` (stage 3: its group's slot) and writes its
   // gradient (stages 2-3: a slot), as arrays of the parameter's shape.
   Array param_view(const std::string& key) const;

@@ -253,6 +253,11 @@ Setup::Setup(const Model& m, const data::Dataset& train_data, const data::Datase
   if (!model.loss) throw ConfigError("model", model.name, "train::Model.loss is empty; give the model's loss function");
   precision = nn::parse_precision(c.precision);
   check_same_data_on_every_process(train_set, test_set);
+  for (const data::Field& f : train_set.fields())
+    if (f.name == "step" || f.name == "first_example")
+      throw ConfigError("data_dir", train_set.name(),
+                        "the data set has a field named " + quoted(f.name) +
+                            "; the trainer's batch adds \"step\" and \"first_example\" (train/model.h): rename it");
   const std::int64_t examples = train_set.size();
   // The default ZeRO stage (TrainConfig::zero_stage): 1 on a data axis of several devices of this
   // one process without gradient buckets — the same bits as replicated, in less memory — else 0.
@@ -351,10 +356,12 @@ Setup::Setup(const Model& m, const data::Dataset& train_data, const data::Datase
     data_rank.push_back(mesh.coords(d)[static_cast<std::size_t>(data_axis)]);
   }
   local_batch = c.batch_size / data_size;
+  for (const int p : data_rank) first_example.push_back(Array::scalar<std::int64_t>(p * local_batch));
   eval_batches.resize(static_cast<std::size_t>(data_size));
   for (const int p : data_rank)
     if (eval_batches[static_cast<std::size_t>(p)].empty())
-      eval_batches[static_cast<std::size_t>(p)] = eval_batches_of(test_set, p, data_size, std::max<std::int64_t>(local_batch, 1));
+      eval_batches[static_cast<std::size_t>(p)] =
+          eval_batches_of(test_set, p, data_size, std::max<std::int64_t>(local_batch, 1), eval_step);
   const std::string kernel = choose_kernel(params.local_tree(local.front()), precision, std::max<std::int64_t>(local_batch, 1));
   layout = layout_of(config, mesh);
   info = {mesh.size(),

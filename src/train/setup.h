@@ -53,9 +53,15 @@ struct Setup {
   std::vector<Device> local;      // this process's devices of the mesh, in mesh order
   std::vector<int> data_rank;     // by local device: its position on the "data" axis
   std::int64_t local_batch = 0;   // rows per device per step
+  // By local device: its batch's "first_example" (i64 []: data_rank · local_batch, the index in
+  // the global batch of its first row; train/model.h).
+  std::vector<Array> first_example;
   // By data position: the test set's rows it evaluates, in batches of local_batch rows (the
-  // last padded: mask 0), "count" 1; every position has the same number of batches.
+  // last padded: mask 0), "count" 1, "first_example" the test-set index of the first row, and
+  // "step" eval_step (one array, set to the steps trained before each evaluation); every
+  // position has the same number of batches.
   std::vector<std::vector<Tree>> eval_batches;
+  Array eval_step = Array::scalar<std::int64_t>(0);
   // What a checkpoint of this run records (TrainState::must_match and layout).
   std::map<std::string, std::string> must_match, layout;
 };

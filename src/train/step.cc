@@ -89,7 +89,8 @@ Step::Step(const Model& model, const Tree& params, const std::vector<std::string
 }
 
 Step::~Step() {
-  if (graph_) graph_->set_hooks(nullptr, {});
+  if (train_.graph) train_.graph->set_hooks(nullptr, {});
+  if (eval_.graph) eval_.graph->set_hooks(nullptr, {});
 }
 
 // The first batch: the loss function runs once on Vars (its forward computed eagerly), and the
@@ -98,73 +99,79 @@ Step::~Step() {
 void Step::record(const Tree& batch) {
   // Recorded without computing (no op runs, no collective): the parameters are bound to their
   // buffers once the plan has them, and run() replays at once.
-  auto graph = std::make_unique<nn::Graph>(/*eager=*/false);
-  nn::VarTree pv, bv;
-  param_vars_.clear();
-  batch_vars_.clear();
-  batch_keys_.clear();
-  for (std::size_t k = 0; k < keys_.size(); ++k) {
-    const Array placeholder = units_.zero_stage() == 3 ? Array::empty(shapes_[k], DType::f32) : units_.param_view(keys_[k]);
-    param_vars_.push_back(graph->parameter(keys_[k], placeholder));
-    pv.set(keys_[k], param_vars_.back());
-  }
-  for (const auto& [key, a] : batch) {
-    batch_vars_.push_back(graph->input(key, a));
-    batch_keys_.push_back(key);
-    bv.set(key, batch_vars_.back());
-  }
-  nn::Var loss = model_.loss(pv, bv);
-  if (!loss.valid() || &loss.graph() != graph.get())
-    throw InvalidArgumentError("train: the model's loss function returned a Var that is not of its recording");
-  if (loss.shape().numel() != 1)
-    throw InvalidArgumentError("train: the model's loss function returned shape " + loss.shape().to_string() +
-                               "; a loss has one element (reduce it with sum or mean)");
-  if (!graph->needs_grad(loss))
-    throw InvalidArgumentError("train: the model's loss does not depend on any parameter");
-  graph->finish();
+  Recording train = record_loss(model_.loss, batch, /*trained=*/true, "loss");
+  nn::Graph& graph = *train.graph;
+  const nn::Var loss = train.loss;
+  if (!graph.needs_grad(loss)) throw InvalidArgumentError("train: the model's loss does not depend on any parameter");
 
   // Which groups each op reads, and which parameters nothing reads.
-  const int nodes = static_cast<int>(graph->size());
-  std::vector<int> key_of(static_cast<std::size_t>(nodes), -1);
-  for (std::size_t k = 0; k < param_vars_.size(); ++k) key_of[static_cast<std::size_t>(param_vars_[k].id())] = static_cast<int>(k);
+  const int nodes = static_cast<int>(graph.size());
+  const std::vector<int> key_of = param_keys(train);
   std::vector<GroupUse> uses(static_cast<std::size_t>(units_.groups()));
   unused_.assign(keys_.size(), true);
   std::vector<bool> needs;
   for (int id = 0; id < nodes; ++id) {
-    if (!graph->is_op(id)) continue;
-    const std::vector<int>& inputs = graph->inputs_of(id);
+    if (!graph.is_op(id)) continue;
+    const std::vector<int>& inputs = graph.inputs_of(id);
     needs.clear();
-    for (int in : inputs) needs.push_back(graph->needs_grad(graph->var(in)));
+    for (int in : inputs) needs.push_back(graph.needs_grad(graph.var(in)));
     for (std::size_t slot = 0; slot < inputs.size(); ++slot) {
       const int in = inputs[slot];
       const int k = key_of[static_cast<std::size_t>(in)];
       if (k < 0) continue;
       if (id > loss.id())
-        throw InvalidArgumentError("train: " + graph->describe(id) + " reads parameter \"" + keys_[static_cast<std::size_t>(k)] +
+        throw InvalidArgumentError("train: " + graph.describe(id) + " reads parameter \"" + keys_[static_cast<std::size_t>(k)] +
                                    "\" after the loss was computed; the loss must be the last op that uses parameters");
       unused_[static_cast<std::size_t>(k)] = false;
       GroupUse& u = uses[static_cast<std::size_t>(group_[static_cast<std::size_t>(k)])];
       if (u.first < 0) u.first = id;
       u.last = id;
-      if (id <= loss.id() && backward_reads(graph->op_name(id), slot, needs)) {
+      if (id <= loss.id() && backward_reads(graph.op_name(id), slot, needs)) {
         if (u.backward_first < 0) u.backward_first = id;
         u.backward_last = id;
       }
     }
   }
-  units_.plan_slots(uses, nodes);
+  // The evaluation loss, when the model has its own: its own recording, forward only, reading
+  // the same parameter buffers — at stage 3 the same slots, planned with its uses too.
+  Recording eval;
+  int eval_nodes = 0;
+  if (model_.eval_loss) {
+    eval = record_loss(model_.eval_loss, batch, /*trained=*/false, "evaluation loss");
+    eval_nodes = static_cast<int>(eval.graph->size());
+    const std::vector<int> eval_key_of = param_keys(eval);
+    for (int id = 0; id < eval_nodes; ++id) {
+      if (!eval.graph->is_op(id)) continue;
+      for (int in : eval.graph->inputs_of(id)) {
+        const int k = eval_key_of[static_cast<std::size_t>(in)];
+        if (k < 0) continue;
+        GroupUse& u = uses[static_cast<std::size_t>(group_[static_cast<std::size_t>(k)])];
+        if (u.eval_first < 0) u.eval_first = id;
+        u.eval_last = id;
+      }
+    }
+  }
+  units_.plan_slots(uses, nodes, eval_nodes);
   for (std::size_t k = 0; k < keys_.size(); ++k) {
-    graph->bind(param_vars_[k], units_.param_view(keys_[k]));
-    graph->bind_grad(param_vars_[k], units_.grad_view(keys_[k]));
+    graph.bind(train.params[k], units_.param_view(keys_[k]));
+    graph.bind_grad(train.params[k], units_.grad_view(keys_[k]));
+    if (eval.graph) eval.graph->bind(eval.params[k], units_.param_view(keys_[k]));
   }
   // The hooks: stage 3 gathers a group before its first forward op and before its first backward
-  // op; stages 2-3 reduce-scatter its gradients after its last backward op.
+  // op (and before its first op of the evaluation recording); stages 2-3 reduce-scatter its
+  // gradients after its last backward op.
   gather_fwd_.assign(static_cast<std::size_t>(nodes), {});
   gather_bwd_.assign(static_cast<std::size_t>(nodes), {});
   done_bwd_.assign(static_cast<std::size_t>(nodes), {});
-  std::vector<std::uint8_t> at(static_cast<std::size_t>(nodes), 0);
+  eval_hooks_.units = &units_;
+  eval_hooks_.gather.assign(static_cast<std::size_t>(eval_nodes), {});
+  std::vector<std::uint8_t> at(static_cast<std::size_t>(nodes), 0), eval_at(static_cast<std::size_t>(eval_nodes), 0);
   for (int g = 0; g < units_.groups(); ++g) {
     const GroupUse& u = uses[static_cast<std::size_t>(g)];
+    if (units_.zero_stage() == 3 && u.eval_first >= 0) {
+      eval_hooks_.gather[static_cast<std::size_t>(u.eval_first)].push_back(g);
+      eval_at[static_cast<std::size_t>(u.eval_first)] |= kBeforeForward;
+    }
     if (u.first < 0) continue;
     if (units_.zero_stage() == 3) {
       gather_fwd_[static_cast<std::size_t>(u.first)].push_back(g);
@@ -183,17 +190,53 @@ void Step::record(const Tree& batch) {
     fwd_phase_.assign(static_cast<std::size_t>(nodes), Phase::other);
     bwd_phase_.assign(static_cast<std::size_t>(nodes), Phase::other);
     for (int id = 0; id < nodes; ++id) {
-      if (!graph->is_op(id)) continue;
-      fwd_phase_[static_cast<std::size_t>(id)] = phase_of(graph->op_name(id), false);
-      bwd_phase_[static_cast<std::size_t>(id)] = phase_of(graph->op_name(id), true);
+      if (!graph.is_op(id)) continue;
+      fwd_phase_[static_cast<std::size_t>(id)] = phase_of(graph.op_name(id), false);
+      bwd_phase_[static_cast<std::size_t>(id)] = phase_of(graph.op_name(id), true);
       at[static_cast<std::size_t>(id)] |= kBeforeForward | kBeforeBackward;
     }
   }
-  if (units_.zero_stage() >= 2 || timer_ != nullptr) graph->set_hooks(this, std::move(at));
-  outputs_ = Tree();
-  for (const auto& [name, id] : graph->exposed()) outputs_.set(name, graph->var(id).value());
-  loss_ = loss;
-  graph_ = std::move(graph);
+  if (units_.zero_stage() >= 2 || timer_ != nullptr) graph.set_hooks(this, std::move(at));
+  if (eval.graph && units_.zero_stage() == 3) eval.graph->set_hooks(&eval_hooks_, std::move(eval_at));
+  train_ = std::move(train);
+  eval_ = std::move(eval);
+}
+
+Step::Recording Step::record_loss(const nn::LossFn& fn, const Tree& batch, bool trained, const char* what) {
+  Recording r;
+  r.graph = std::make_unique<nn::Graph>(/*eager=*/false);
+  nn::Graph& graph = *r.graph;
+  nn::VarTree pv, bv;
+  for (std::size_t k = 0; k < keys_.size(); ++k) {
+    const Array placeholder = units_.zero_stage() == 3 ? Array::empty(shapes_[k], DType::f32) : units_.param_view(keys_[k]);
+    r.params.push_back(trained ? graph.parameter(keys_[k], placeholder) : graph.input(keys_[k], placeholder));
+    pv.set(keys_[k], r.params.back());
+  }
+  batch_keys_.clear();
+  for (const auto& [key, a] : batch) {
+    r.batch.push_back(graph.input(key, a));
+    batch_keys_.push_back(key);
+    bv.set(key, r.batch.back());
+  }
+  r.loss = fn(pv, bv);
+  if (!r.loss.valid() || &r.loss.graph() != &graph)
+    throw InvalidArgumentError(std::string("train: the model's ") + what + " function returned a Var that is not of its recording");
+  if (r.loss.shape().numel() != 1)
+    throw InvalidArgumentError(std::string("train: the model's ") + what + " function returned shape " +
+                               r.loss.shape().to_string() + "; a loss has one element (reduce it with sum or mean)");
+  graph.finish();
+  for (const auto& [name, id] : graph.exposed()) r.outputs.set(name, graph.var(id).value());
+  return r;
+}
+
+std::vector<int> Step::param_keys(const Recording& r) const {
+  std::vector<int> key_of(r.graph->size(), -1);
+  for (std::size_t k = 0; k < r.params.size(); ++k) key_of[static_cast<std::size_t>(r.params[k].id())] = static_cast<int>(k);
+  return key_of;
+}
+
+void Step::EvalHooks::before_forward(int node) {
+  for (int g : gather[static_cast<std::size_t>(node)]) units->gather_group(g, false);
 }
 
 void Step::before_forward(int node) {
@@ -219,7 +262,7 @@ void Step::after_backward(int node) {
   for (int g : done_bwd_[at]) units_.group_gradients_done(g, unused_);
 }
 
-void Step::bind_batch(const Tree& batch) {
+void Step::bind_batch(Recording& r, const Tree& batch) {
   if (batch.size() != batch_keys_.size())
     throw InvalidArgumentError("train: a batch has " + std::to_string(batch.size()) + " leaves; the recorded one had " +
                                std::to_string(batch_keys_.size()));
@@ -227,18 +270,18 @@ void Step::bind_batch(const Tree& batch) {
   for (const auto& kv : batch) {
     if (kv.first != batch_keys_[i])
       throw InvalidArgumentError("train: a batch has leaf \"" + kv.first + "\" where the recorded one had \"" + batch_keys_[i] + "\"");
-    graph_->bind(batch_vars_[i++], kv.second);
+    r.graph->bind(r.batch[i++], kv.second);
   }
 }
 
 Step::Result Step::run(const Tree& batch) {
   const nn::MatmulPrecisionScope precision(settings_.precision);
-  if (!graph_) record(batch);
-  bind_batch(batch);
+  if (!train_.graph) record(batch);
+  bind_batch(train_, batch);
   mark(timer_, Phase::forward_gemm);
-  graph_->forward();
+  train_.graph->forward();
   mark(timer_, Phase::backward_gemm);
-  graph_->backward(loss_);
+  train_.graph->backward(train_.loss);
   mark(timer_, Phase::collectives);
   units_.reduce_gradients();
   mark(timer_, Phase::optimizer);
@@ -247,12 +290,12 @@ Step::Result Step::run(const Tree& batch) {
   mark(timer_, Phase::collectives);
   units_.gather_updated();
   mark(timer_, Phase::metrics);
-  const double correct = model_.correct ? model_.correct(outputs_, batch) : 0.0;
-  return {static_cast<double>(loss_.value().item<float>()), correct};
+  const double correct = model_.correct ? model_.correct(train_.outputs, batch) : 0.0;
+  return {static_cast<double>(train_.loss.value().item<float>()), correct};
 }
 
 void Step::prepare(const Tree& batch) {
-  if (graph_) return;
+  if (train_.graph) return;
   const nn::MatmulPrecisionScope precision(settings_.precision);
   record(batch);
 }
@@ -261,11 +304,12 @@ EvalTotals Step::evaluate(const std::vector<Tree>& batches) {
   const nn::MatmulPrecisionScope precision(settings_.precision);
   EvalTotals t;
   for (const Tree& batch : batches) {
-    if (!graph_) record(batch);
-    bind_batch(batch);
-    graph_->forward();
-    t.loss_sum += static_cast<double>(loss_.value().item<float>());
-    if (model_.correct) t.correct += model_.correct(outputs_, batch);
+    if (!train_.graph) record(batch);
+    Recording& r = eval_.graph ? eval_ : train_;
+    bind_batch(r, batch);
+    r.graph->forward();
+    t.loss_sum += static_cast<double>(r.loss.value().item<float>());
+    if (model_.correct) t.correct += model_.correct(r.outputs, batch);
     for (float m : batch.at("mask").data<float>()) t.count += m;
   }
   return t;

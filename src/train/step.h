@@ -14,6 +14,9 @@
 //   optimizer           on what this device updates: every element, or its slices
 //   gather              stages 1 and 2: the updated slices all-gathered into the whole units
 //
+// Evaluation replays the model's evaluation loss (Model::eval_loss), recorded apart and forward
+// only on the same buffers, or the training loss' forward where the model has none.
+//
 // Nothing allocates per step once the first step has recorded the computation.
 #pragma once
 
@@ -61,15 +64,16 @@ class Step : private nn::GraphHooks {
     double correct = 0;  // correct predictions in this device's rows
   };
   // Inside SPMD, on this device: one training step on its shard `batch` (the data set's fields,
-  // "mask" and "count"). Collective over the mesh.
+  // "mask", "count", "step" and "first_example": train/model.h). Collective over the mesh.
   Result run(const Tree& batch);
-  // Records the computation on a batch of the step's shapes (its values do not matter), if not
-  // yet: every buffer then exists (held_bytes() counts them) before the first step. Collective.
+  // Records the computation (and the evaluation loss', if the model has one) on a batch of the
+  // step's shapes (its values do not matter), if not yet: every buffer then exists (held_bytes()
+  // counts them) before the first step. Collective.
   void prepare(const Tree& batch);
 
-  // The loss (with count 1: a sum) and correct predictions over evaluation batches, forward only
-  // (collective over "model", and over "data" at stage 3, where groups are gathered: every
-  // device must pass the same number of batches).
+  // The evaluation loss (with count 1: a sum) and correct predictions over evaluation batches,
+  // forward only (collective over "model", and over "data" at stage 3, where groups are
+  // gathered: every device must pass the same number of batches).
   EvalTotals evaluate(const std::vector<Tree>& batches);
 
   // This device's blocks of the parameters, and of the optimizer state ("count",
@@ -84,8 +88,30 @@ class Step : private nn::GraphHooks {
   PhaseTimer* phase_timer() { return timer_; }
 
  private:
+  // One recorded loss: its graph, the leaves the parameters and the batch are bound to, the loss
+  // and the values it exposed (nn::expose).
+  struct Recording {
+    std::unique_ptr<nn::Graph> graph;
+    std::vector<nn::Var> params, batch;
+    nn::Var loss;
+    Tree outputs;
+  };
+  // Stage 3 gathers the evaluation recording's groups through these (the training one's hooks
+  // are the Step's own).
+  struct EvalHooks : nn::GraphHooks {
+    ParamUnits* units = nullptr;
+    std::vector<std::vector<int>> gather;  // by node: the groups to gather before it
+    void before_forward(int node) override;
+  };
+
   void record(const Tree& batch);
-  void bind_batch(const Tree& batch);
+  // `fn` recorded on placeholders of the parameters and on `batch`; the parameters are
+  // parameter leaves when `trained` (gradients), inputs otherwise (forward only: no gradient
+  // buffers). `what` names it in messages.
+  Recording record_loss(const nn::LossFn& fn, const Tree& batch, bool trained, const char* what);
+  // By node of `r`'s graph: the index of the parameter it is, or -1.
+  std::vector<int> param_keys(const Recording& r) const;
+  void bind_batch(Recording& r, const Tree& batch);
   void before_forward(int node) override;
   void before_backward(int node) override;
   void after_backward(int node) override;
@@ -101,11 +127,10 @@ class Step : private nn::GraphHooks {
   std::vector<Shape> shapes_;      // their blocks' shapes
   std::vector<int> group_;         // by key: its group (top-level submodule)
   ParamUnits units_;
-  std::unique_ptr<nn::Graph> graph_;
-  std::vector<nn::Var> param_vars_, batch_vars_;
-  std::vector<std::string> batch_keys_;
-  nn::Var loss_;
-  Tree outputs_;
+  Recording train_;
+  Recording eval_;  // Model::eval_loss's, when the model has one (else evaluation replays train_)
+  EvalHooks eval_hooks_;
+  std::vector<std::string> batch_keys_;  // the recorded batch's leaves, in order
   std::vector<bool> unused_;                      // by key: no op reads it
   std::vector<std::vector<int>> gather_fwd_, gather_bwd_, done_bwd_;  // by node: the groups to act on
   std::vector<Phase> fwd_phase_, bwd_phase_;      // by node: its phase (time_phases)

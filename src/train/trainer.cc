@@ -85,13 +85,14 @@ TrainReport train_gpt(const BuiltinModel& builtin, const TrainConfig& config, co
   } catch (const InvalidArgumentError& e) {
     throw ConfigError("model", "gpt", e.what());
   }
-  if (gc.dropout > 0)
-    throw ConfigError("dropout", datarax::detail::number(gc.dropout),
-                      "the trainer does not give the GPT's dropout its step and example numbers yet; valid: 0");
   Model model;
   model.module = &*gpt;
   model.name = "GPT " + gc.to_string();
+  // Dropout from the batch's "step" and "first_example" (train/model.h) in training, none in
+  // evaluation. Without dropout the two losses are one computation: no second recording.
   model.loss = [&g = *gpt](const nn::VarTree& p, const nn::VarTree& batch) { return g.loss(p, batch, /*training=*/true); };
+  if (gc.dropout > 0)
+    model.eval_loss = [&g = *gpt](const nn::VarTree& p, const nn::VarTree& batch) { return g.loss(p, batch, /*training=*/false); };
   model.from_file = [gc](const Tree& file, const std::map<std::string, std::string>& metadata) {
     nn::check_gpt_metadata(metadata, gc);  // n_head: the shapes do not show it
     return nn::gpt_from_hf(file, gc, DType::f32);

@@ -8,9 +8,19 @@
 //   train::train(model, train_set, test_set, config);
 //
 // The batch the loss gets (one device's rows): the data set's fields ([b, ...] each: "inputs" and
-// "labels" for an ArrayDataset), "mask" f32 [b] (1 for a real example, 0 for a padding row) and
+// "labels" for an ArrayDataset), "mask" f32 [b] (1 for a real example, 0 for a padding row),
 // "count" f32 [] — the number of real examples in the whole GLOBAL batch divided by the data
-// axis' size (each device's share). The loss returns
+// axis' size (each device's share) — and two i64 [] counters for randomness that must not depend
+// on the layout (nn::dropout takes them as they are):
+//
+//   "step"           the global optimizer step, from 1 (StepMetrics::step; a resumed run goes
+//                    on counting, so it draws what the uninterrupted run drew). In evaluation:
+//                    the steps trained so far.
+//   "first_example"  the index in the GLOBAL batch of this device's first row: its data position
+//                    times the rows per device (the devices of one model group hold the same
+//                    rows, and the same number). In evaluation: the index in the test set.
+//
+// The loss returns
 //
 //   Σ over its rows of mask · (that example's loss) / count
 //
@@ -18,6 +28,10 @@
 // reduces) is the global batch's mean — exact also for a padded last batch, on any device count.
 // softmax_cross_entropy(logits, labels, mask, count) is exactly that for a classifier. (In
 // evaluation, count is 1: the loss is a sum over the rows.)
+//
+// Training and evaluation: `loss` is the training loss; a model that computes differently when
+// it evaluates (no dropout) gives `eval_loss` too, which the evaluation of every epoch runs
+// instead (recorded apart, forward only).
 //
 // Layouts come from the parameters' sharding specs (ParamSpec::sharding): over a mesh with a
 // "model" axis each device gets its blocks of the split tensors, and the module's layers must
@@ -37,7 +51,11 @@ namespace datarax::train {
 
 struct Model {
   const nn::Module* module = nullptr;  // its parameter specs: keys, shapes, initializers, sharding
-  nn::LossFn loss;                     // as above
+  nn::LossFn loss;                     // as above: the training loss
+  // Optional: the loss in evaluation, from the same batch, when it differs from the training loss
+  // (a model with dropout: the loss without it); it exposes what `correct` reads, as `loss` does.
+  // Unset: evaluation runs `loss`.
+  nn::LossFn eval_loss;
   // Optional: the correct predictions among the device's rows (mask 1), from the values the loss
   // exposed (nn::expose) and the batch; unset: the run reports no accuracy (0). Called after
   // every step and on every evaluation batch: it must not allocate.

@@ -150,6 +150,8 @@ Var Gpt::forward(const VarTree& p, Var tokens, const VarTree* dropout_batch) con
                                "; expected i32 [B, T] with 1 <= T <= block_size (" +
                                std::to_string(config_.block_size) + ")");
   const std::int64_t T = tokens.shape()[1];
+  // Each site's x is a whole [B, T, C] on every device of a "model" axis (replicated embeddings,
+  // row-parallel c_proj summed over the axis): its element indices are the 1-device ones.
   std::uint64_t site = 0;
   auto drop = [&](Var x) {
     if (dropout_batch == nullptr) return x;

@@ -32,7 +32,9 @@
 // Dropout (config.dropout > 0, training only): after the embeddings and on each residual branch
 // (after attn c_proj and after mlp c_proj), as nanoGPT's drop and resid_dropout. nanoGPT's
 // dropout of the attention probabilities is not applied: the tiled attention op keeps no
-// probability matrix to drop from.
+// probability matrix to drop from. Every site drops from a whole [B, T, C] tensor — the
+// embeddings are replicated and the c_proj layers sum their blocks over "model" before — so the
+// element indices are the global ones and every layout draws the 1-device masks.
 #pragma once
 
 #include <cstdint>
@@ -75,7 +77,9 @@ class Gpt : public Module {
   //   inputs i32 [b, T], labels i32 [b, T]   the blocks of this device (token_blocks.h)
   //   mask   [b] of the parameters' dtype     1 for a real row, 0 for padding
   //   count  one element, same dtype          the real rows of the GLOBAL batch / the data axis' size
-  //   step, first_example (i32 or i64 [])     only when config.dropout > 0 and training
+  //   step, first_example (i32 or i64 [])     only when config.dropout > 0 and training: the
+  //                                           global step and the global index of row 0
+  //                                           (nn::dropout; the trainer's batch has both)
   // loss = Σ_{rows r, positions t} mask[r] · CE(logits[r, t], labels[r, t]) / (count · T), so the
   // MEAN of the devices' losses (and gradients) over the data axis is the global mean
   // cross-entropy over B · T positions. training = false: no dropout (evaluation).
