@@ -89,6 +89,11 @@ void DeviceContext::waiting_in(const LocalGroup* group, const CollectiveDesc* de
     waiting_label_.clear();
 }
 
+void DeviceContext::reserve_waits(std::size_t devices) {
+  theirs_.reserve(devices);
+  waiting_label_.reserve(128);  // collective labels ("psum over axis \"data\"") are shorter
+}
+
 void DeviceContext::check_missing(const LocalGroup& group, const CollectiveDesc& desc,
                                   const std::vector<Device>& missing) {
   for (const Device& d : missing) {
@@ -100,9 +105,8 @@ void DeviceContext::check_missing(const LocalGroup& group, const CollectiveDesc&
     // that has finished; read from the barrier itself, so a stale registration (its wait just
     // ended) finds nobody missing.
     bool stuck = false;
-    thread_local std::vector<Device> theirs;
-    other->waiting_group_->missing(other->waiting_phase_, other->waiting_call_, theirs);
-    for (const Device& w : theirs) {
+    other->waiting_group_->missing(other->waiting_phase_, other->waiting_call_, theirs_);
+    for (const Device& w : theirs_) {
       const DeviceContext* wc = launch->context_of(w);
       stuck = stuck || w == device || (wc != nullptr && wc->finished.load(std::memory_order_acquire));
     }

@@ -72,6 +72,9 @@ struct DeviceContext final : WaitObserver {
 
   void waiting_in(const LocalGroup* group, const CollectiveDesc* desc, int phase, std::uint64_t call) override;
   void check_missing(const LocalGroup& group, const CollectiveDesc& desc, const std::vector<Device>& missing) override;
+  // Sizes what a slow wait writes (the label, the devices another barrier lacks) for a mesh of
+  // `devices`, so that no wait allocates, the first slow one after warm-up included.
+  void reserve_waits(std::size_t devices);
 
  private:
   std::mutex wait_mu_;
@@ -79,6 +82,7 @@ struct DeviceContext final : WaitObserver {
   int waiting_phase_ = 0;
   std::uint64_t waiting_call_ = 0;
   std::string waiting_label_;  // a copy: the descriptor dies with the call
+  std::vector<Device> theirs_;  // check_missing's: the devices another device's barrier lacks
 };
 
 // The calling thread's context; null outside SPMD.

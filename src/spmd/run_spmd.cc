@@ -39,6 +39,7 @@ void run_spmd(const Mesh& mesh, const std::function<void(const Device&)>& fn, co
   for (std::size_t i = 0; i < mine.size(); ++i) {
     contexts[i].launch = &launch;
     contexts[i].device = mine[i];
+    contexts[i].reserve_waits(static_cast<std::size_t>(mesh.size()));
   }
   launch.set_contexts(&contexts);
   // The first device to fail (by time) is the one reported; the others were aborted because of it.

@@ -32,7 +32,9 @@ ThreadsGroup::ThreadsGroup(std::vector<Device> devices, std::string name)
       // Spinning helps only while the members have a core each; under mpirun the devices of the
       // other processes on this host compete for the cores too.
       spin_(static_cast<unsigned>(size() + other_devices_on_this_host()) <=
-            std::max(1u, std::thread::hardware_concurrency())) {}
+            std::max(1u, std::thread::hardware_concurrency())) {
+  for (std::size_t r = 0; r < devices_.size(); ++r) slots_[r].absent.reserve(devices_.size());
+}
 
 std::unique_ptr<Communicator> ThreadsGroup::communicator(int rank, std::chrono::milliseconds timeout) {
   return std::make_unique<ThreadsCommunicator>(this, rank, timeout);
@@ -145,11 +147,10 @@ void ThreadsGroup::barrier(int rank, std::uint64_t call, int phase, const Collec
         observer->waiting_in(this, &desc, phase, call);
         registration.observer = observer;
       }
-      // A slow wait (a device still computing) is no reason to allocate: one buffer per thread.
-      thread_local std::vector<Device> absent;
-      missing(phase, call, absent);
+      // A slow wait (a device still computing) is no reason to allocate: the slot's buffer.
+      missing(phase, call, slot.absent);
       try {
-        observer->check_missing(*this, desc, absent);
+        observer->check_missing(*this, desc, slot.absent);
       } catch (const CollectiveError& e) {
         return leave(e);
       }

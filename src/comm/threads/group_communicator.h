@@ -61,6 +61,9 @@ class ThreadsGroup final : public LocalGroup {
     std::atomic<std::uint64_t> reached[2] = {0, 0};  // last call that reached barrier 0 / 1
     std::uint64_t calls = 0;                         // collectives this member started
     const CollectiveDesc* desc = nullptr;
+    // The members a slow wait of this member finds missing: sized for every member at
+    // construction, so that the first slow wait after warm-up does not allocate either.
+    std::vector<Device> absent;
   };
 
   void barrier(int rank, std::uint64_t call, int phase, const CollectiveDesc& desc,
