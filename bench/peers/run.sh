@@ -102,9 +102,10 @@ precisions=(f32)
 
 results="$(mktemp)" bounds="$(mktemp)"
 trap 'rm -f "$results" "$bounds"' EXIT
-# The name of a peer's row: the words of its line before "<number> samples/s"; then a tab and the number.
+# The name of a peer's row: the words of its line before "<number> <unit>" (awk -v unit=samples/s, or
+# tokens/s for --gpt); then a tab and the number.
 # shellcheck disable=SC2016 # an awk program: its $ are awk's
-peer_row='{ for (i = 1; i <= NF; ++i) if ($(i + 1) ~ /^samples\/s/) { name = $1; for (j = 2; j < i; ++j) name = name " " $j; print name "\t" $i } }'
+peer_row='{ for (i = 1; i <= NF; ++i) if (index($(i + 1), unit) == 1) { name = $1; for (j = 2; j < i; ++j) name = name " " $j; print name "\t" $i } }'
 if [ "$gpt" = 1 ]; then
   text="$(mktemp)" init="$(mktemp --suffix .safetensors)"
   trap 'rm -f "$results" "$bounds" "$text" "$init"' EXIT
@@ -129,8 +130,7 @@ if [ "$gpt" = 1 ]; then
           # "pytorch <version> gpt f32|bf16 autocast (<t> thread[s]) <number> tokens/s, ..."
           line="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$tpy" "$root/bench/peers/nanogpt_reference.py" --init "$init" \
             --text "$text" --batch 8 --steps 9 --time --threads "$t" "${auto[@]}")"
-          awk '{ for (i = 1; i <= NF; ++i) if ($(i + 1) ~ /^tokens\/s/) { name = $1; for (j = 2; j < i; ++j) name = name " " $j; print name "\t" $i } }' \
-            <<<"$line" >>"$results"
+          awk -v unit=tokens/s "$peer_row" <<<"$line" >>"$results"
         done
       done
     done
@@ -195,7 +195,7 @@ if [ "$cnn" = 1 ]; then
         for layout in "" --channels-last; do
           # "pytorch <version> cnn NCHW|channels_last (<t> thread[s]) <number> samples/s, ..."
           line="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$tpy" "$root/bench/peers/pytorch_cnn.py" --threads "$t" --steps 30 $layout)"
-          awk "$peer_row" <<<"$line" >>"$results"
+          awk -v unit=samples/s "$peer_row" <<<"$line" >>"$results"
         done
       done
     done
@@ -244,14 +244,14 @@ for ((r = 1; r <= rounds; r++)); do
       for t in 1 2; do
         # "pytorch <version> f32|bf16 autocast (<t> thread[s]) <number> samples/s, ..."
         line="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$tpy" "$root/bench/peers/pytorch_mlp.py" --threads "$t" --precision "$precision")"
-        awk "$peer_row" <<<"$line" >>"$results"
+        awk -v unit=samples/s "$peer_row" <<<"$line" >>"$results"
       done
     done
   done
   if [ "$jax" = 1 ]; then
     for mode in jit pmap; do
       line="$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$venv/bin/python" "$root/bench/peers/jax_mlp.py" --mode "$mode" --devices 2)"
-      awk "$peer_row" <<<"$line" >>"$results"
+      awk -v unit=samples/s "$peer_row" <<<"$line" >>"$results"
     done
   fi
   echo "round $r of $rounds done" >&2

@@ -6,7 +6,7 @@
 // The blocking is BLIS's, as in gemm_bf16.cc: B packed a block of kKc × kNc at a time into panels
 // of 32 columns, A (when transposed) a block of kMc × kKc into panels of 12 rows, a 12 × 32 tile
 // of C in 24 zmm registers while a panel pair streams through; one FMA per (row, 16 columns, k).
-// A that is not transposed is read in place (kernel_direct). The packing
+// A that is not transposed is read in place (kernel<NB, true>). The packing
 // buffers belong to the calling thread and are allocated on its first call.
 #include <immintrin.h>
 

@@ -131,8 +131,9 @@ class Unary final : public FreshOp {
 };
 
 // relu has an op of its own: its backward as a select (dout where x > 0, else 0) vectorizes, while
-// in Unary's form, dout · f'(x), GCC keeps a branch around the multiply (it may not run a floating
-// multiply speculatively), and a branch on the sign of activations mispredicts half the time.
+// in Unary's form, dout · f'(x), GCC kept a branch around the multiply (under -ftrapping-math it
+// may not run a floating multiply speculatively; this file is now built with -fno-trapping-math,
+// see CMakeLists.txt), and a branch on the sign of activations mispredicts half the time.
 class Relu final : public FreshOp {
  public:
   std::string_view name() const override { return "relu"; }
@@ -165,8 +166,9 @@ class Relu final : public FreshOp {
 // GELU, exact: x · Φ(x), Φ(x) = (1 + erf(x/√2)) / 2; its derivative Φ(x) + x · φ(x), φ(x) =
 // exp(−x²/2)/√(2π). In f32 Φ comes from erfc_f32 (nn/ops/fast_math.h) in loops the compiler
 // vectorizes — with libm's erff, one call per element, GELU took a sixth of a GPT step (16% of
-// the baby GPT's op time, on an Intel Xeon 6 model 207) — within about 2e-7 relative of the exact
-// value for x > −6 (tests/nn/ops/autodiff_test.cc bounds it); f64 keeps std::erf.
+// the baby GPT's op time, on an Intel Xeon 6 model 207) — within 4e-7 relative of the exact value,
+// plus 1.5e-7 · x² relative for x < 0 (the bound tests/nn/ops/autodiff_test.cc holds it to over
+// [−16, 16]); f64 keeps std::erf.
 [[gnu::always_inline]] inline float phi_f32(float x) {  // Φ(x): erfc of |x|/√2 halved, reflected for x > 0
   const float half_tail = 0.5f * detail::erfc_f32(std::abs(x) * 0.70710678118654752f);
   return x > 0.0f ? 1.0f - half_tail : half_tail;  // (a select: -fno-trapping-math lets it vectorize)
