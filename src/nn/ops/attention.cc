@@ -36,7 +36,7 @@ constexpr std::int64_t kTile = 64;
 DATARAX_CLONES float exp_shifted(float* __restrict x, std::int64_t n, float shift) {
   for (std::int64_t i = 0; i < n; ++i) {
     const float a = x[i] - shift;
-    const float e = detail::exp_f32(std::max(a, -87.0f));
+    const float e = detail::exp_f32(a);
     x[i] = a < -87.0f ? 0.0f : e;
   }
   float part[8] = {};

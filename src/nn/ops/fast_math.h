@@ -11,10 +11,11 @@
 
 namespace datarax::nn::detail {
 
-// exp(a) for a in [−87, 88] (the caller clamps): Cephes' expf — range reduction by ln 2 in two
-// parts, a degree-5 polynomial, 2^n from the exponent bits; within 1 ulp of exp (0.99 at worst
-// over 2^24 points of [−87, 0]).
+// exp(a) for a <= 88: Cephes' expf — range reduction by ln 2 in two parts, a degree-5
+// polynomial, 2^n from the exponent bits; within 1 ulp of exp (0.99 at worst over 2^24 points of
+// [−87, 0]). Below −87 (exp < 2^−126, outside f32's normal range) it gives exp(−87).
 [[gnu::always_inline]] inline float exp_f32(float a) {
+  a = std::max(a, -87.0f);
   const float t = a * 1.44269504088896341f + 12582912.0f;  // 1.5 · 2^23: round to an integer
   const float k = t - 12582912.0f;
   const float r = (a - k * 0.693359375f) + k * 2.12194440e-4f;
@@ -47,7 +48,7 @@ namespace datarax::nn::detail {
   p = p * t + 0.38664041201673f;
   p = p * t + 0.9986327833540717f;
   p = p * t - 1.2654479969024615f;
-  return t * exp_f32(std::max(p - z * z, -87.0f));
+  return t * exp_f32(p - z * z);
 }
 
 }  // namespace datarax::nn::detail
