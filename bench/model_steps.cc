@@ -50,36 +50,27 @@ struct Layout {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string which = "all";
-  int steps = 60, warmup = 10, rounds = 1, batch = 0;
-  std::string precision = "f32";
-  datarax::train::BuiltinModel gpt{.name = "gpt"};
   const char* usage =
-      "usage: model_steps [--model mlp|cnn|gpt|all] [--steps N] [--warmup N] [--rounds N] [--batch N] "
-      "[--precision f32|bf16] [--n-layer L --n-head H --n-embd C --block-size T --text FILE] [--dropout P]\n";
-  for (int i = 1; i < argc; i += 2) {
-    const std::string flag = argv[i];
-    if (i + 1 == argc) {  // a flag without its value, or --help
-      std::fputs(usage, stderr);
-      return 2;
-    }
-    if (flag == "--model") which = argv[i + 1];
-    else if (flag == "--steps") steps = std::stoi(argv[i + 1]);
-    else if (flag == "--warmup") warmup = std::stoi(argv[i + 1]);
-    else if (flag == "--rounds") rounds = std::stoi(argv[i + 1]);
-    else if (flag == "--batch") batch = std::stoi(argv[i + 1]);
-    else if (flag == "--precision") precision = argv[i + 1];
-    else if (flag == "--n-layer") gpt.n_layer = std::stoll(argv[i + 1]);
-    else if (flag == "--n-head") gpt.n_head = std::stoll(argv[i + 1]);
-    else if (flag == "--n-embd") gpt.n_embd = std::stoll(argv[i + 1]);
-    else if (flag == "--block-size") gpt.block_size = std::stoll(argv[i + 1]);
-    else if (flag == "--text") gpt.text = argv[i + 1];
-    else if (flag == "--dropout") gpt.dropout = std::stod(argv[i + 1]);
-    else {
-      std::fputs(usage, stderr);
-      return 2;
-    }
-  }
+      "model_steps [--model mlp|cnn|gpt|all] [--steps N] [--warmup N] [--rounds N] [--batch N] "
+      "[--precision f32|bf16] [--n-layer L --n-head H --n-embd C --block-size T --text FILE] [--dropout P]";
+  namespace bench = datarax::bench;
+  bench::reject_unknown_flags(argc, argv,
+                              {"--model", "--steps", "--warmup", "--rounds", "--batch", "--precision", "--n-layer",
+                               "--n-head", "--n-embd", "--block-size", "--text", "--dropout"},
+                              usage);
+  const std::string which = bench::string_flag(argc, argv, "--model", "all", usage);
+  const std::string precision = bench::string_flag(argc, argv, "--precision", "f32", usage);
+  const int steps = static_cast<int>(bench::int_flag(argc, argv, "--steps", 60, 1, usage));
+  const int warmup = static_cast<int>(bench::int_flag(argc, argv, "--warmup", 10, 0, usage));
+  const int rounds = static_cast<int>(bench::int_flag(argc, argv, "--rounds", 1, 1, usage));
+  const int batch = static_cast<int>(bench::int_flag(argc, argv, "--batch", 0, 0, usage));  // 0: the model's default
+  datarax::train::BuiltinModel gpt{.name = "gpt"};
+  gpt.n_layer = bench::int_flag(argc, argv, "--n-layer", gpt.n_layer, 1, usage);
+  gpt.n_head = bench::int_flag(argc, argv, "--n-head", gpt.n_head, 1, usage);
+  gpt.n_embd = bench::int_flag(argc, argv, "--n-embd", gpt.n_embd, 1, usage);
+  gpt.block_size = bench::int_flag(argc, argv, "--block-size", gpt.block_size, 1, usage);
+  gpt.text = bench::string_flag(argc, argv, "--text", gpt.text, usage);
+  gpt.dropout = std::stod(bench::string_flag(argc, argv, "--dropout", "0", usage));
   if (steps < warmup + 3) {
     std::fprintf(stderr, "model_steps: --steps must be at least --warmup + 3\n");
     return 2;
