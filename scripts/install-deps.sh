@@ -10,6 +10,7 @@ packages=(
   libcli11-dev                  # command-line tools
   openmpi-bin libopenmpi-dev    # MPI: bench/ compares against MPI_Allreduce; the MPI backend
   libopenblas-dev               # matrix products (CBLAS)
+  libdnnl-dev                   # oneDNN: a bf16 matrix-product candidate (AMX tiles where the CPU has them)
   zlib1g-dev                    # gzip'd IDX data files
   libxxhash-dev                 # checkpoints' file checksums (XXH3-64)
   nlohmann-json3-dev            # safetensors headers, metrics

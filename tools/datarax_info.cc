@@ -42,6 +42,7 @@ void print_matmul_kernels() {
     std::cout << "matmul bf16: " << nn::matmul_kernel_choice(nn::Precision::bf16).reason << "\n";
   else
     std::cout << "matmul bf16: not on this CPU (no AVX512_BF16); --precision bf16 is refused\n";
+  std::cout << "onednn: " << nn::onednn_about() << "\n";
 }
 
 }  // namespace

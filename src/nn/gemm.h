@@ -5,6 +5,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <string>
 #include <type_traits>
 
 #include "datarax/nn/matmul_kernel.h"
@@ -22,6 +23,18 @@ bool cpu_has_bf16_dot();
 // the products summed in f32; C stays f32. Needs cpu_has_bf16_dot(). Defined in gemm_bf16.cc.
 void gemm_bf16(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha, const float* A,
                std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C, std::int64_t ldc);
+
+// oneDNN's bf16 matmul (gemm_onednn.cc): whether this datarax was built with oneDNN; whether
+// oneDNN runs bf16 products on this CPU (AVX512_BF16 or AMX, the latter once Linux grants the tile
+// state, which the first call asks for); one line on oneDNN's version, ISA and the AMX state.
+bool onednn_built();
+bool cpu_has_onednn_bf16();
+std::string onednn_about();
+// As gemm_bf16 (the same rounding of the operands, sums in f32), through oneDNN's matmul
+// primitive. Needs cpu_has_onednn_bf16().
+void gemm_onednn_bf16(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64_t K, float alpha,
+                      const float* A, std::int64_t lda, const float* B, std::int64_t ldb, float beta, float* C,
+                      std::int64_t ldc);
 
 // Whether this CPU offers AVX-512F and FMA, which gemm_f32_avx512 needs (asked once).
 bool cpu_has_avx512f();
@@ -44,6 +57,9 @@ void gemm(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N, std::int64
   if constexpr (std::is_same_v<T, float>) {
     switch (matmul_kernel(matmul_precision())) {
       case MatmulKernel::avx512_bf16: gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
+      case MatmulKernel::onednn_bf16:
+        gemm_onednn_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
       case MatmulKernel::avx512: gemm_f32_avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc); return;
       case MatmulKernel::openblas: break;
     }

@@ -15,7 +15,8 @@ namespace datarax::nn {
 
 namespace {
 
-constexpr MatmulKernel kAll[] = {MatmulKernel::openblas, MatmulKernel::avx512, MatmulKernel::avx512_bf16};
+constexpr MatmulKernel kAll[] = {MatmulKernel::openblas, MatmulKernel::avx512, MatmulKernel::avx512_bf16,
+                                 MatmulKernel::onednn_bf16};
 // A kernel replaces the reference only when at least this much faster.
 constexpr double kMargin = 1.10;
 
@@ -54,6 +55,9 @@ void run(MatmulKernel k, const MatmulShape& s, const float* a, const float* b, f
       return;
     case MatmulKernel::avx512_bf16:
       detail::gemm_bf16(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0F, a, lda, b, ldb, 0.0F, c, s.N);
+      return;
+    case MatmulKernel::onednn_bf16:
+      detail::gemm_onednn_bf16(s.trans_a, s.trans_b, s.M, s.N, s.K, 1.0F, a, lda, b, ldb, 0.0F, c, s.N);
       return;
   }
 }
@@ -100,7 +104,7 @@ KernelChoice decide(Precision p, std::vector<KernelChoice::Timing> timings) {
   for (const auto& t : timings)
     if (t.kernel != chosen.kernel) others += "; " + std::string(to_string(t.kernel)) + " " + gflops(t.gflops);
   c.reason = std::string(to_string(chosen.kernel)) + ", measured fastest (" + gflops(chosen.gflops) + others + ")";
-  if (p == Precision::bf16 && c.kernel != MatmulKernel::avx512_bf16)
+  if (p == Precision::bf16 && !rounds_to_bf16(c.kernel))
     c.reason = "no bf16 kernel beats f32 on this CPU, so bf16 products run in f32: " + c.reason;
   return c;
 }
@@ -115,11 +119,14 @@ void choose_locked(State& st, Precision p, std::span<const MatmulShape> shapes) 
       k = parse_matmul_kernel(forced);
     } catch (const InvalidArgumentError&) {
       throw InvalidArgumentError(std::string(env_name(p)) + "=" + forced + ": unknown kernel; valid: openblas, avx512, "
-                                 "avx512_bf16 (on this CPU for " + std::string(to_string(p)) + ": " + names(valid) + ")");
+                                 "avx512_bf16, onednn_bf16 (on this CPU for " + std::string(to_string(p)) + ": " + names(valid) + ")");
     }
     if (std::find(valid.begin(), valid.end(), k) == valid.end())
-      throw InvalidArgumentError(std::string(env_name(p)) + "=" + forced + ": this CPU cannot run it for " +
-                             std::string(to_string(p)) + " products; valid here: " + names(valid));
+      throw InvalidArgumentError(std::string(env_name(p)) + "=" + forced +
+                                 (p == Precision::f32 && rounds_to_bf16(k) ? ": a bf16 kernel, not one for f32 products"
+                                                                         : ": this CPU cannot run it for " +
+                                                                               std::string(to_string(p)) + " products") +
+                                 "; valid here: " + names(valid));
     c = {.precision = p, .kernel = k, .timings = {}, .forced = true,
          .reason = std::string(to_string(k)) + " (forced by " + env_name(p) + ")"};
   } else {
@@ -139,6 +146,7 @@ std::string_view to_string(MatmulKernel kernel) {
     case MatmulKernel::openblas: return "openblas";
     case MatmulKernel::avx512: return "avx512";
     case MatmulKernel::avx512_bf16: return "avx512_bf16";
+    case MatmulKernel::onednn_bf16: return "onednn_bf16";
   }
   return "?";
 }
@@ -147,7 +155,7 @@ MatmulKernel parse_matmul_kernel(std::string_view name) {
   for (MatmulKernel k : kAll)
     if (to_string(k) == name) return k;
   throw InvalidArgumentError("parse_matmul_kernel: unknown kernel \"" + std::string(name) +
-                             "\"; valid: openblas, avx512, avx512_bf16");
+                             "\"; valid: openblas, avx512, avx512_bf16, onednn_bf16");
 }
 
 bool cpu_supports(MatmulKernel kernel) {
@@ -155,13 +163,22 @@ bool cpu_supports(MatmulKernel kernel) {
     case MatmulKernel::openblas: return true;
     case MatmulKernel::avx512: return detail::cpu_has_avx512f();
     case MatmulKernel::avx512_bf16: return cpu_supports(Precision::bf16);
+    case MatmulKernel::onednn_bf16: return cpu_supports(Precision::bf16) && detail::cpu_has_onednn_bf16();
   }
   return false;
 }
 
+bool rounds_to_bf16(MatmulKernel kernel) {
+  return kernel == MatmulKernel::avx512_bf16 || kernel == MatmulKernel::onednn_bf16;
+}
+
+std::string onednn_about() { return detail::onednn_about(); }
+
 std::vector<MatmulKernel> matmul_kernel_candidates(Precision precision) {
   std::vector<MatmulKernel> out;
-  if (precision == Precision::bf16 && cpu_supports(MatmulKernel::avx512_bf16)) out.push_back(MatmulKernel::avx512_bf16);
+  if (precision == Precision::bf16)
+    for (MatmulKernel k : {MatmulKernel::avx512_bf16, MatmulKernel::onednn_bf16})
+      if (cpu_supports(k)) out.push_back(k);
   for (MatmulKernel k : {MatmulKernel::openblas, MatmulKernel::avx512})
     if (cpu_supports(k)) out.push_back(k);
   return out;

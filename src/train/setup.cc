@@ -182,7 +182,9 @@ std::string layout_text(const TrainConfig& c, const std::optional<int>& asked, s
   const int stage = c.zero_stage.value();
   s += ", " + std::string(stages[stage]) + (!asked && stage == 1 ? " by default" : "");
   if (precision == nn::Precision::bf16)
-    s += nn::matmul_kernel(nn::Precision::bf16) == nn::MatmulKernel::avx512_bf16 ? "; bf16 matrix products (f32 parameters, gradients, optimizer)"
+    s += nn::rounds_to_bf16(nn::matmul_kernel(nn::Precision::bf16))
+             ? "; bf16 matrix products by " + std::string(nn::to_string(nn::matmul_kernel(nn::Precision::bf16))) +
+                   " (f32 parameters, gradients, optimizer)"
          : nn::matmul_kernel_choice(nn::Precision::bf16).forced ? "; bf16 asked, f32 matrix products (forced)"
                                                                  : "; bf16 asked, f32 matrix products (no bf16 kernel is faster on this CPU)";
   return s;

@@ -113,9 +113,17 @@ const std::vector<std::array<int, 3>> kShapes = {{1, 1, 1},     {3, 5, 4},      
 
 // The three products of a dense layer through nn::matmul under a bf16 scope: forward (onto the
 // bias), the input gradient, and the weight gradient added to an old one.
+// Every bf16 kernel this CPU has (VDPBF16PS; oneDNN's matmul where built with it) is held to it.
 TEST(Bf16Matmul, LayerProductsAreTheProductOfBf16OperandsWithinTheirBound) {
   SKIP_WITHOUT_BF16();
+  std::vector<MatmulKernel> kernels;
+  for (MatmulKernel k : matmul_kernel_candidates(Precision::bf16))
+    if (rounds_to_bf16(k)) kernels.push_back(k);
+  EXPECT_EQ(kernels.front(), MatmulKernel::avx512_bf16);
+  for (MatmulKernel kernel : kernels)
   for (auto [B, in, out] : kShapes) {
+    set_matmul_kernel(Precision::bf16, kernel);
+    SCOPED_TRACE(std::string(to_string(kernel)));
     const auto x = test::to_float(uniform(static_cast<std::size_t>(B) * in, -1, 1, 1));
     const auto w = test::to_float(uniform(static_cast<std::size_t>(in) * out, -1, 1, 2));
     const auto bias = test::to_float(uniform(static_cast<std::size_t>(out), -1, 1, 3));
@@ -230,6 +238,58 @@ TEST(MatmulPrecision, ScopesNestAndBelongToTheirThread) {
     EXPECT_EQ(matmul_precision(), Precision::bf16);
   }
   EXPECT_EQ(matmul_precision(), Precision::f32);
+}
+
+// Every bf16 kernel gives the same bits on any thread, also with two threads at once (each keeps
+// its own buffers, and oneDNN's kernel its own primitives), and a repeated product allocates
+// nothing — except through oneDNN's execute, which builds its argument map on the heap (7
+// allocations a product with oneDNN 2.6): held to at most 16 here, so that a primitive made anew
+// per call (hundreds) fails.
+TEST(Bf16Matmul, EveryBf16KernelGivesTheSameBitsOnEveryThreadAndAllocatesAsDocumented) {
+  SKIP_WITHOUT_BF16();
+  struct P {
+    bool ta, tb;
+    int M, N, K;
+  };
+  const P products[] = {{false, false, 64, 96, 80}, {false, true, 33, 70, 48}, {true, false, 50, 40, 65}};
+  const auto a = test::to_float(uniform(96 * 96, -1, 1, 41));
+  const auto b = test::to_float(uniform(96 * 96, -1, 1, 42));
+  const auto run_all = [&](std::vector<std::vector<float>>& out) {
+    const MatmulPrecisionScope bf16(Precision::bf16);
+    for (std::size_t i = 0; i < std::size(products); ++i) {
+      const P& p = products[i];
+      out[i].assign(static_cast<std::size_t>(p.M) * p.N, 0.0F);
+      matmul(p.ta, p.tb, p.M, p.N, p.K, 0.5F, a.data(), p.ta ? p.M : p.K, b.data(), p.tb ? p.K : p.N, 0.0F,
+             out[i].data(), p.N);
+    }
+  };
+  for (MatmulKernel kernel : matmul_kernel_candidates(Precision::bf16)) {
+    if (!rounds_to_bf16(kernel)) continue;
+    SCOPED_TRACE(std::string(to_string(kernel)));
+    set_matmul_kernel(Precision::bf16, kernel);
+    std::vector<std::vector<float>> want(std::size(products));
+    run_all(want);
+    std::vector<std::vector<std::vector<float>>> got(2, std::vector<std::vector<float>>(std::size(products)));
+    for (int round = 0; round < 3; ++round) {
+      std::thread t1([&] { run_all(got[0]); });
+      std::thread t2([&] { run_all(got[1]); });
+      t1.join();
+      t2.join();
+      for (const auto& g : got)
+        for (std::size_t i = 0; i < std::size(products); ++i) ASSERT_EQ(g[i], want[i]) << "product " << i;
+    }
+    std::vector<std::vector<float>> again(std::size(products));
+    run_all(again);  // sizes the vectors: the count below is the products' own
+    const long before = datarax::test::allocation_count();
+    for (int r = 0; r < 10; ++r) run_all(again);
+    const double per_product = static_cast<double>(datarax::test::allocation_count() - before) / (10.0 * std::size(products));
+    if (kernel == MatmulKernel::onednn_bf16) {
+      EXPECT_LE(per_product, 16.0);
+    } else {
+      EXPECT_EQ(per_product, 0.0);
+    }
+    std::printf("  %s: %.1f allocations a product after its first\n", std::string(to_string(kernel)).c_str(), per_product);
+  }
 }
 
 TEST(MatmulPrecision, NamesParseAndBadOnesAreRefused) {

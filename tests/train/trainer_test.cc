@@ -206,8 +206,8 @@ TEST(Trainer, Bf16KeepsZeroOneExactAndFollowsF32) {
   c.precision = "bf16";
   const TrainReport by_default = train(c);
   EXPECT_EQ(by_default.info.layout,
-            "data 2, ZeRO stage 1 (optimizer state sharded) by default; bf16 matrix products (f32 parameters, "
-            "gradients, optimizer)");
+            "data 2, ZeRO stage 1 (optimizer state sharded) by default; bf16 matrix products by avx512_bf16 (f32 "
+            "parameters, gradients, optimizer)");
   c.zero_stage = 0;
   const TrainReport replicated = train(c);
   ASSERT_EQ(by_default.steps.size(), replicated.steps.size());

@@ -4,16 +4,22 @@
 //   openblas     OpenBLAS's sgemm (f32)
 //   avx512       datarax's own AVX-512 FMA kernel (f32; AVX-512F)
 //   avx512_bf16  datarax's VDPBF16PS kernel (bf16 mixed precision; AVX512_BF16)
+//   onednn_bf16  oneDNN's matmul primitive on bf16 operands, f32 sums (bf16 mixed precision; where
+//                datarax was built with oneDNN and oneDNN has a bf16 ISA here: AMX tiles on the
+//                Xeons that have them, whose tile state the first use asks Linux for, else
+//                VDPBF16PS). Its products allocate: oneDNN's execute builds an argument map on the
+//                heap, 7 small allocations a product with oneDNN 2.6.3, so a step on it is not
+//                allocation-free; the other kernels allocate nothing after a shape's first call.
 // The same CPU feature can be fast on one CPU and slow on another: VDPBF16PS doubles the f32 rate
 // on AMD Zen 4 and gains nothing on Intel's Xeons (one port), and an OpenBLAS that does not know
-// the CPU's model runs an SSE3 kernel. So the choice is measured, not assumed: at the first product
+// the CPU's model runs an SSE3 kernel, and AMX tiles run bf16 at 6–7× the f32 rate. So the choice is measured, not assumed: at the first product
 // of a precision (or when choose_matmul_kernel is called with a model's own shapes) every
 // candidate is timed for a few milliseconds and the fastest is kept, process-wide. OpenBLAS, the
 // reference, is replaced only by a kernel at least 10% faster, so that two runs of one program on
 // one machine choose alike (the kernels round differently).
 //
 // bf16 is a request for speed: where an f32 kernel is at least 10% faster than every bf16 kernel on
-// this CPU (the bf16 kernel is bf16's reference), bf16 products run that f32 kernel — f32's exact
+// this CPU (avx512_bf16 is bf16's reference), bf16 products run that f32 kernel — f32's exact
 // products at f32's speed — and the choice says why
 // (KernelChoice::reason; the trainer's header and datarax-info print it).
 //
@@ -32,14 +38,19 @@
 
 namespace datarax::nn {
 
-enum class MatmulKernel : std::uint8_t { openblas, avx512, avx512_bf16 };
+enum class MatmulKernel : std::uint8_t { openblas, avx512, avx512_bf16, onednn_bf16 };
 
-std::string_view to_string(MatmulKernel kernel);  // "openblas", "avx512", "avx512_bf16"
+std::string_view to_string(MatmulKernel kernel);  // "openblas", "avx512", "avx512_bf16", "onednn_bf16"
 // Parses the names to_string gives; anything else throws InvalidArgumentError listing them.
 MatmulKernel parse_matmul_kernel(std::string_view name);
 
 // Whether this CPU runs `kernel`.
 bool cpu_supports(MatmulKernel kernel);
+// Whether `kernel` rounds its operands to bf16 (avx512_bf16, onednn_bf16).
+bool rounds_to_bf16(MatmulKernel kernel);
+// One line on the oneDNN this datarax was built with: its version, the instruction set it runs
+// here and whether AMX tiles are present and granted; or that it was built without.
+std::string onednn_about();
 // The kernels `precision` may use on this CPU, the reference first (bf16: its own kernels, then
 // the f32 ones).
 std::vector<MatmulKernel> matmul_kernel_candidates(Precision precision);

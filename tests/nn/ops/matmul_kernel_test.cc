@@ -29,7 +29,7 @@ struct Case {
 // by a wrong result); bf16 rounds each operand to 8 bits first (2·2^-8 + 2^-16) and sums in f32.
 double bound(MatmulKernel k, int K) {
   const double f32 = (K + 2) * 0x1p-23;
-  return k == MatmulKernel::avx512_bf16 ? 2 * 0x1p-8 + 0x1p-16 + f32 : f32;
+  return rounds_to_bf16(k) ? 2 * 0x1p-8 + 0x1p-16 + f32 : f32;
 }
 
 TEST(MatmulKernels, EveryKernelOnThisCpuMatchesTheNaiveProductAcrossBlockEdges) {
@@ -111,7 +111,7 @@ TEST(MatmulKernels, TheChoiceIsTheReferenceUnlessAnotherIsTenPercentFaster) {
     EXPECT_EQ(c.kernel, best >= 1.10 * ref.gflops ? fastest : ref.kernel) << c.reason;
     EXPECT_EQ(matmul_kernel(p), c.kernel);
     EXPECT_NE(c.reason.find(std::string(to_string(c.kernel))), std::string::npos) << c.reason;
-    if (p == Precision::bf16 && c.kernel != MatmulKernel::avx512_bf16) {
+    if (p == Precision::bf16 && !rounds_to_bf16(c.kernel)) {
       EXPECT_NE(c.reason.find("no bf16 kernel beats f32 on this CPU"), std::string::npos) << c.reason;
     }
     unset_matmul_kernel(p);
@@ -124,6 +124,7 @@ TEST(MatmulKernels, AForcedKernelStaysAndTheEnvironmentForcesOrIsRefused) {
   EXPECT_TRUE(choose_matmul_kernel(Precision::f32, one).forced);
   EXPECT_EQ(matmul_kernel(Precision::f32), MatmulKernel::openblas);
   EXPECT_THROW(set_matmul_kernel(Precision::f32, MatmulKernel::avx512_bf16), Error);  // not an f32 kernel
+  EXPECT_THROW(set_matmul_kernel(Precision::f32, MatmulKernel::onednn_bf16), Error);  // nor this
   unset_matmul_kernel(Precision::f32);
 
   ASSERT_EQ(setenv("DATARAX_MATMUL_KERNEL_F32", "openblas", 1), 0);
@@ -138,7 +139,8 @@ TEST(MatmulKernels, AForcedKernelStaysAndTheEnvironmentForcesOrIsRefused) {
     (void)matmul_kernel(Precision::f32);
     FAIL() << "an f32 product accepted the bf16 kernel";
   } catch (const InvalidArgumentError& e) {
-    EXPECT_NE(std::string(e.what()).find("valid here: openblas"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("a bf16 kernel, not one for f32 products; valid here: openblas"),
+              std::string::npos) << e.what();
   }
   unset_matmul_kernel(Precision::f32);
   ASSERT_EQ(setenv("DATARAX_MATMUL_KERNEL_F32", "mkl", 1), 0);
@@ -146,7 +148,7 @@ TEST(MatmulKernels, AForcedKernelStaysAndTheEnvironmentForcesOrIsRefused) {
     (void)matmul_kernel(Precision::f32);
     FAIL() << "an unknown kernel name was accepted";
   } catch (const InvalidArgumentError& e) {
-    EXPECT_NE(std::string(e.what()).find("DATARAX_MATMUL_KERNEL_F32=mkl: unknown kernel; valid: openblas, avx512, avx512_bf16"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("DATARAX_MATMUL_KERNEL_F32=mkl: unknown kernel; valid: openblas, avx512, avx512_bf16, onednn_bf16"), std::string::npos) << e.what();
   }
   ASSERT_EQ(unsetenv("DATARAX_MATMUL_KERNEL_F32"), 0);
   unset_matmul_kernel(Precision::f32);
@@ -154,7 +156,7 @@ TEST(MatmulKernels, AForcedKernelStaysAndTheEnvironmentForcesOrIsRefused) {
 }
 
 TEST(MatmulKernels, NamesRoundTripAndBadShapesAreRefused) {
-  for (MatmulKernel k : {MatmulKernel::openblas, MatmulKernel::avx512, MatmulKernel::avx512_bf16})
+  for (MatmulKernel k : {MatmulKernel::openblas, MatmulKernel::avx512, MatmulKernel::avx512_bf16, MatmulKernel::onednn_bf16})
     EXPECT_EQ(parse_matmul_kernel(to_string(k)), k);
   EXPECT_THROW(parse_matmul_kernel("AVX512"), InvalidArgumentError);
   const MatmulShape bad[] = {{false, false, 0, 4, 4}};
