@@ -6,8 +6,8 @@
 // The blocking is BLIS's, as in gemm_bf16.cc: B packed a block of kKc × kNc at a time into panels
 // of 32 columns, A (when transposed) a block of kMc × kKc into panels of 12 rows, a 12 × 32 tile
 // of C in 24 zmm registers while a panel pair streams through; one FMA per (row, 16 columns, k).
-// A that is not transposed is read in place (kernel<NB, true>). The packing
-// buffers belong to the calling thread and are allocated on its first call.
+// A that is not transposed is read in place, and so is a transposed A in a narrow product (ARead).
+// The packing buffers belong to the calling thread and are allocated on its first call.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -33,6 +33,12 @@ constexpr int kNr = 32;                // columns of B in a panel (two registers
 constexpr std::int64_t kKc = 256;      // a K block
 constexpr std::int64_t kMc = 16 * kMr; // rows of A packed at once
 constexpr std::int64_t kNc = 16 * kNr; // columns of B packed at once
+// A transposed A is packed only where a panel of it meets more than this many B panels. Measured
+// on an Intel Xeon (family 6 model 207), 1 thread: in place took a convolution's weight gradient
+// (288 x 64 x 742, 2 panels) from 106 to 149 GFLOP/s, and packed kept a GPT's MLP weight gradient
+// (1536 x 384 x 2048, 12 panels) at 143, where in place read 106 (its rows 6 KiB apart share a few
+// L1 sets).
+constexpr std::int64_t kPackAFrom = 2;
 
 struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
@@ -118,22 +124,28 @@ void pack_panels(const float* m, std::int64_t ld, bool along_k, std::int64_t cou
     pack_along_k(m + p * ld, ld, std::min<std::int64_t>(w, count - p), kc, dst + (p / w) * kc * w, w);
 }
 
-// C tile [rows <= 12, cols <= 16·NB] = beta · C + alpha · A · B panel over kc values of K, A either
-// a packed panel (kDirect false: value (i, p) at a[p · 12 + i]) or read in place (kDirect: row-major
-// with ld lda; rows past `rows` repeat the last row, computed and not stored). The 12 rows' values
-// are broadcast one at a time either way, so packing A buys nothing when A is not transposed and
-// costs a 16 x 16 transpose per 256 values: measured on an Intel Xeon (family 6 model 207), in place
-// took an im2col product of a convolution (25088 x 64 x 288) from 80 to 131 GFLOP/s and a GPT's
-// (2048 x 384 x 1152) from 137 to 150.
-template <int NB, bool kDirect>
+// How the kernel reads its 12 rows of A: from a packed panel (value (i, p) at a[p · 12 + i]), in
+// place from a row-major A (a[i · lda + p]: A not transposed), or in place from a transposed A
+// (a[p · lda + i]: the 12 values of one p side by side, as in a packed panel, but lda apart).
+enum class ARead { packed, rows, cols };
+
+// C tile [rows <= 12, cols <= 16·NB] = beta · C + alpha · A · B panel over kc values of K, A read as
+// `R` says; in place, rows past `rows` repeat the last row (computed and not stored). The 12 rows'
+// values are broadcast one at a time either way, so packing A buys nothing when A is not
+// transposed and costs a 16 x 16 transpose per 256 values: measured on an Intel Xeon (family 6
+// model 207), in place took an im2col product of a convolution (25088 x 64 x 288) from 80 to
+// 131 GFLOP/s and a GPT's (2048 x 384 x 1152) from 137 to 150. A transposed A is packed where its
+// panel serves many B panels, and read in place where it serves few (gemm_f32_avx512).
+template <int NB, ARead R>
 DATARAX_F32_TARGET void kernel(std::int64_t kc, const float* a, std::int64_t lda, const float* b, float* c,
                                std::int64_t ldc, std::int64_t rows, std::int64_t cols, float alpha, float beta) {
-  constexpr std::int64_t step = kDirect ? 1 : kMr;  // from one p to the next
+  const std::int64_t step = R == ARead::rows ? 1 : R == ARead::cols ? lda : kMr;  // from one p to the next
   __m512 acc[kMr][NB];
   const float* ar[kMr];
 #pragma GCC unroll 12
   for (int i = 0; i < kMr; ++i) {
-    ar[i] = kDirect ? a + std::min<std::int64_t>(i, rows - 1) * lda : a + i;
+    const std::int64_t row = R == ARead::packed ? i : std::min<std::int64_t>(i, rows - 1);
+    ar[i] = R == ARead::rows ? a + row * lda : a + row;
 #pragma GCC unroll 2
     for (int j = 0; j < NB; ++j) acc[i][j] = _mm512_setzero_ps();
   }
@@ -180,22 +192,28 @@ void gemm_f32_avx512(bool trans_a, bool trans_b, std::int64_t M, std::int64_t N,
       const float beta_block = pc == 0 ? beta : 1.0F;
       // B block [kc, nc]: element (k, j) at B[k * ldb + j], or B[j * ldb + k] when transposed.
       pack_panels(trans_b ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, trans_b, nc, kc, ws.b.get(), nr);
+      // A transposed is packed where each of its panels meets more than kPackAFrom B panels, and
+      // read in place (ARead::cols) where it meets fewer: a narrow product's packing is not repaid.
+      const bool pack_a = trans_a && nc > kPackAFrom * nr;
       for (std::int64_t ic = 0; ic < M; ic += kMc) {
         const std::int64_t mc = std::min(kMc, M - ic);
         // A block [mc, kc]: element (i, k) at A[i * lda + k] (read in place), or A[k * lda + i]
-        // when transposed (packed).
-        if (trans_a) pack_panels(A + pc * lda + ic, lda, false, mc, kc, ws.a.get(), kMr);
+        // when transposed (packed, or read in place).
+        if (pack_a) pack_panels(A + pc * lda + ic, lda, false, mc, kc, ws.a.get(), kMr);
         for (std::int64_t jp = 0; jp < nc; jp += nr) {
           const float* bp = ws.b.get() + (jp / nr) * kc * nr;
           for (std::int64_t ip = 0; ip < mc; ip += kMr) {
             float* ct = C + (ic + ip) * ldc + jc + jp;
             const std::int64_t rows = std::min<std::int64_t>(kMr, mc - ip), cols = std::min<std::int64_t>(nr, nc - jp);
-            if (trans_a)
-              (nr == kNr ? kernel<2, false> : kernel<1, false>)(kc, ws.a.get() + (ip / kMr) * kc * kMr, 0, bp, ct, ldc,
-                                                                rows, cols, alpha, beta_block);
+            if (pack_a)
+              (nr == kNr ? kernel<2, ARead::packed> : kernel<1, ARead::packed>)(
+                  kc, ws.a.get() + (ip / kMr) * kc * kMr, 0, bp, ct, ldc, rows, cols, alpha, beta_block);
+            else if (trans_a)
+              (nr == kNr ? kernel<2, ARead::cols> : kernel<1, ARead::cols>)(kc, A + pc * lda + ic + ip, lda, bp, ct,
+                                                                            ldc, rows, cols, alpha, beta_block);
             else
-              (nr == kNr ? kernel<2, true> : kernel<1, true>)(kc, A + (ic + ip) * lda + pc, lda, bp, ct, ldc, rows,
-                                                              cols, alpha, beta_block);
+              (nr == kNr ? kernel<2, ARead::rows> : kernel<1, ARead::rows>)(kc, A + (ic + ip) * lda + pc, lda, bp, ct,
+                                                                            ldc, rows, cols, alpha, beta_block);
           }
         }
       }
