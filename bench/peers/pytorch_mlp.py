@@ -24,8 +24,8 @@ script of the same recipe (bench/peers/pytorch_mlp_variants.py measures each cho
   kernel (Prescott) unless OPENBLAS_CORETYPE says otherwise, and run.sh unsets that variable;
 - zero_grad(set_to_none=True), PyTorch 2's default, stays: zeroing in place was no faster per step;
 - the timing is not what held the peer back: the median of the step intervals is never below a
-  wall-clock rate over the same steps (it leaves out slow steps: on a quiet machine 3-10% above it
-  in bf16 and in PyTorch 2's f32, 25-40% above it in Debian 1.13's f32 with 2 threads).
+  wall-clock rate over the same steps (it leaves out slow steps: on a quiet machine 0-16% above it
+  in bf16 and in PyTorch 2's f32, 35-60% above it in Debian 1.13's f32 with 2 threads).
 
     python3 bench/peers/pytorch_mlp.py --threads 2 [--precision f32|bf16] [--steps 200] [--warmup 10]
 """
