@@ -11,6 +11,7 @@
 
 #include "cli_parse.h"
 #include "datarax/datarax.h"
+#include "datarax/nn/blas.h"
 #include "datarax/nn/matmul_kernel.h"
 
 namespace {
@@ -37,6 +38,11 @@ void print_mesh(std::ostream& out, const datarax::Mesh& mesh, const datarax::dis
 // The kernel each precision's matrix products use on this CPU, and why (nn/matmul_kernel.h).
 void print_matmul_kernels() {
   namespace nn = datarax::nn;
+  // Measured as a training run measures them: OpenBLAS on its caller's thread alone (nn/blas.h).
+  // With OpenBLAS's default of a thread per core, its workers still spin after each call while
+  // the next kernel is timed, and on this project's Xeon that read the avx512 kernel at 97-104
+  // GFLOP/s instead of the 137 a training run's header shows.
+  nn::use_single_threaded_blas_by_default();
   std::cout << "matmul f32: " << nn::matmul_kernel_choice(nn::Precision::f32).reason << "\n";
   if (nn::cpu_supports(nn::Precision::bf16))
     std::cout << "matmul bf16: " << nn::matmul_kernel_choice(nn::Precision::bf16).reason << "\n";
