@@ -36,7 +36,7 @@ const char* env_name(Precision p) {
   return p == Precision::f32 ? "DATARAX_MATMUL_KERNEL_F32" : "DATARAX_MATMUL_KERNEL_BF16";
 }
 
-std::string names(const std::vector<MatmulKernel>& ks) {
+std::string names(std::span<const MatmulKernel> ks) {
   std::string out;
   for (MatmulKernel k : ks) out += (out.empty() ? "" : ", ") + std::string(to_string(k));
   return out;
@@ -118,8 +118,8 @@ void choose_locked(State& st, Precision p, std::span<const MatmulShape> shapes) 
     try {
       k = parse_matmul_kernel(forced);
     } catch (const InvalidArgumentError&) {
-      throw InvalidArgumentError(std::string(env_name(p)) + "=" + forced + ": unknown kernel; valid: openblas, avx512, "
-                                 "avx512_bf16, onednn_bf16 (on this CPU for " + std::string(to_string(p)) + ": " + names(valid) + ")");
+      throw InvalidArgumentError(std::string(env_name(p)) + "=" + forced + ": unknown kernel; valid: " + names(kAll) +
+                                 " (on this CPU for " + std::string(to_string(p)) + ": " + names(valid) + ")");
     }
     if (std::find(valid.begin(), valid.end(), k) == valid.end())
       throw InvalidArgumentError(std::string(env_name(p)) + "=" + forced +
@@ -154,8 +154,7 @@ std::string_view to_string(MatmulKernel kernel) {
 MatmulKernel parse_matmul_kernel(std::string_view name) {
   for (MatmulKernel k : kAll)
     if (to_string(k) == name) return k;
-  throw InvalidArgumentError("parse_matmul_kernel: unknown kernel \"" + std::string(name) +
-                             "\"; valid: openblas, avx512, avx512_bf16, onednn_bf16");
+  throw InvalidArgumentError("parse_matmul_kernel: unknown kernel \"" + std::string(name) + "\"; valid: " + names(kAll));
 }
 
 bool cpu_supports(MatmulKernel kernel) {

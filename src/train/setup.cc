@@ -181,12 +181,13 @@ std::string layout_text(const TrainConfig& c, const std::optional<int>& asked, s
     return s + ", replicated (ZeRO stage " + std::to_string(*asked) + " asked for; a data axis of 1 shards nothing)";
   const int stage = c.zero_stage.value();
   s += ", " + std::string(stages[stage]) + (!asked && stage == 1 ? " by default" : "");
-  if (precision == nn::Precision::bf16)
-    s += nn::rounds_to_bf16(nn::matmul_kernel(nn::Precision::bf16))
-             ? "; bf16 matrix products by " + std::string(nn::to_string(nn::matmul_kernel(nn::Precision::bf16))) +
-                   " (f32 parameters, gradients, optimizer)"
+  if (precision == nn::Precision::bf16) {
+    const nn::MatmulKernel kernel = nn::matmul_kernel(nn::Precision::bf16);
+    s += nn::rounds_to_bf16(kernel)
+             ? "; bf16 matrix products by " + std::string(nn::to_string(kernel)) + " (f32 parameters, gradients, optimizer)"
          : nn::matmul_kernel_choice(nn::Precision::bf16).forced ? "; bf16 asked, f32 matrix products (forced)"
                                                                  : "; bf16 asked, f32 matrix products (no bf16 kernel is faster on this CPU)";
+  }
   return s;
 }
 

@@ -44,6 +44,14 @@ using test::uniform;
 
 constexpr double kU = 0x1p-8;  // bf16's unit roundoff
 
+// The kernels this CPU has that round their operands to bf16 (matmul_kernel.h), the reference first.
+std::vector<MatmulKernel> bf16_kernels() {
+  std::vector<MatmulKernel> out;
+  for (MatmulKernel k : matmul_kernel_candidates(Precision::bf16))
+    if (rounds_to_bf16(k)) out.push_back(k);
+  return out;
+}
+
 
 double bf16_round(double x) { return static_cast<float>(bfloat16(static_cast<float>(x))); }
 
@@ -122,9 +130,7 @@ const std::vector<std::array<int, 3>> kShapes = {{1, 1, 1},     {3, 5, 4},      
 // Every bf16 kernel this CPU has (VDPBF16PS; oneDNN's matmul where built with it) is held to it.
 TEST(Bf16Matmul, LayerProductsAreTheProductOfBf16OperandsWithinTheirBound) {
   SKIP_WITHOUT_BF16();
-  std::vector<MatmulKernel> kernels;
-  for (MatmulKernel k : matmul_kernel_candidates(Precision::bf16))
-    if (rounds_to_bf16(k)) kernels.push_back(k);
+  const std::vector<MatmulKernel> kernels = bf16_kernels();
   EXPECT_EQ(kernels.front(), MatmulKernel::avx512_bf16);
   for (MatmulKernel kernel : kernels)
   for (auto [B, in, out] : kShapes) {
@@ -269,8 +275,7 @@ TEST(Bf16Matmul, EveryBf16KernelGivesTheSameBitsOnEveryThreadAndAllocatesAsDocum
              out[i].data(), p.N);
     }
   };
-  for (MatmulKernel kernel : matmul_kernel_candidates(Precision::bf16)) {
-    if (!rounds_to_bf16(kernel)) continue;
+  for (MatmulKernel kernel : bf16_kernels()) {
     SCOPED_TRACE(std::string(to_string(kernel)));
     set_matmul_kernel(Precision::bf16, kernel);
     std::vector<std::vector<float>> want(std::size(products));
