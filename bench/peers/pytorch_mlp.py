@@ -32,6 +32,7 @@ script of the same recipe (bench/peers/pytorch_mlp_variants.py measures each cho
 import argparse
 import contextlib
 import ctypes
+import ctypes.util
 import os
 import statistics
 import sys
@@ -42,9 +43,46 @@ import torch
 from idx_file import read_idx
 
 
-def load_idx(path):
-    payload, shape = read_idx(path, "pytorch_mlp.py")
-    return torch.frombuffer(bytearray(payload), dtype=torch.uint8).reshape(shape)
+def load_data(data_dir, who="pytorch_mlp.py"):
+    """Fashion-MNIST's training images (f32, pixels / 255, [60000, 28, 28]) and labels (int64)."""
+    def load(name):
+        payload, shape = read_idx(os.path.join(data_dir, name), who)
+        return torch.frombuffer(bytearray(payload), dtype=torch.uint8).reshape(shape)
+    return load("train-images-idx3-ubyte.gz").to(torch.float32) / 255, load("train-labels-idx1-ubyte.gz").to(torch.int64)
+
+
+def mlp():
+    """The default model: MLP 784-512-512-10 with ReLU."""
+    return torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
+                               torch.nn.ReLU(), torch.nn.Linear(512, 10))
+
+
+def forward_context(bf16):
+    """The context of the forward pass and the loss: bf16 autocast, or (f32) none at all."""
+    return (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+
+
+def train_step(model, opt, loss_fn, ctx, xb, yb, set_to_none=True):
+    """One step of the recipe; returns the loss."""
+    opt.zero_grad(set_to_none=set_to_none)
+    with ctx():
+        loss = loss_fn(model(xb), yb)
+    loss.backward()
+    opt.step()
+    return loss
+
+
+def openblas():
+    """OpenBLAS if torch loaded it (Debian's 1.13 does, the pthreads build, whose pool
+    torch.set_num_threads does not size), else None."""
+    for name in ("libopenblas.so.0", ctypes.util.find_library("openblas")):
+        if not name:
+            continue
+        try:
+            return ctypes.CDLL(name, mode=os.RTLD_NOLOAD)
+        except OSError:
+            pass
+    return None
 
 
 def size_openblas_pool(threads):
@@ -52,11 +90,9 @@ def size_openblas_pool(threads):
     (one thread per core by default) torch.set_num_threads does not size: without this, "1 thread"
     used every core for its f32 GEMMs, and "2 threads" ran OpenBLAS's pool beside the OpenMP pool.
     A no-op where OpenBLAS is not loaded (PyPI's PyTorch 2.x uses MKL, which set_num_threads sizes)."""
-    try:
-        lib = ctypes.CDLL("libopenblas.so.0", mode=os.RTLD_NOLOAD)
-    except OSError:
-        return
-    lib.openblas_set_num_threads(threads)
+    lib = openblas()
+    if lib is not None:
+        lib.openblas_set_num_threads(threads)
 
 
 def adam(params):
@@ -82,15 +118,12 @@ def main():
     torch.set_num_threads(a.threads)
     size_openblas_pool(a.threads)
     torch.manual_seed(0)
-    x = load_idx(os.path.join(a.data_dir, "train-images-idx3-ubyte.gz")).to(torch.float32) / 255
-    y = load_idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte.gz")).to(torch.int64)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
-                                torch.nn.ReLU(), torch.nn.Linear(512, 10))
+    x, y = load_data(a.data_dir)
+    model = mlp()
     opt, _ = adam(list(model.parameters()))
     loss_fn = torch.nn.CrossEntropyLoss()
     bf16 = a.precision == "bf16"
-    # f32 runs with no autocast context at all, as before --precision existed.
-    forward_ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    forward_ctx = forward_context(bf16)
     batch, per_epoch = 256, x.shape[0] // 256
     ends, order = [], torch.randperm(x.shape[0])
     for step in range(a.steps):
@@ -100,11 +133,7 @@ def main():
         # index_select copies the 256 rows whole; x[idx] (advanced indexing) computes every
         # element's offset and was 3-4x slower for the same copy.
         xb, yb = x.index_select(0, idx), y.index_select(0, idx)
-        opt.zero_grad(set_to_none=True)
-        with forward_ctx():
-            loss = loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
+        loss = train_step(model, opt, loss_fn, forward_ctx, xb, yb)
         ends.append(time.perf_counter())
     dts = [ends[i] - ends[i - 1] for i in range(a.warmup + 1, len(ends))]
     label = "bf16 autocast" if bf16 else "f32"

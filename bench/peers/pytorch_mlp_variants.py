@@ -35,9 +35,6 @@ backward, and each Adam in turn), median microseconds per step.
         [--variants index,index_select,preshuffled,...] [--phases]
 """
 import argparse
-import contextlib
-import ctypes
-import ctypes.util
 import os
 import statistics
 import sys
@@ -45,26 +42,7 @@ import time
 
 import torch
 
-from idx_file import read_idx
-
-
-def load_idx(path):
-    payload, shape = read_idx(path, "pytorch_mlp_variants.py")
-    return torch.frombuffer(bytearray(payload), dtype=torch.uint8).reshape(shape)
-
-
-def openblas():
-    """OpenBLAS if torch loaded it (Debian's 1.13 does, the pthreads build, whose pool
-    torch.set_num_threads does not size), else None."""
-    for name in ("libopenblas.so.0", ctypes.util.find_library("openblas")):
-        if not name:
-            continue
-        try:
-            lib = ctypes.CDLL(name, mode=os.RTLD_NOLOAD | os.RTLD_GLOBAL)
-            return lib
-        except OSError:
-            pass
-    return None
+from pytorch_mlp import forward_context, load_data, mlp, openblas, train_step
 
 
 def cpu_ticks():
@@ -91,8 +69,7 @@ def wait_quiet(limit, max_wait):
 
 def run(variant, x, y, steps, warmup, threads, bf16, ob):
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
-                                torch.nn.ReLU(), torch.nn.Linear(512, 10))
+    model = mlp()
     kw = {}
     fused = variant in ("fused", "best") and torch.__version__ >= "2"
     if fused:
@@ -103,7 +80,7 @@ def run(variant, x, y, steps, warmup, threads, bf16, ob):
     loss_fn = torch.nn.CrossEntropyLoss()
     if ob is not None:
         ob.openblas_set_num_threads(threads if variant in ("blasT", "best") else os.cpu_count())
-    ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    ctx = forward_context(bf16)
     set_to_none = variant != "zero"
     batch, per_epoch = 256, x.shape[0] // 256
     pre = variant == "preshuffled"
@@ -122,11 +99,7 @@ def run(variant, x, y, steps, warmup, threads, bf16, ob):
                 xb, yb = x.index_select(0, idx), y.index_select(0, idx)
             else:
                 xb, yb = x[idx], y[idx]
-        opt.zero_grad(set_to_none=set_to_none)
-        with ctx():
-            loss = loss_fn(model(xb), yb)
-        loss.backward()
-        opt.step()
+        loss = train_step(model, opt, loss_fn, ctx, xb, yb, set_to_none)
         ends.append(time.perf_counter())
         if step == warmup:
             cpu0 = time.process_time()
@@ -140,8 +113,7 @@ def run(variant, x, y, steps, warmup, threads, bf16, ob):
 def phases(x, y, steps, warmup, threads, bf16, ob):
     """Median microseconds per step of each piece of the old peer's step, and of the alternatives."""
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 512),
-                                torch.nn.ReLU(), torch.nn.Linear(512, 10))
+    model = mlp()
     opts = {"adam": torch.optim.Adam(model.parameters(), lr=1e-3),
             "adam foreach": torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)}
     if torch.__version__ >= "2":
@@ -149,7 +121,7 @@ def phases(x, y, steps, warmup, threads, bf16, ob):
     if ob is not None:
         ob.openblas_set_num_threads(threads)
     loss_fn = torch.nn.CrossEntropyLoss()
-    ctx = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
+    ctx = forward_context(bf16)
     t = {k: [] for k in ("x[idx], y[idx]", "index_select", "slice of a preshuffled copy", "zero_grad(None)",
                          "zero_grad(zeros)", "forward+loss", "backward", *opts)}
     order = torch.randperm(x.shape[0])
@@ -199,8 +171,7 @@ def main():
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
-    x = load_idx(os.path.join(a.data_dir, "train-images-idx3-ubyte.gz")).to(torch.float32) / 255
-    y = load_idx(os.path.join(a.data_dir, "train-labels-idx1-ubyte.gz")).to(torch.int64)
+    x, y = load_data(a.data_dir, "pytorch_mlp_variants.py")
     variants = a.variants.split(",")
     ob = openblas()
     if ob is None:
