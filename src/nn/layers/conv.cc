@@ -8,7 +8,7 @@ namespace datarax::nn {
 Conv::Conv(Module& parent, std::string name, std::int64_t in_features, std::int64_t out_features,
            std::array<std::int64_t, 2> kernel_size, ConvOptions options)
     : Module(parent, std::move(name)),
-      conv_{.strides = options.strides, .padding = options.padding, .relu = options.relu},
+      conv_{.strides = options.strides, .padding = options.padding, .relu = options.relu, .max_pool = options.max_pool},
       use_bias_(options.use_bias) {
   const auto where = [&] { return "Conv \"" + path() + "\": "; };
   if (in_features < 1 || out_features < 1)

@@ -5,9 +5,11 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "datarax/nn/matmul.h"
 #include "nn/ops/conv_direct.h"
+#include "nn/ops/conv_pool.h"
 #include "nn/ops/dispatch.h"
 #include "nn/ops/window.h"
 
@@ -80,19 +82,28 @@ void col2im(const Window2d& g, const T* dcols, std::int64_t line0, std::int64_t 
   }
 }
 
-// y [N, OH, OW, O] = x ⋆ kernel [KH, KW, C, O] (+ bias [O] with three inputs).
+// y [N, OH, OW, O] = x ⋆ kernel [KH, KW, C, O] (+ bias [O] with three inputs), or that pooled
+// (Conv2dOptions::max_pool) into [N, QH, QW, O].
+//
+// The im2col path works in chunks of output lines (a line: one output row (n, oh)). Pooled, a chunk
+// is a run of pooled lines (n, qh), each the PH convolution lines n · OH + qh · PH + [0, PH): the
+// convolution's lines past QH · PH in each image are not computed.
 class Conv2d final : public FreshOp {
  public:
-  Conv2d(const Window2d& g, std::int64_t out_channels, bool has_bias, bool relu, DType dtype)
-      : g_(g), O_(out_channels), K_(g.KH * g.KW * g.C), has_bias_(has_bias), relu_(relu), dtype_(dtype) {
-    // A 1x1 kernel with stride 1 reads x as the patches themselves: no gather, no buffer.
-    direct_ = g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1;
+  Conv2d(const Window2d& g, std::int64_t out_channels, bool has_bias, bool relu, const detail::FusedPool& pool,
+         DType dtype)
+      : g_(g), O_(out_channels), K_(g.KH * g.KW * g.C), has_bias_(has_bias), relu_(relu), pool_(pool), dtype_(dtype) {
+    // A 1x1 kernel with stride 1 reads x as the patches themselves: no gather, no buffer (unpooled:
+    // a pooled chunk's lines need not be contiguous in x).
+    direct_ = g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && !pool.on();
     // One input channel and a 3x3 kernel: conv_direct.h, no patches (unless dx is asked for).
     one_channel_ = detail::conv_direct_applies(g, dtype);
     // A chunk's patches and its output rows both fit kChunkBytes (conv_0 of an MNIST CNN: K = 9,
-    // 32 outputs per row).
+    // 32 outputs per row); pooled, whole pooled lines.
     const std::int64_t line_bytes = g.OW * (K_ + O_) * static_cast<std::int64_t>(dtype == DType::f64 ? 8 : 4);
-    chunk_lines_ = std::clamp<std::int64_t>(kChunkBytes / line_bytes, 1, std::max<std::int64_t>(g.N * g.OH, 1));
+    const std::int64_t units = g.N * (pool.on() ? pool.QH : g.OH), per_unit = pool.on() ? pool.PH : 1;
+    chunk_units_ = std::clamp<std::int64_t>(kChunkBytes / (line_bytes * per_unit), 1, std::max<std::int64_t>(units, 1));
+    if (pool.on()) arg_.resize(static_cast<std::size_t>(g.N * pool.QH * pool.QW * O_ + detail::kArgSlack));
     if (!one_channel_) allocate_chunk_buffers();
   }
   std::string_view name() const override { return "conv2d"; }
@@ -100,7 +111,8 @@ class Conv2d final : public FreshOp {
   void forward(std::span<const Array> in, Array& out) override {
     if (one_channel_) {
       detail::conv_direct_forward(g_, O_, in[0].data<float>().data(), in[1].data<float>().data(),
-                                  has_bias_ ? in[2].data<float>().data() : nullptr, relu_, out.data<float>().data());
+                                  has_bias_ ? in[2].data<float>().data() : nullptr, relu_, pool_,
+                                  out.data<float>().data(), arg_.data());
       return;
     }
     with_float(out.dtype(), name(), [&]<class T>(T) {
@@ -108,9 +120,19 @@ class Conv2d final : public FreshOp {
       const T* k = in[1].data<T>().data();
       T* y = out.data<T>().data();
       const T* b = has_bias_ ? in[2].data<T>().data() : nullptr;
-      each_chunk([&](std::int64_t line0, std::int64_t rows) {
-        T* yc = y + line0 * g_.OW * O_;
-        matmul(false, false, rows, O_, K_, T(1), patches<T>(x, line0, rows), K_, k, O_, T(0), yc, O_);
+      each_chunk([&](std::int64_t unit0, std::int64_t units) {
+        const std::int64_t rows = units * lines_per_unit() * g_.OW;
+        if (pool_.on()) {  // the product into the chunk buffer, pooled from there while in cache
+          T* yc = masked_.data<T>().data();
+          matmul(false, false, rows, O_, K_, T(1), patches<T>(x, unit0, units), K_, k, O_, T(0), yc, O_);
+          const std::int64_t per_line = pool_.QW * O_, line_rows = pool_.PH * g_.OW * O_;
+          for (std::int64_t u = 0; u < units; ++u)
+            detail::pool_line(pool_, g_.OW, O_, yc + u * line_rows, b, relu_, y + (unit0 + u) * per_line,
+                      arg_.data() + (unit0 + u) * per_line);
+          return;
+        }
+        T* yc = y + unit0 * g_.OW * O_;
+        matmul(false, false, rows, O_, K_, T(1), patches<T>(x, unit0, units), K_, k, O_, T(0), yc, O_);
         // Bias and ReLU in one pass over the chunk, while the product's output is in cache.
         if (b && relu_)
           for (std::int64_t r = 0; r < rows; ++r)
@@ -130,8 +152,9 @@ class Conv2d final : public FreshOp {
                       std::span<const bool> fresh) override {
     const bool dk_fresh = din[1] && fresh[1], db_fresh = has_bias_ && din[2] && fresh[2];
     if (one_channel_ && din[0] == nullptr) {
-      detail::conv_direct_backward(g_, O_, in[0].data<float>().data(), out.data<float>().data(), relu_,
-                                   dout.data<float>().data(), din[1] ? din[1]->data<float>().data() : nullptr, dk_fresh,
+      detail::conv_direct_backward(g_, O_, in[0].data<float>().data(), out.data<float>().data(), relu_, pool_,
+                                   arg_.data(), dout.data<float>().data(),
+                                   din[1] ? din[1]->data<float>().data() : nullptr, dk_fresh,
                                    has_bias_ && din[2] ? din[2]->data<float>().data() : nullptr, db_fresh);
       return;
     }
@@ -141,18 +164,28 @@ class Conv2d final : public FreshOp {
       const T* x = in[0].data<T>().data();
       const T* k = in[1].data<T>().data();
       const T* g = dout.data<T>().data();
+      const T* y = out.data<T>().data();
       T* dx = din[0] ? din[0]->data<T>().data() : nullptr;
       T* dk = din[1] ? din[1]->data<T>().data() : nullptr;
       T* db = has_bias_ && din[2] ? din[2]->data<T>().data() : nullptr;
       bool first_chunk = true;
       // Chunk by chunk, so that dkernel's product, db's sum and dx's product read a chunk of dout
       // while it is in cache.
-      each_chunk([&](std::int64_t line0, std::int64_t rows) {
+      each_chunk([&](std::int64_t unit0, std::int64_t units) {
         const bool dk_write = dk_fresh && first_chunk, db_write = db_fresh && first_chunk;
         first_chunk = false;
-        const T* gc = g + line0 * g_.OW * O_;
-        if (relu_) {  // through the ReLU: dout where y > 0, else 0 (the derivative at 0 is 0)
-          const T* yc = out.data<T>().data() + line0 * g_.OW * O_;
+        const std::int64_t rows = units * lines_per_unit() * g_.OW;
+        const T* gc = g + unit0 * g_.OW * O_;
+        if (pool_.on()) {  // dout of the unpooled chunk: the pooled dout at each window's maximum
+          T* m = masked_.data<T>().data();
+          const std::int64_t per_line = pool_.QW * O_, line_rows = pool_.PH * g_.OW * O_;
+          for (std::int64_t u = 0; u < units; ++u) {
+            const std::int64_t at = (unit0 + u) * per_line;
+            detail::unpool_line(pool_, g_.OW, O_, g + at, y + at, arg_.data() + at, relu_, m + u * line_rows);
+          }
+          gc = m;
+        } else if (relu_) {  // through the ReLU: dout where y > 0, else 0 (the derivative at 0 is 0)
+          const T* yc = y + unit0 * g_.OW * O_;
           T* m = masked_.data<T>().data();
           for (std::int64_t i = 0; i < rows * O_; ++i) {
             const T gi = gc[i];
@@ -166,53 +199,73 @@ class Conv2d final : public FreshOp {
             for (std::int64_t o = 0; o < O_; ++o) db[o] += gc[r * O_ + o];
         }
         if (dk)  // dkernel [K, O] += colsᵀ · dout
-          matmul(true, false, K_, O_, rows, T(1), patches<T>(x, line0, rows), K_, gc, O_, T(dk_write ? 0 : 1), dk, O_);
+          matmul(true, false, K_, O_, rows, T(1), patches<T>(x, unit0, units), K_, gc, O_, T(dk_write ? 0 : 1), dk, O_);
         if (!dx) return;
         if (direct_) {  // dx [rows, C] += dout · kernelᵀ
-          matmul(false, true, rows, K_, O_, T(1), gc, O_, k, O_, T(1), dx + line0 * g_.OW * K_, K_);
+          matmul(false, true, rows, K_, O_, T(1), gc, O_, k, O_, T(1), dx + unit0 * g_.OW * K_, K_);
           return;
         }
         // dcols = dout · kernelᵀ into the patch buffer (its patches were used above), then scattered.
         T* dcols = cols_.data<T>().data();
         matmul(false, true, rows, K_, O_, T(1), gc, O_, k, O_, T(0), dcols, K_);
-        col2im(g_, dcols, line0, rows / g_.OW, dx);
+        if (!pool_.on()) {
+          col2im(g_, dcols, unit0, units, dx);
+          return;
+        }
+        for (std::int64_t u = 0; u < units; ++u)
+          col2im(g_, dcols + u * pool_.PH * g_.OW * K_, first_line(unit0 + u), pool_.PH, dx);
       });
     });
   }
 
  private:
-  // fn(first line, rows) for each chunk of output lines.
+  // Convolution lines per chunk unit: PH pooled (a pooled line), else 1.
+  std::int64_t lines_per_unit() const { return pool_.on() ? pool_.PH : 1; }
+  // The first convolution line of unit u.
+  std::int64_t first_line(std::int64_t u) const {
+    return pool_.on() ? (u / pool_.QH) * g_.OH + (u % pool_.QH) * pool_.PH : u;
+  }
+  // fn(first unit, units) for each chunk of units (output lines, or pooled lines).
   template <class Fn>
   void each_chunk(Fn&& fn) const {
-    const std::int64_t lines = g_.N * g_.OH;
-    for (std::int64_t l = 0; l < lines; l += chunk_lines_) fn(l, std::min(chunk_lines_, lines - l) * g_.OW);
+    const std::int64_t units = g_.N * (pool_.on() ? pool_.QH : g_.OH);
+    for (std::int64_t u = 0; u < units; u += chunk_units_) fn(u, std::min(chunk_units_, units - u));
   }
-  // The patches of `rows` output rows from line0: x itself for a direct (1x1, stride 1) conv.
+  // The patches of `units` chunk units from unit0: x itself for a direct (1x1, stride 1) conv.
   template <class T>
-  const T* patches(const T* x, std::int64_t line0, std::int64_t rows) {
-    if (direct_) return x + line0 * g_.OW * K_;
+  const T* patches(const T* x, std::int64_t unit0, std::int64_t units) {
+    if (direct_) return x + unit0 * g_.OW * K_;
     T* cols = cols_.data<T>().data();
-    im2col(g_, x, line0, rows / g_.OW, cols);
+    const std::int64_t per_unit = lines_per_unit();
+    if (!pool_.on()) {
+      im2col(g_, x, unit0, units, cols);
+      return cols;
+    }
+    for (std::int64_t u = 0; u < units; ++u) im2col(g_, x, first_line(unit0 + u), per_unit, cols + u * per_unit * g_.OW * K_);
     return cols;
   }
 
-  // The patch buffer and the ReLU's chunk of dout (each empty where not needed).
+  // The patch buffer and the chunk of unpooled outputs or of dout (each empty where not needed).
   void allocate_chunk_buffers() {
     chunk_buffers_ = true;
     if (g_.N == 0) return;
-    if (!direct_) cols_ = Array::empty({chunk_lines_ * g_.OW, K_}, dtype_);
-    if (relu_) masked_ = Array::empty({chunk_lines_ * g_.OW, O_}, dtype_);
+    const std::int64_t rows = chunk_units_ * lines_per_unit() * g_.OW;
+    if (!direct_) cols_ = Array::empty({rows, K_}, dtype_);
+    if (relu_ || pool_.on()) masked_ = Array::empty({rows, O_}, dtype_);
   }
 
   Window2d g_;
   std::int64_t O_, K_;
   bool has_bias_, relu_;
+  detail::FusedPool pool_;
   DType dtype_;
   bool direct_, one_channel_;
   bool chunk_buffers_ = false;
-  std::int64_t chunk_lines_;
-  Array cols_;    // [chunk_lines · OW, K]: the patches of one chunk, then their gradients
-  Array masked_;  // [chunk_lines · OW, O]: with relu, one chunk of dout through the ReLU
+  std::int64_t chunk_units_;
+  Array cols_;    // [chunk rows, K]: the patches of one chunk, then their gradients
+  Array masked_;  // [chunk rows, O]: pooled, one chunk's unpooled outputs (forward); with relu or
+                  // pooled, one chunk of dout through them (backward)
+  std::vector<std::uint8_t> arg_;  // pooled: each output's window maximum (+ kArgSlack bytes)
 };
 
 Var conv(Var x, Var kernel, const Var* bias, const Conv2dOptions& options) {
@@ -232,8 +285,18 @@ Var conv(Var x, Var kernel, const Var* bias, const Conv2dOptions& options) {
   if (bias && bias->shape() != Shape{O})
     detail::fail("conv2d", "the bias has shape " + bias->shape().to_string() + "; expected [" + std::to_string(O) +
                                "] (C_out)");
-  auto op = std::make_unique<Conv2d>(g, O, bias != nullptr, options.relu, x.dtype());
-  Shape shape{g.N, g.OH, g.OW, O};
+  const auto [ph, pw] = options.max_pool;
+  const auto pool_text = [&] { return "max_pool (" + std::to_string(ph) + ", " + std::to_string(pw) + ")"; };
+  if (ph < 1 || pw < 1) detail::fail("conv2d", pool_text() + "; each extent must be >= 1 ({1, 1}: no pooling)");
+  if (ph > g.OH || pw > g.OW)
+    detail::fail("conv2d", pool_text() + " on the convolution's output of (" + std::to_string(g.OH) + ", " +
+                               std::to_string(g.OW) + ") (H, W): the window must fit, each extent <= the output's");
+  if (ph * pw > 256)
+    detail::fail("conv2d", pool_text() + " has " + std::to_string(ph * pw) +
+                               " elements; a fused pool takes at most 256 (use max_pool() after conv2d())");
+  const detail::FusedPool pool{ph, pw, g.OH / ph, g.OW / pw};
+  auto op = std::make_unique<Conv2d>(g, O, bias != nullptr, options.relu, pool, x.dtype());
+  Shape shape{g.N, pool.QH, pool.QW, O};
   if (bias) return graph.apply(std::move(op), {x, kernel, *bias}, std::move(shape), x.dtype());
   return graph.apply(std::move(op), {x, kernel}, std::move(shape), x.dtype());
 }

@@ -1,6 +1,6 @@
 // Conv: a 2-D convolution layer, Flax's nn.Conv on NHWC inputs: kernel [KH, KW, C_in, C_out] (HWIO,
 // lecun_normal), bias [C_out] (zeros), SAME padding and stride 1 unless told otherwise; optionally
-// with its ReLU fused in (Keras's Conv2D(activation="relu")).
+// with its ReLU and a max pool after it fused in (Keras's Conv2D(activation="relu") and MaxPool2D).
 #pragma once
 
 #include <array>
@@ -19,6 +19,9 @@ struct ConvOptions {
   bool use_bias = true;
   // The layer returns relu(conv(x) + bias), fused into the convolution (Conv2dOptions::relu).
   bool relu = false;
+  // Then max_pool(·, max_pool, max_pool) with VALID padding, fused into the convolution too
+  // (Conv2dOptions::max_pool); {1, 1}: no pooling.
+  std::array<std::int64_t, 2> max_pool{1, 1};
   Initializer kernel_init = init::lecun_normal();
   Initializer bias_init = init::zeros();
   PartitionSpec kernel_sharding{};
