@@ -20,6 +20,9 @@ Conv::Conv(Module& parent, std::string name, std::int64_t in_features, std::int6
   if (options.strides[0] < 1 || options.strides[1] < 1)
     throw InvalidArgumentError(where() + "strides (" + std::to_string(options.strides[0]) + ", " +
                                std::to_string(options.strides[1]) + "); each stride must be >= 1");
+  if (options.max_pool[0] < 1 || options.max_pool[1] < 1)
+    throw InvalidArgumentError(where() + "max_pool (" + std::to_string(options.max_pool[0]) + ", " +
+                               std::to_string(options.max_pool[1]) + "); each extent must be >= 1 ({1, 1}: no pooling)");
   kernel_ = param("kernel", {kernel_size[0], kernel_size[1], in_features, out_features}, std::move(options.kernel_init),
                   options.kernel_sharding);
   if (use_bias_) bias_ = param("bias", {out_features}, std::move(options.bias_init), options.bias_sharding);

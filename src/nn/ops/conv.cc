@@ -159,6 +159,11 @@ class Conv2d final : public FreshOp {
       return;
     }
     if (din[0] && fresh[0]) std::memset(din[0]->raw(), 0, din[0]->nbytes());
+    if (g_.N == 0) {  // no chunk runs: fresh gradients are written here (zeros)
+      if (dk_fresh) std::memset(din[1]->raw(), 0, din[1]->nbytes());
+      if (db_fresh) std::memset(din[2]->raw(), 0, din[2]->nbytes());
+      return;
+    }
     if (!chunk_buffers_) allocate_chunk_buffers();  // once: dx of a convolution that took the direct path
     with_float(dout.dtype(), name(), [&]<class T>(T) {
       const T* x = in[0].data<T>().data();

@@ -25,11 +25,12 @@ void pool_plain(const FusedPool& p, std::int64_t OW, std::int64_t O, const T* y,
                 std::uint8_t* arg) {
   for (std::int64_t qw = 0; qw < p.QW; ++qw, out += O, arg += O)
     for (std::int64_t o = 0; o < O; ++o) {
-      const T bo = b ? b[o] : T(0);
-      T best = y[offset(p, OW, O, qw, 0) + o] + bo;
+      // No bias: y itself (adding 0 would turn -0 into +0, which the unfused op keeps).
+      const auto at_e = [&](std::int64_t e) { return b ? y[offset(p, OW, O, qw, e) + o] + b[o] : y[offset(p, OW, O, qw, e) + o]; };
+      T best = at_e(0);
       std::uint8_t at = 0;
       for (std::int64_t e = 1; e < p.PH * p.PW; ++e) {
-        const T v = y[offset(p, OW, O, qw, e) + o] + bo;
+        const T v = at_e(e);
         if (v > best) best = v, at = static_cast<std::uint8_t>(e);  // strict: the first maximum stays
       }
       out[o] = relu ? std::max(best, T(0)) : best;
@@ -58,10 +59,15 @@ DATARAX_POOL_TARGET void pool_avx512(const FusedPool& p, std::int64_t OW, std::i
     for (std::int64_t o = 0; o < O; o += 16) {
       const __mmask16 m = avx512::first(O - o);
       const __m512 bo = b ? _mm512_maskz_loadu_ps(m, b + o) : zero;
-      __m512 best = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + offset(p, OW, O, qw, 0) + o), bo);
+      // No bias: y itself (adding 0 would turn -0 into +0, which the unfused op keeps).
+      const auto at_e = [&](std::int64_t e) DATARAX_POOL_TARGET {
+        const __m512 v = _mm512_maskz_loadu_ps(m, y + offset(p, OW, O, qw, e) + o);
+        return b ? _mm512_add_ps(v, bo) : v;
+      };
+      __m512 best = at_e(0);
       __m512i at = _mm512_setzero_si512();
       for (std::int64_t e = 1; e < p.PH * p.PW; ++e) {
-        const __m512 v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, y + offset(p, OW, O, qw, e) + o), bo);
+        const __m512 v = at_e(e);
         const __mmask16 more = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
         best = _mm512_mask_mov_ps(best, more, v);
         at = _mm512_mask_mov_epi32(at, more, _mm512_set1_epi32(static_cast<int>(e)));

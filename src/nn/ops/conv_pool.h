@@ -17,7 +17,9 @@ struct FusedPool {
 };
 
 // arg buffers must have kArgSlack bytes after their last element: the AVX-512 kernels read 16
-// positions at a time whatever the channels left (AVX-512F has no masked byte load).
+// bytes at a time whatever the channels left (AVX-512F has no masked byte load), the direct
+// backward (conv_direct.cc) two such loads from a 32-channel block's start: up to 31 bytes past
+// an element.
 constexpr std::int64_t kArgSlack = 32;
 
 // One pooled line: y [PH rows, OW, O] are the convolution's outputs (before bias); out [QW, O] =

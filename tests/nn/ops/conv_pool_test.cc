@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -108,7 +109,9 @@ Result run(const PoolCase& t, bool relu, bool fused, const std::vector<double>& 
                to_double(g.grads.at("k").data<T>()), to_double(g.grads.at("b").data<T>())};
     if (replay == 1) {
       expect_same("y replayed", now.y, r.y, 0);
+      expect_same("dx replayed", now.dx, r.dx, 0);
       expect_same("dk replayed", now.dk, r.dk, 0);
+      expect_same("db replayed", now.db, r.db, 0);
     }
     r = std::move(now);
   }
@@ -151,13 +154,18 @@ TEST(Conv2dMaxPool, FusedEqualsMaxPoolOfConvInF64AndF32) {
   expect_fused_equals_composed<float>({}, seed);
 }
 
-// Small integers in x and the kernel make exact ties inside windows (several equal maxima, and
-// windows of equal negative values that the ReLU turns into zeros): the gradient must go to the
-// first maximum, as max_pool's, or nowhere under the ReLU.
+// Exact ties inside windows: where a window's receptive field is all zeros (the bottom half of
+// every image here), each of its elements is exactly the bias, so a positive bias makes PH · PW
+// equal maxima and the gradient must go to the first, as max_pool's (dx, compared bit for bit,
+// shows where it went); small integers in the top half make more ties, and windows of equal
+// negative values that the ReLU turns into zeros.
 TEST(Conv2dMaxPool, TiesGiveTheFirstMaximumTheGradientAsMaxPool) {
   std::uint64_t seed = 3000;
   std::vector<double> x(3 * 9 * 9 * 4);
-  for (std::size_t i = 0; i < x.size(); ++i) x[i] = static_cast<double>(static_cast<int>(i * 7 % 5) - 2) * (i % 3 == 0);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const bool top = (i / 4) % 81 < 36;  // rows 0-3 of each 9x9 image (for C = 4; lower for fewer)
+    x[i] = top ? static_cast<double>(static_cast<int>(i * 7 % 5) - 2) : 0.0;
+  }
   expect_fused_equals_composed<double>(x, seed);
   expect_fused_equals_composed<float>(x, seed);
 }
@@ -191,11 +199,12 @@ TEST(Conv2dMaxPool, ANanOnlyInRowsThePoolLeavesOutStaysOut) {
   }
 }
 
-// Several chunks of output rows (the batch's unpooled output is well over the 1 MiB a chunk
-// holds), pooled lines across chunk edges.
+// Several chunks of output rows (1 MiB each): on the im2col path 27 x 28 x 8 -> 64 channels makes
+// 34 pooled lines a chunk of 16 · 13 (7 chunks, ending inside images, the last one partial, the
+// odd last row left out); one channel (the direct forward, the im2col backward for dx) 114 of 260.
 TEST(Conv2dMaxPool, ManyChunksMatchTheTwoOps) {
-  for (const PoolCase& t : {PoolCase{{6, 28, 28, 1, 3, 3, 32, 1, 1, true}, 2, 2},
-                            PoolCase{{6, 15, 14, 8, 3, 3, 64, 1, 1, true}, 2, 2}}) {
+  for (const PoolCase& t : {PoolCase{{20, 27, 28, 1, 3, 3, 32, 1, 1, true}, 2, 2},
+                            PoolCase{{16, 27, 28, 8, 3, 3, 64, 1, 1, true}, 2, 2}}) {
     SCOPED_TRACE(describe(t));
     const ConvCase& c = t.conv;
     const auto x = test::uniform(static_cast<std::size_t>(c.N * c.H * c.W * c.C), -1, 1, 5000);
@@ -203,11 +212,73 @@ TEST(Conv2dMaxPool, ManyChunksMatchTheTwoOps) {
     const auto b = test::uniform(static_cast<std::size_t>(c.O), -0.2, 0.2, 5002);
     const auto dout = test::uniform(static_cast<std::size_t>(c.N * (c.H / 2) * (c.W / 2) * c.O), -1, 1, 5003);
     const Result fused = run<float>(t, true, true, x, k, b, dout), composed = run<float>(t, true, false, x, k, b, dout);
+    const double terms = static_cast<double>(c.N * c.H * c.W);  // per element of dk and db, up to 15,120
     expect_same("y", fused.y, composed.y, 0);
-    const double terms = static_cast<double>(c.N * c.H * c.W);  // per element of dk and db, up to 4704
     expect_same("dx", fused.dx, composed.dx, 0);
     expect_same("db", fused.db, composed.db, 1e-7 * terms);
     expect_same("dk", fused.dk, composed.dk, 1e-7 * terms);
+  }
+}
+
+// Gradients that add to others: one kernel and bias in two pooled convolutions (one op writes
+// dk and db, the other adds), and x used by a pooled convolution and by a product of its own (dx
+// written by one, added to by the other), on both paths, f64 and f32; against the same with the
+// pools apart.
+TEST(Conv2dMaxPool, GradientsAddWhereTheOperandsAreUsedTwice) {
+  for (const std::int64_t C : {1, 3}) {
+    SCOPED_TRACE("C = " + std::to_string(C));
+    Tree params, data;
+    params.set("x", test::f64_array({2, 7, 8, C}, 8000));
+    params.set("k", test::f64_array({3, 3, C, 20}, 8001));
+    params.set("b", test::f64_array({20}, 8002));
+    data.set("x2", test::f64_array({2, 7, 8, C}, 8003));
+    data.set("d1", test::f64_array({2, 3, 4, 20}, 8004));
+    data.set("d2", test::f64_array({2, 3, 4, 20}, 8005));
+    data.set("e", test::f64_array({2, 7, 8, C}, 8006));
+    const auto to_f32 = [](Tree t) {
+      for (auto& [key, a] : t) a = a.astype(DType::f32);
+      return t;
+    };
+    for (const bool f32 : {false, true}) {
+      const auto grads = [&](bool fused) {
+        ValueAndGrad vg([&](const VarTree& p, const VarTree& d) {
+          const auto pooled = [&](Var x) {
+            if (fused) return conv2d(x, p["k"], p["b"], {.relu = true, .max_pool = {2, 2}});
+            return max_pool(conv2d(x, p["k"], p["b"], {.relu = true}), {2, 2}, {2, 2});
+          };
+          return sum(mul(pooled(p["x"]), d["d1"])) + sum(mul(pooled(d["x2"]), d["d2"])) + sum(mul(p["x"], d["e"]));
+        });
+        const auto r = f32 ? vg(to_f32(params), to_f32(data)) : vg(params, data);
+        std::map<std::string, std::vector<double>> out;
+        for (const char* key : {"x", "k", "b"})
+          out[key] = f32 ? to_double(r.grads.at(key).data<float>()) : to_double(r.grads.at(key).data<double>());
+        return out;
+      };
+      auto fused = grads(true), composed = grads(false);
+      const double tol = f32 ? 1e-5 : 1e-12;
+      expect_same("dx", fused["x"], composed["x"], tol);
+      expect_same("dk", fused["k"], composed["k"], tol);
+      expect_same("db", fused["b"], composed["b"], tol);
+    }
+  }
+}
+
+// An empty batch: an empty output, and zero gradients for the kernel and the bias (written: no
+// chunk runs), on both paths.
+TEST(Conv2dMaxPool, AnEmptyBatchGivesZeroKernelGradients) {
+  for (const std::int64_t C : {1, 3}) {
+    ValueAndGrad vg([](const VarTree& p, const VarTree& d) {
+      return sum(conv2d(d["x"], p["k"], p["b"], {.relu = true, .max_pool = {2, 2}}));
+    });
+    Tree params, data;
+    params.set("k", Array::from_values(Shape{3, 3, C, 4},
+                                       test::to_float(test::uniform(static_cast<std::size_t>(36 * C), -1, 1, 8100))));
+    params.set("b", Array::from_values(Shape{4}, std::vector<float>{1, 2, 3, 4}));
+    data.set("x", Array::zeros({0, 6, 6, C}, DType::f32));
+    const auto r = vg(params, data);
+    EXPECT_EQ(r.loss, 0);
+    for (float v : r.grads.at("k").data<float>()) EXPECT_EQ(v, 0.0f);
+    for (float v : r.grads.at("b").data<float>()) EXPECT_EQ(v, 0.0f);
   }
 }
 
@@ -249,6 +320,11 @@ TEST(Conv2dMaxPool, BadPoolsNameTheOpAndTheValue) {
   EXPECT_EQ(conv2d(big, k1, {.max_pool = {16, 16}}).shape(), (Shape{1, 1, 1, 2}));
   EXPECT_EQ(conv2d(x, k, {.max_pool = {2, 3}}).shape(), (Shape{2, 2, 1, 4}));
   EXPECT_EQ(conv2d(x, k, {.max_pool = {1, 1}}).shape(), (Shape{2, 5, 5, 4}));
+  // The layer checks its pool when it is built.
+  struct Bad : Module {
+    Bad() { Conv(*this, "c", 1, 4, {3, 3}, {.max_pool = {2, 0}}); }
+  };
+  EXPECT_THAT(error_of([] { Bad b; }), HasSubstr("Conv \"c\": max_pool (2, 0); each extent must be >= 1"));
 }
 
 // The Conv layer passes its max_pool on: the layer's output is max_pool of its unpooled output.

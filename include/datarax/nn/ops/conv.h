@@ -28,9 +28,9 @@ struct Conv2dOptions {
   // instead of two more passes over y and its gradient in memory.
   bool relu = false;
   // max_pool(conv2d(...), max_pool, max_pool) with VALID padding (after the ReLU when relu) as one
-  // op: the output is [N, OH / ph, OW / pw, C_out] (rounded down; the convolution's rows and
-  // columns left over are never computed), with the same values and the same gradients as the two
-  // ops (the first maximum in window order takes the gradient on ties). Each chunk of output rows
+  // op: the output is [N, OH / ph, OW / pw, C_out] (rounded down; the convolution's rows left
+  // over are not computed), with the same values and the same gradients as the two ops (the first
+  // maximum in window order takes the gradient on ties). Each chunk of output rows
   // is pooled while it is in cache, and the backward spreads the pooled gradient from one byte per
   // output element, so the convolution's unpooled output never reaches memory. {1, 1}: no pooling.
   // Each extent >= 1, at most the convolution's output extent, ph · pw <= 256.
