@@ -63,12 +63,10 @@ struct Attention : Module {
     if (ks.rank() != 3 || ks[0] != C || ks[1] != 3 || Cl < 1 || C % Cl != 0 || Cl % D != 0)
       throw InvalidArgumentError("Gpt: " + c_attn.path() + "/kernel has shape " + ks.to_string() + "; expected [" +
                                  std::to_string(C) + ", 3, C/M] for a model axis of M devices dividing n_head");
-    const std::int64_t Hl = Cl / D, B = x.shape()[0], T = x.shape()[1];
+    const std::int64_t Hl = Cl / D;
     if (Cl != C) x = copy_to_axis(x, kModelAxis);  // a block of the heads: Megatron's f
     Var qkv = linear(x, reshape(kernel, {C, 3 * Cl}), reshape(p[c_attn.bias], {3 * Cl}));  // [B, T, 3·Cl]
-    std::vector<Var> parts = split(reshape(qkv, {B, T, 3, Hl, D}), 2, {1, 1, 1});
-    for (Var& part : parts) part = reshape(part, {B, T, Hl, D});
-    Var y = reshape(causal_attention(parts[0], parts[1], parts[2]), {B, T, Cl});
+    Var y = causal_attention(qkv, Hl);  // q, k, v read in place from qkv's thirds: [B, T, Cl]
     return c_proj(p, y);  // row-parallel on a block: sum_over_axis, then the bias (Megatron's g)
   }
 };

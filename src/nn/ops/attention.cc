@@ -1,6 +1,7 @@
 // causal_attention op (ops/attention.h): FlashAttention-2's forward and backward on the CPU.
 //
-// One head of one example at a time: rows t of q, k, v, out sit H · D apart (ld). For query tile
+// One head of one example at a time: rows t of q, k and v sit ldi apart (H · D, or 3 · H · D when
+// they come packed in one [B, T, 3 · H · D] input), rows of out ldo = H · D apart. For query tile
 // i (rows i0..i0+nq−1) and key tile j <= i, S = scale · Q_i K_jᵀ [nq, nk]; on the diagonal tile
 // (j = i) key c is visible from row r only when c <= r. Forward keeps a running max m and sum l
 // per row, rescales the partial output when m grows, and ends with out = O / l, lse = m + log l.
@@ -10,6 +11,7 @@
 #include "datarax/nn/ops/attention.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <cmath>
 #include <limits>
@@ -70,19 +72,20 @@ double exp_shifted(double* x, std::int64_t n, double shift) {
 
 class CausalAttention final : public Op {
  public:
-  CausalAttention(std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t D, DType dtype)
-      : B_(B), T_(T), H_(H), D_(D), t_(std::min(T, kTile)), lse_(Array::empty({B, H, T}, dtype)),
+  CausalAttention(std::int64_t B, std::int64_t T, std::int64_t H, std::int64_t D, bool packed, DType dtype)
+      : B_(B), T_(T), H_(H), D_(D), packed_(packed), ldi_((packed ? 3 : 1) * H * D), ldo_(H * D),
+        t_(std::min(T, kTile)), lse_(Array::empty({B, H, T}, dtype)),
         s_(Array::empty({t_ * t_}, dtype)), dp_(Array::empty({t_ * t_}, dtype)), m_(Array::empty({t_}, dtype)),
         l_(Array::empty({t_}, dtype)) {}
   std::string_view name() const override { return "causal_attention"; }
 
   void forward(std::span<const Array> in, Array& out) override {
     with_float(out.dtype(), name(), [&]<class T>(T) {
+      const auto qkv = operands<T>(in);
       for (std::int64_t b = 0; b < B_; ++b)
         for (std::int64_t h = 0; h < H_; ++h) {
-          const std::int64_t base = b * T_ * H_ * D_ + h * D_;
-          forward_head<T>(in[0].data<T>().data() + base, in[1].data<T>().data() + base,
-                          in[2].data<T>().data() + base, out.data<T>().data() + base,
+          const std::int64_t bi = b * T_ * ldi_ + h * D_, bo = b * T_ * ldo_ + h * D_;
+          forward_head<T>(qkv[0] + bi, qkv[1] + bi, qkv[2] + bi, out.data<T>().data() + bo,
                           lse_.data<T>().data() + (b * H_ + h) * T_);
         }
     });
@@ -90,24 +93,37 @@ class CausalAttention final : public Op {
 
   void backward(std::span<const Array> in, const Array& out, const Array& dout, std::span<Array* const> din) override {
     with_float(dout.dtype(), name(), [&]<class T>(T) {
-      auto grad = [&](int i, std::int64_t base) { return din[i] ? din[i]->data<T>().data() + base : nullptr; };
+      const auto qkv = operands<T>(in);
+      // dq, dk and dv: three inputs' gradients, or the thirds of the packed input's (null where
+      // no gradient is asked for).
+      T* grads[3];
+      for (int i = 0; i < 3; ++i) {
+        Array* g = din[packed_ ? 0 : static_cast<std::size_t>(i)];
+        grads[i] = g == nullptr ? nullptr : g->data<T>().data() + (packed_ ? i * H_ * D_ : 0);
+      }
+      const auto at = [](T* g, std::int64_t base) { return g ? g + base : nullptr; };
       for (std::int64_t b = 0; b < B_; ++b)
         for (std::int64_t h = 0; h < H_; ++h) {
-          const std::int64_t base = b * T_ * H_ * D_ + h * D_;
-          backward_head<T>(in[0].data<T>().data() + base, in[1].data<T>().data() + base,
-                           in[2].data<T>().data() + base, out.data<T>().data() + base,
-                           dout.data<T>().data() + base, lse_.data<T>().data() + (b * H_ + h) * T_, grad(0, base),
-                           grad(1, base), grad(2, base));
+          const std::int64_t bi = b * T_ * ldi_ + h * D_, bo = b * T_ * ldo_ + h * D_;
+          backward_head<T>(qkv[0] + bi, qkv[1] + bi, qkv[2] + bi, out.data<T>().data() + bo,
+                           dout.data<T>().data() + bo, lse_.data<T>().data() + (b * H_ + h) * T_, at(grads[0], bi),
+                           at(grads[1], bi), at(grads[2], bi));
         }
     });
   }
 
  private:
+  // q, k and v: the three inputs, or the thirds of the packed one.
+  template <class T>
+  std::array<const T*, 3> operands(std::span<const Array> in) const {
+    if (!packed_) return {in[0].data<T>().data(), in[1].data<T>().data(), in[2].data<T>().data()};
+    const T* qkv = in[0].data<T>().data();
+    return {qkv, qkv + H_ * D_, qkv + 2 * H_ * D_};
+  }
   // S [nq, nk] = scale · Q Kᵀ for the tile (i0, j0).
   template <class T>
   void scores(const T* q, const T* k, std::int64_t i0, std::int64_t j0, std::int64_t nq, std::int64_t nk, T* s) const {
-    const std::int64_t ld = H_ * D_;
-    matmul(false, true, nq, nk, D_, scale<T>(), q + i0 * ld, ld, k + j0 * ld, ld, T(0), s, nk);
+    matmul(false, true, nq, nk, D_, scale<T>(), q + i0 * ldi_, ldi_, k + j0 * ldi_, ldi_, T(0), s, nk);
   }
   template <class T>
   T scale() const {
@@ -116,7 +132,7 @@ class CausalAttention final : public Op {
 
   template <class T>
   void forward_head(const T* q, const T* k, const T* v, T* out, T* lse) {
-    const std::int64_t ld = H_ * D_;
+    const std::int64_t ld = ldo_;  // out's rows
     T* s = s_.data<T>().data();
     T* m = m_.data<T>().data();
     T* l = l_.data<T>().data();
@@ -143,7 +159,7 @@ class CausalAttention final : public Op {
           if (j0 > 0)
             for (std::int64_t d = 0; d < D_; ++d) o[r * ld + d] *= corr;
         }
-        matmul(false, false, nq, D_, nk, T(1), s, nk, v + j0 * ld, ld, T(1), o, ld);  // O += P V_j
+        matmul(false, false, nq, D_, nk, T(1), s, nk, v + j0 * ldi_, ldi_, T(1), o, ld);  // O += P V_j
       }
       for (std::int64_t r = 0; r < nq; ++r) {
         const T inv = T(1) / l[r];
@@ -157,7 +173,7 @@ class CausalAttention final : public Op {
   void backward_head(const T* q, const T* k, const T* v, const T* out, const T* dout, const T* lse, T* dq, T* dk,
                      T* dv) {
     if (!dq && !dk && !dv) return;
-    const std::int64_t ld = H_ * D_;
+    const std::int64_t ld = ldo_, li = ldi_;  // rows of out and dout; of q, k, v and their gradients
     T* p = s_.data<T>().data();
     T* ds = dp_.data<T>().data();
     T* delta = m_.data<T>().data();
@@ -178,18 +194,21 @@ class CausalAttention final : public Op {
           exp_shifted(pr, visible, lse[i0 + r]);
           std::fill(pr + visible, pr + nk, T(0));
         }
-        if (dv) matmul(true, false, nk, D_, nq, T(1), p, nk, go, ld, T(1), dv + j0 * ld, ld);
+        if (dv) matmul(true, false, nk, D_, nq, T(1), p, nk, go, ld, T(1), dv + j0 * li, li);
         if (!dq && !dk) continue;
-        matmul(false, true, nq, nk, D_, T(1), go, ld, v + j0 * ld, ld, T(0), ds, nk);  // dP
+        matmul(false, true, nq, nk, D_, T(1), go, ld, v + j0 * li, li, T(0), ds, nk);  // dP
         for (std::int64_t r = 0; r < nq; ++r)
           for (std::int64_t c = 0; c < nk; ++c) ds[r * nk + c] = p[r * nk + c] * (ds[r * nk + c] - delta[r]);
-        if (dq) matmul(false, false, nq, D_, nk, scale<T>(), ds, nk, k + j0 * ld, ld, T(1), dq + i0 * ld, ld);
-        if (dk) matmul(true, false, nk, D_, nq, scale<T>(), ds, nk, q + i0 * ld, ld, T(1), dk + j0 * ld, ld);
+        if (dq) matmul(false, false, nq, D_, nk, scale<T>(), ds, nk, k + j0 * li, li, T(1), dq + i0 * li, li);
+        if (dk) matmul(true, false, nk, D_, nq, scale<T>(), ds, nk, q + i0 * li, li, T(1), dk + j0 * li, li);
       }
     }
   }
 
-  std::int64_t B_, T_, H_, D_, t_;
+  std::int64_t B_, T_, H_, D_;
+  bool packed_;             // q, k and v as the thirds of one [B, T, 3 · H · D] input
+  std::int64_t ldi_, ldo_;  // row strides of the inputs and of the output
+  std::int64_t t_;
   Array lse_;             // [B, H, T]: saved by forward for backward
   Array s_, dp_, m_, l_;  // scratch: tiles [t, t], per-row vectors [t]
 };
@@ -205,7 +224,23 @@ Var causal_attention(Var q, Var k, Var v) {
     detail::fail(what, "q, k and v have shapes " + s.to_string() + ", " + k.shape().to_string() + ", " +
                            v.shape().to_string() + "; they need one shape [B, T, H, D]");
   if (s[3] < 1) detail::fail(what, "head size D = " + std::to_string(s[3]) + " (shape " + s.to_string() + "); valid: >= 1");
-  return g.apply(std::make_unique<CausalAttention>(s[0], s[1], s[2], s[3], q.dtype()), {q, k, v}, s, q.dtype());
+  return g.apply(std::make_unique<CausalAttention>(s[0], s[1], s[2], s[3], false, q.dtype()), {q, k, v}, s, q.dtype());
+}
+
+Var causal_attention(Var qkv, std::int64_t heads) {
+  constexpr std::string_view what = "causal_attention";
+  Graph& g = check_operands(what, {qkv});
+  const Shape& s = qkv.shape();
+  if (s.rank() != 3)
+    detail::fail(what, "qkv has shape " + s.to_string() + "; it needs [B, T, 3 · C] (q, k and v side by side)");
+  if (heads < 1) detail::fail(what, "heads = " + std::to_string(heads) + "; valid: >= 1");
+  if (s[2] < 1 || s[2] % (3 * heads) != 0)
+    detail::fail(what, "qkv has shape " + s.to_string() + " and heads = " + std::to_string(heads) +
+                           ": its last extent must be 3 · heads · D with D >= 1, a positive multiple of " +
+                           std::to_string(3 * heads));
+  const std::int64_t D = s[2] / (3 * heads);
+  return g.apply(std::make_unique<CausalAttention>(s[0], s[1], heads, D, true, qkv.dtype()), {qkv},
+                 Shape{s[0], s[1], heads * D}, qkv.dtype());
 }
 
 }  // namespace datarax::nn

@@ -6,7 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <string>
 
+#include "datarax/nn/ops/elementwise.h"
+#include "datarax/nn/ops/reduce.h"
+#include "datarax/nn/value_and_grad.h"
 #include "nn/ops/op_check.h"
 #include "support/error_of.h"
 
@@ -98,6 +103,78 @@ TEST(CausalAttention, BadShapesAreNamed) {
               HasSubstr("causal_attention: q has shape [4, 2, 3]; it needs [B, T, H, D]"));
   Var d0 = g.input("d0", random({1, 4, 2, 0}, 1));
   EXPECT_THAT(error_of([&] { causal_attention(d0, d0, d0); }), HasSubstr("causal_attention: head size D = 0"));
+}
+
+// The packed form on qkv [B, T, 3 · H · D] against the three-input form on its thirds (copied out
+// here): the same arithmetic on the same values in the same order, so the same bits — the output,
+// and the gradient of qkv against dq, dk and dv side by side — in f64 and f32, on T below, at and
+// across the 64-row tile.
+TEST(CausalAttention, PackedQkvGivesTheSameBitsAsThreeInputs) {
+  const Case cases[] = {{1, 1, 1, 1}, {2, 7, 3, 5}, {1, 65, 2, 4}, {2, 130, 3, 16}, {1, 129, 1, 64}};
+  for (const Case& c : cases)
+    for (DType dt : {DType::f64, DType::f32}) {
+      SCOPED_TRACE("B " + std::to_string(c.B) + " T " + std::to_string(c.T) + " H " + std::to_string(c.H) + " D " +
+                   std::to_string(c.D) + " " + std::string(to_string(dt)));
+      const std::int64_t C = c.H * c.D, rows = c.B * c.T;
+      const Array qkv = random({c.B, c.T, 3 * C}, 10, DType::f64, -2, 2).astype(dt);
+      const Array dout = random({c.B, c.T, C}, 11).astype(dt);
+      // q, k, v [B, T, H, D]: the thirds of each row of qkv.
+      Tree split_params;
+      for (int part = 0; part < 3; ++part) {
+        Array a = Array::zeros({c.B, c.T, c.H, c.D}, dt);
+        for (std::int64_t r = 0; r < rows; ++r)
+          std::memcpy(static_cast<std::byte*>(a.raw()) + r * C * byte_size(dt),
+                      static_cast<const std::byte*>(qkv.raw()) + (r * 3 * C + part * C) * byte_size(dt),
+                      static_cast<std::size_t>(C) * byte_size(dt));
+        split_params.set(std::string(1, "qkv"[part]), a);
+      }
+      Tree batch{{"dout", dout}}, split_batch{{"dout", dout.reshape({c.B, c.T, c.H, c.D})}};
+      ValueAndGrad packed([&](const VarTree& p, const VarTree& b) {
+        Var y = causal_attention(p["qkv"], c.H);
+        expose("y", y);
+        return sum(mul(y, b["dout"]));
+      });
+      ValueAndGrad three([&](const VarTree& p, const VarTree& b) {
+        Var y = causal_attention(p["q"], p["k"], p["v"]);
+        expose("y", y);
+        return sum(mul(y, b["dout"]));
+      });
+      const auto rp = packed(Tree{{"qkv", qkv}}, batch);
+      const auto r3 = three(split_params, split_batch);
+      ASSERT_EQ(packed.outputs().at("y").shape(), (Shape{c.B, c.T, C}));
+      EXPECT_EQ(values(packed.outputs().at("y")), values(three.outputs().at("y")));
+      const std::vector<double> dqkv = values(rp.grads.at("qkv"));
+      const std::vector<double> dq = values(r3.grads.at("q")), dk = values(r3.grads.at("k")), dv = values(r3.grads.at("v"));
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t i = 0; i < C; ++i) {
+          const auto at = static_cast<std::size_t>(r * C + i), packed_at = static_cast<std::size_t>(r * 3 * C + i);
+          ASSERT_EQ(dqkv[packed_at], dq[at]) << "dq row " << r << " " << i;
+          ASSERT_EQ(dqkv[packed_at + static_cast<std::size_t>(C)], dk[at]) << "dk row " << r << " " << i;
+          ASSERT_EQ(dqkv[packed_at + static_cast<std::size_t>(2 * C)], dv[at]) << "dv row " << r << " " << i;
+        }
+    }
+}
+
+TEST(CausalAttention, PackedGradientsMatchCentralDifferences) {
+  for (const Case& c : {Case{2, 7, 2, 3}, Case{1, 66, 3, 2}}) {
+    const auto r = check_op([&](const VarTree& p, const VarTree&) { return causal_attention(p["qkv"], c.H); },
+                            {{"qkv", random({c.B, c.T, 3 * c.H * c.D}, 12, DType::f64, -2, 2)}}, {}, 96);
+    EXPECT_TRUE(r.passed) << "B " << c.B << " T " << c.T << " H " << c.H << " D " << c.D;
+  }
+}
+
+TEST(CausalAttention, BadPackedShapesAreNamed) {
+  Graph g;
+  Var r4 = g.input("r4", random({1, 4, 2, 6}, 1)), qkv = g.input("qkv", random({1, 4, 12}, 1));
+  Var empty = g.input("empty", random({1, 4, 0}, 1));
+  EXPECT_THAT(error_of([&] { causal_attention(r4, 2); }),
+              HasSubstr("causal_attention: qkv has shape [1, 4, 2, 6]; it needs [B, T, 3 · C]"));
+  EXPECT_THAT(error_of([&] { causal_attention(qkv, 0); }), HasSubstr("causal_attention: heads = 0; valid: >= 1"));
+  EXPECT_THAT(error_of([&] { causal_attention(qkv, 3); }),
+              HasSubstr("causal_attention: qkv has shape [1, 4, 12] and heads = 3: its last extent must be "
+                        "3 · heads · D with D >= 1, a positive multiple of 9"));
+  EXPECT_THAT(error_of([&] { causal_attention(empty, 1); }), HasSubstr("a positive multiple of 3"));
+  EXPECT_EQ(causal_attention(qkv, 2).shape(), (Shape{1, 4, 4}));
 }
 
 }  // namespace

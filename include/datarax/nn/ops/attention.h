@@ -22,7 +22,7 @@
 // head would take 12.6 MB and 201 MB).
 //
 // q, k and v must have one shape [B, T, H, D] with D >= 1; anything else is refused naming the
-// shapes.
+// shapes (and, packed, qkv must be [B, T, 3 · heads · D] with heads, D >= 1).
 #pragma once
 
 #include "datarax/nn/graph.h"
@@ -30,5 +30,16 @@
 namespace datarax::nn {
 
 Var causal_attention(Var q, Var k, Var v);
+
+// The same on q, k and v packed side by side, as a GPT's fused projection gives them:
+//
+//   qkv [B, T, 3 · C] -> out [B, T, C],  C = heads · D
+//
+// q is qkv[..., 0:C], k qkv[..., C:2C] and v qkv[..., 2C:3C] (nanoGPT's qkv.split(C, dim=2)), each
+// [B, T, heads, D] in memory, and out is [B, T, heads, D] in memory: the op reads the three in
+// place (row stride 3 · C) and writes the gradient of qkv whole, so no split, slice or reshape
+// copy is made on either side. The same values and gradients as the three-input form on the
+// split operands.
+Var causal_attention(Var qkv, std::int64_t heads);
 
 }  // namespace datarax::nn
