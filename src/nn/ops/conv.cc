@@ -85,9 +85,9 @@ void col2im(const Window2d& g, const T* dcols, std::int64_t line0, std::int64_t 
 // y [N, OH, OW, O] = x ⋆ kernel [KH, KW, C, O] (+ bias [O] with three inputs), or that pooled
 // (Conv2dOptions::max_pool) into [N, QH, QW, O].
 //
-// The im2col path works in chunks of output lines (a line: one output row (n, oh)). Pooled, a chunk
-// is a run of pooled lines (n, qh), each the PH convolution lines n · OH + qh · PH + [0, PH): the
-// convolution's lines past QH · PH in each image are not computed.
+// The im2col path works in chunks of units: a unit is a pooled line (n, qh), the PH convolution
+// lines (output rows) n · OH + qh · PH + [0, PH); the convolution's lines past QH · PH in each image
+// are not computed. Unpooled, pool_ is {1, 1, OH, OW}: a unit is one output line.
 class Conv2d final : public FreshOp {
  public:
   Conv2d(const Window2d& g, std::int64_t out_channels, bool has_bias, bool relu, const detail::FusedPool& pool,
@@ -101,8 +101,7 @@ class Conv2d final : public FreshOp {
     // A chunk's patches and its output rows both fit kChunkBytes (conv_0 of an MNIST CNN: K = 9,
     // 32 outputs per row); pooled, whole pooled lines.
     const std::int64_t line_bytes = g.OW * (K_ + O_) * static_cast<std::int64_t>(dtype == DType::f64 ? 8 : 4);
-    const std::int64_t units = g.N * (pool.on() ? pool.QH : g.OH), per_unit = pool.on() ? pool.PH : 1;
-    chunk_units_ = std::clamp<std::int64_t>(kChunkBytes / (line_bytes * per_unit), 1, std::max<std::int64_t>(units, 1));
+    chunk_units_ = std::clamp<std::int64_t>(kChunkBytes / (line_bytes * pool.PH), 1, std::max<std::int64_t>(g.N * pool.QH, 1));
     if (pool.on()) arg_.resize(static_cast<std::size_t>(g.N * pool.QH * pool.QW * O_ + detail::kArgSlack));
     if (!one_channel_) allocate_chunk_buffers();
   }
@@ -121,7 +120,7 @@ class Conv2d final : public FreshOp {
       T* y = out.data<T>().data();
       const T* b = has_bias_ ? in[2].data<T>().data() : nullptr;
       each_chunk([&](std::int64_t unit0, std::int64_t units) {
-        const std::int64_t rows = units * lines_per_unit() * g_.OW;
+        const std::int64_t rows = units * pool_.PH * g_.OW;
         if (pool_.on()) {  // the product into the chunk buffer, pooled from there while in cache
           T* yc = masked_.data<T>().data();
           matmul(false, false, rows, O_, K_, T(1), patches<T>(x, unit0, units), K_, k, O_, T(0), yc, O_);
@@ -179,7 +178,7 @@ class Conv2d final : public FreshOp {
       each_chunk([&](std::int64_t unit0, std::int64_t units) {
         const bool dk_write = dk_fresh && first_chunk, db_write = db_fresh && first_chunk;
         first_chunk = false;
-        const std::int64_t rows = units * lines_per_unit() * g_.OW;
+        const std::int64_t rows = units * pool_.PH * g_.OW;
         const T* gc = g + unit0 * g_.OW * O_;
         if (pool_.on()) {  // dout of the unpooled chunk: the pooled dout at each window's maximum
           T* m = masked_.data<T>().data();
@@ -213,8 +212,8 @@ class Conv2d final : public FreshOp {
         // dcols = dout · kernelᵀ into the patch buffer (its patches were used above), then scattered.
         T* dcols = cols_.data<T>().data();
         matmul(false, true, rows, K_, O_, T(1), gc, O_, k, O_, T(0), dcols, K_);
-        if (!pool_.on()) {
-          col2im(g_, dcols, unit0, units, dx);
+        if (contiguous()) {
+          col2im(g_, dcols, first_line(unit0), units * pool_.PH, dx);
           return;
         }
         for (std::int64_t u = 0; u < units; ++u)
@@ -224,16 +223,15 @@ class Conv2d final : public FreshOp {
   }
 
  private:
-  // Convolution lines per chunk unit: PH pooled (a pooled line), else 1.
-  std::int64_t lines_per_unit() const { return pool_.on() ? pool_.PH : 1; }
   // The first convolution line of unit u.
-  std::int64_t first_line(std::int64_t u) const {
-    return pool_.on() ? (u / pool_.QH) * g_.OH + (u % pool_.QH) * pool_.PH : u;
-  }
-  // fn(first unit, units) for each chunk of units (output lines, or pooled lines).
+  std::int64_t first_line(std::int64_t u) const { return (u / pool_.QH) * g_.OH + (u % pool_.QH) * pool_.PH; }
+  // Whether consecutive units are consecutive lines (no line of an image left out): then a
+  // chunk's lines are one run, gathered and scattered at once.
+  bool contiguous() const { return pool_.QH * pool_.PH == g_.OH; }
+  // fn(first unit, units) for each chunk of units.
   template <class Fn>
   void each_chunk(Fn&& fn) const {
-    const std::int64_t units = g_.N * (pool_.on() ? pool_.QH : g_.OH);
+    const std::int64_t units = g_.N * pool_.QH;
     for (std::int64_t u = 0; u < units; u += chunk_units_) fn(u, std::min(chunk_units_, units - u));
   }
   // The patches of `units` chunk units from unit0: x itself for a direct (1x1, stride 1) conv.
@@ -241,12 +239,12 @@ class Conv2d final : public FreshOp {
   const T* patches(const T* x, std::int64_t unit0, std::int64_t units) {
     if (direct_) return x + unit0 * g_.OW * K_;
     T* cols = cols_.data<T>().data();
-    const std::int64_t per_unit = lines_per_unit();
-    if (!pool_.on()) {
-      im2col(g_, x, unit0, units, cols);
+    if (contiguous()) {
+      im2col(g_, x, first_line(unit0), units * pool_.PH, cols);
       return cols;
     }
-    for (std::int64_t u = 0; u < units; ++u) im2col(g_, x, first_line(unit0 + u), per_unit, cols + u * per_unit * g_.OW * K_);
+    for (std::int64_t u = 0; u < units; ++u)
+      im2col(g_, x, first_line(unit0 + u), pool_.PH, cols + u * pool_.PH * g_.OW * K_);
     return cols;
   }
 
@@ -254,7 +252,7 @@ class Conv2d final : public FreshOp {
   void allocate_chunk_buffers() {
     chunk_buffers_ = true;
     if (g_.N == 0) return;
-    const std::int64_t rows = chunk_units_ * lines_per_unit() * g_.OW;
+    const std::int64_t rows = chunk_units_ * pool_.PH * g_.OW;
     if (!direct_) cols_ = Array::empty({rows, K_}, dtype_);
     if (relu_ || pool_.on()) masked_ = Array::empty({rows, O_}, dtype_);
   }

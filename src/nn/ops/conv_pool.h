@@ -10,7 +10,7 @@ namespace datarax::nn::detail {
 // A max pool fused after a convolution: windows PH x PW with the same strides, VALID, over the
 // convolution's output [N, OH, OW, O], giving [N, QH, QW, O] with QH = OH / PH and QW = OW / PW.
 // The forward saves per output element the position of its window's maximum (kh · PW + kw, the
-// first on ties) in one byte. PH = PW = 1 is no pool.
+// first on ties) in one byte. PH = PW = 1 is no pool (conv2d then passes {1, 1, OH, OW}).
 struct FusedPool {
   std::int64_t PH = 1, PW = 1, QH = 0, QW = 0;
   bool on() const { return PH * PW > 1; }
